@@ -1,0 +1,98 @@
+# kubevc: every target creates what it needs (.venv, tool venvs, Debian packages) on first use.
+# Two commands do everything on a fresh machine:  `make demo`  and  `make test`.
+
+PYTHON      ?= python3
+VENV        := .venv
+BIN         := $(VENV)/bin
+PY          := $(BIN)/python
+TOOLS       := .tools
+EXTRAS      := gen,gateway,test,dev,bench
+# Tools with dependency pins of their own live in venvs of their own (see DESIGN.md).
+CHECKOV     := $(TOOLS)/checkov/bin/checkov
+MLSERVER    := $(TOOLS)/mlserver/bin/mlserver
+TF_PYTHON   := $(TOOLS)/tf/bin/python
+TF_VERSION  := 2.21.0
+export KUBEVC_CHECKOV   := $(abspath $(CHECKOV))
+export KUBEVC_MLSERVER  := $(abspath $(MLSERVER))
+export KUBEVC_TF_PYTHON := $(abspath $(TF_PYTHON))
+export PATH := $(abspath $(BIN)):$(PATH)
+PIP_QUIET   := --quiet --disable-pip-version-check
+# Debian packages the tests use: debootstrap (pyinfra @chroot tests), iproute2 (network
+# namespaces for benchmarks), zstd (chroot cache), prometheus + node exporter (monitoring tests).
+APT_PACKAGES := debootstrap iproute2 zstd prometheus prometheus-node-exporter
+
+.PHONY: help venv tools system-deps test test-fast demo lint protos fleet bench bench-full clean
+
+help:
+	@echo "make demo   - a demo fleet with two regions rendered, validated and committed; the gateway answers a request"
+	@echo "make test   - the whole test suite (installs everything it needs first)"
+	@echo "make lint   - ruff + mypy --strict on kubevc.generator, kubevc.gateway, kubevc.nodeprep"
+	@echo "make protos - regenerate gateway/_proto from protos/*.proto"
+	@echo "make fleet  - re-render the committed example fleet in fleet/"
+	@echo "make bench  - quick benchmarks (< 3 min), results in bench/results and docs/benchmarks.md"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_QUIET) --upgrade pip setuptools wheel
+	$(PY) -m pip install $(PIP_QUIET) -e ".[$(EXTRAS)]"
+	touch $@
+
+tools: $(CHECKOV) $(MLSERVER) $(TF_PYTHON)
+
+$(CHECKOV):
+	$(PYTHON) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/pip install $(PIP_QUIET) "checkov>=3.2,<4"
+
+$(MLSERVER):
+	$(PYTHON) -m venv $(TOOLS)/mlserver
+	$(TOOLS)/mlserver/bin/pip install $(PIP_QUIET) "mlserver>=1.6,<1.8" numpy
+
+# tensorflow-serving-api pulls the full tensorflow; tensorflow-cpu of the same version + --no-deps is enough.
+$(TF_PYTHON):
+	$(PYTHON) -m venv $(TOOLS)/tf
+	$(TOOLS)/tf/bin/pip install $(PIP_QUIET) "tensorflow-cpu==$(TF_VERSION)"
+	$(TOOLS)/tf/bin/pip install $(PIP_QUIET) --no-deps "tensorflow-serving-api==$(TF_VERSION)"
+
+# Installs missing Debian packages when running as root; otherwise says what the tests will skip.
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else echo "not root: Debian packages$$missing missing; tests needing them are skipped"; fi
+
+test: venv tools system-deps
+	$(PY) -m pytest
+
+test-fast: venv
+	$(PY) -m pytest -m "not slow"
+
+demo: venv tools system-deps
+	$(PY) -m kubevc.generator.demo
+
+lint: venv
+	rm -rf build/mypy && mkdir -p build/mypy/kubevc
+	ln -s ../../../generator build/mypy/kubevc/generator
+	ln -s ../../../gateway build/mypy/kubevc/gateway
+	ln -s ../../../nodeprep build/mypy/kubevc/nodeprep
+	$(BIN)/ruff check generator gateway nodeprep tests bench
+	$(BIN)/ruff format --check generator gateway nodeprep tests bench
+	cd build/mypy && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p kubevc.generator -p kubevc.gateway -p kubevc.nodeprep
+
+protos: venv
+	$(PY) -m kubevc.gateway._protogen
+
+fleet: venv
+	$(PY) -m kubevc.generator.demo --write-fleet fleet
+
+bench: venv system-deps
+	$(PY) -m bench --quick
+
+bench-full: venv tools system-deps
+	$(PY) -m bench --full
+
+clean:
+	rm -rf $(VENV) $(TOOLS) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
