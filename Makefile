@@ -39,21 +39,25 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install $(PIP_QUIET) -e ".[$(EXTRAS)]"
 	touch $@
 
-tools: $(CHECKOV) $(MLSERVER) $(TF_PYTHON)
+# A stamp file per tool venv marks a finished install, so an interrupted one is redone.
+tools: $(TOOLS)/checkov/.installed $(TOOLS)/mlserver/.installed $(TOOLS)/tf/.installed
 
-$(CHECKOV):
+$(TOOLS)/checkov/.installed:
 	$(PYTHON) -m venv $(TOOLS)/checkov
 	$(TOOLS)/checkov/bin/pip install $(PIP_QUIET) "checkov>=3.2,<4"
+	touch $@
 
-$(MLSERVER):
+$(TOOLS)/mlserver/.installed:
 	$(PYTHON) -m venv $(TOOLS)/mlserver
 	$(TOOLS)/mlserver/bin/pip install $(PIP_QUIET) "mlserver>=1.6,<1.8" numpy
+	touch $@
 
 # tensorflow-serving-api pulls the full tensorflow; tensorflow-cpu of the same version + --no-deps is enough.
-$(TF_PYTHON):
+$(TOOLS)/tf/.installed:
 	$(PYTHON) -m venv $(TOOLS)/tf
 	$(TOOLS)/tf/bin/pip install $(PIP_QUIET) "tensorflow-cpu==$(TF_VERSION)"
 	$(TOOLS)/tf/bin/pip install $(PIP_QUIET) --no-deps "tensorflow-serving-api==$(TF_VERSION)"
+	touch $@
 
 # Installs missing Debian packages when running as root; otherwise says what the tests will skip.
 system-deps:
@@ -72,6 +76,7 @@ test-fast: venv
 
 demo: venv tools system-deps
 	$(PY) -m kubevc.generator.demo
+	$(PY) -m kubevc.gateway.demo
 
 lint: venv
 	rm -rf build/mypy && mkdir -p build/mypy/kubevc
