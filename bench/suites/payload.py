@@ -1,0 +1,246 @@
+"""Table 5: bytes on the wire per path, for the four models' real shapes, with the paper beside."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bench import gw, models, paper, wire
+from bench.results import Row, SuiteResult, Target
+
+MIB = float(1 << 20)
+PATHS_IN = {
+    "a": "(a) TF REST JSON `instances` (stdlib json)",
+    "b": "(b) gRPC PredictRequest, repeated float_val",
+    "c": "(c) gRPC PredictRequest, tensor_content float32",
+    "d": "(d) gRPC PredictRequest, tensor_content uint8",
+    "e": "(e) JPEG q90 of the photo, decoded at the gateway",
+}
+
+
+def input_bodies(model: models.ImageModel, photo: str | None = None) -> dict[str, bytes]:
+    """Serialized request bodies for paths a-e (one real photo)."""
+    x_u8 = models.uint8_input(model, photo)
+    x_f = models.float_input(model, photo)
+    name = model.input_name
+    return {
+        "a": wire.rest_json_request(x_f),
+        "b": wire.predict_request(model.backend_name, {name: x_f}, repeated=True).SerializeToString(),
+        "c": wire.predict_request(model.backend_name, {name: x_f}).SerializeToString(),
+        "d": wire.predict_request(model.backend_name, {name: x_u8}).SerializeToString(),
+        "e": models.jpeg(x_u8[0], 90),
+    }
+
+
+def postprocessed(model: models.ImageModel, out: Any) -> tuple[bytes, str]:
+    """The gateway's post-processed JSON body for this output (detections or top-5)."""
+    if model.kind == "detector":
+        dets = gw.detections(out, model.size)
+        return gw.response_json({"detections": dets}), f"{len(dets)} detections"
+    top = gw.topk(out, 5)
+    return gw.response_json({"predictions": top}), "top-5 with labels"
+
+
+def run(mode: str) -> SuiteResult:
+    res = SuiteResult("payload", "Payload size per request (paper Table 5)", mode)
+    t_in = res.table(
+        "input",
+        "Request body, MiB",
+        ratio_label="× (a) JSON, same run",
+        description="Body bytes of one request with batch 1. Paper: its JSON column beside (a), "
+        "its protobuf column beside (b) and (c).",
+    )
+    t_out = res.table(
+        "output",
+        "Response body, MiB",
+        ratio_label="× raw JSON, same run",
+        description="Outputs of the gateway's test models (real shapes, input-dependent values).",
+    )
+    t_head = res.table(
+        "headline",
+        "YOLOv5 headline ratios",
+        paper_label="paper",
+        description="Reductions in percent of bytes (request + response), measured in this run.",
+    )
+    sizes: dict[str, dict[str, float]] = {}
+    for model in models.IMAGE_MODELS.values():
+        bodies = input_bodies(model)
+        base = len(bodies["a"])
+        raw = float(np.prod(model.input_shape) * 4)
+        for key, label in PATHS_IN.items():
+            n = len(bodies[key])
+            pap = {
+                "a": paper.payload_mib(model.name, "in_json"),
+                "b": paper.payload_mib(model.name, "in_pb"),
+                "c": paper.payload_mib(model.name, "in_pb"),
+            }.get(key)
+            res.add(
+                Row(
+                    t_in,
+                    f"{model.name} {label}",
+                    n / MIB,
+                    "MiB",
+                    paper=pap,
+                    ratio=n / base,
+                    extra={
+                        "bytes": n,
+                        "percent_of_float32": 100.0 * n / raw,
+                        "plot": {"group": model.name, "series": label.split(" ")[0]},
+                    },
+                )
+            )
+        sizes[model.name] = {k: float(len(v)) for k, v in bodies.items()}
+        # outputs
+        out = models.model_output(model, {model.input_name: models.float_input(model)})[model.output_name]
+        raw_json = wire.rest_json_response(out)
+        pb = wire.predict_response(model.backend_name, {model.output_name: out}).SerializeToString()
+        res.add(
+            Row(
+                t_out,
+                f"{model.name} raw tensor as TF REST JSON `predictions`",
+                len(raw_json) / MIB,
+                "MiB",
+                paper=paper.payload_mib(model.name, "out_json"),
+                ratio=1.0,
+                extra={"bytes": len(raw_json)},
+            )
+        )
+        res.add(
+            Row(
+                t_out,
+                f"{model.name} raw tensor as PredictResponse tensor_content",
+                len(pb) / MIB,
+                "MiB",
+                paper=paper.payload_mib(model.name, "out_pb"),
+                ratio=len(pb) / len(raw_json),
+                extra={"bytes": len(pb)},
+            )
+        )
+        sizes[model.name]["out_json"] = float(len(raw_json))
+        sizes[model.name]["out_pb"] = float(len(pb))
+        try:
+            body, what = postprocessed(model, out)
+        except gw.Missing as exc:
+            res.skip(f"{model.name} post-processed output", str(exc))
+        else:
+            target = Target("<=", 1024, "detections <= 1 KB") if model.kind == "detector" else None
+            res.add(
+                Row(
+                    t_out,
+                    f"{model.name} gateway JSON ({what})",
+                    len(body) / MIB,
+                    "MiB",
+                    ratio=len(body) / len(raw_json),
+                    extra={"bytes": len(body)},
+                )
+            )
+            if target:
+                res.add(
+                    Row(
+                        t_out,
+                        f"{model.name} gateway detections JSON, bytes",
+                        float(len(body)),
+                        "B",
+                        target=target,
+                        note="issue 7 target",
+                    )
+                )
+            sizes[model.name]["out_post"] = float(len(body))
+        if model.kind == "detector":
+            spread = {p: len(input_bodies(model, p)["e"]) for p in models.PHOTOS}
+            res.add(
+                Row(
+                    t_in,
+                    f"{model.name} (e) JPEG as % of float32 tensor",
+                    100.0 * len(bodies["e"]) / raw,
+                    "%",
+                    target=Target("<=", 3.0, "JPEG <= 3% of float32"),
+                    extra={
+                        "jpeg_bytes_by_photo": spread,
+                        "percent_by_photo": {p: 100.0 * b / raw for p, b in spread.items()},
+                    },
+                    note=f"photo `{model.photo}`; all three samples: "
+                    + ", ".join(f"{p} {b / 1024:.0f} KiB" for p, b in spread.items()),
+                )
+            )
+    # BERT
+    inputs = models.bert_inputs()
+    text = models.english_text().encode()
+    bert_bodies = {
+        "a": wire.rest_json_request(inputs),
+        "b": wire.predict_request("bert", inputs, repeated=True).SerializeToString(),
+        "c": wire.predict_request("bert", inputs).SerializeToString(),
+        "e": text,
+    }
+    labels = {
+        "a": "(a) TF REST JSON `instances`, 3 inputs x 500 int32",
+        "b": "(b) gRPC PredictRequest, repeated int_val (varint)",
+        "c": "(c) gRPC PredictRequest, tensor_content int32",
+        "e": "(e) text/plain UTF-8, tokenized at the gateway",
+    }
+    for key, body in bert_bodies.items():
+        pap = {"a": paper.payload_mib("BERT", "in_json"), "c": paper.payload_mib("BERT", "in_pb")}.get(key)
+        res.add(
+            Row(
+                t_in,
+                f"BERT {labels[key]}",
+                len(body) / MIB,
+                "MiB",
+                paper=pap,
+                ratio=len(body) / len(bert_bodies["a"]),
+                extra={"bytes": len(body), "plot": {"group": "BERT", "series": key.join("()")}},
+            )
+        )
+    # headline
+    y = sizes["YOLOv5"]
+    json_total, pb_total = y["a"] + y["out_json"], y["c"] + y["out_pb"]
+    res.add(
+        Row(
+            t_head,
+            "protobuf (c) vs JSON (a), request + response: % smaller",
+            100 * (1 - pb_total / json_total),
+            "%",
+            paper=paper.headline("yolov5_payload_reduction_percent"),
+        )
+    )
+    if "out_post" in y:
+        ours = y["e"] + y["out_post"]
+        res.add(
+            Row(
+                t_head,
+                "JPEG in + detections out vs protobuf (c): % smaller",
+                100 * (1 - ours / pb_total),
+                "%",
+                target=Target(">=", 98.0, ">= 98% less than the protobuf path"),
+            )
+        )
+        res.add(
+            Row(
+                t_head,
+                "JPEG in + detections out vs JSON (a): % smaller",
+                100 * (1 - ours / json_total),
+                "%",
+                target=Target(">=", 99.5, ">= 99.5% less than JSON"),
+            )
+        )
+        p_pb = (paper.payload_mib("YOLOv5", "in_pb") or 0) + (paper.payload_mib("YOLOv5", "out_pb") or 0)
+        if p_pb:
+            res.add(
+                Row(
+                    t_head,
+                    "JPEG in + detections out vs the paper's protobuf bytes: % smaller",
+                    100 * (1 - ours / (p_pb * MIB)),
+                    "%",
+                    note="ours against the paper's reported MiB",
+                )
+            )
+    res.notes.append(
+        "JSON bodies are `json.dumps(array.tolist())` of float32 arrays: each value printed as the "
+        "shortest repr of the float64 it widens to (about 18-20 characters)."
+    )
+    res.notes.append(
+        "Image inputs are scikit-image's sample photos (astronaut for YOLOv5, coffee for InceptionV3, "
+        "chelsea for MobileNetV1) resized bicubic to the model size."
+    )
+    return res
