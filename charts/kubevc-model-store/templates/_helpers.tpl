@@ -50,7 +50,7 @@ app.kubernetes.io/part-of: kubevc
 
 {{/* PVs are cluster-scoped: prefix the namespace so two regions or releases never collide. */}}
 {{- define "kubevc-model-store.pvName" -}}
-{{- printf "%s-%s" .Release.Namespace (include "kubevc-model-store.fullname" .) | trunc 253 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Namespace (include "kubevc-model-store.fullname" .) | trimPrefix "-" | trunc 253 | trimSuffix "-" -}}
 {{- end -}}
 
 {{/* Volume source of the PVs, shared by the read-only and the publisher volume. */}}
