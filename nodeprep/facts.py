@@ -1,0 +1,155 @@
+"""pyinfra facts read by the node preparation operations (all read-only commands)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from pyinfra.api.exceptions import FactProcessError
+from pyinfra.api.facts import FactBase
+from typing_extensions import override
+
+from .platform import Platform, parse_platform
+
+__all__ = ["ActiveSwaps", "FileBytes", "LoadedKernelModules", "NodePlatform", "SysctlValues", "UnitEnabled"]
+
+_OS_RELEASE_KEYS = "ID|ID_LIKE|VERSION_ID|VERSION_CODENAME|PRETTY_NAME"
+
+# One round trip: Debian architecture, os-release, Raspberry Pi hints, and whether this root is a
+# booted system ("live"), a chroot under a running kernel, or a tree without /proc ("offline").
+_PLATFORM_SCRIPT = f"""
+printf 'arch=%s\\n' "$(dpkg --print-architecture 2>/dev/null)"
+printf 'machine=%s\\n' "$(uname -m)"
+if [ -r /etc/os-release ]; then grep -E '^({_OS_RELEASE_KEYS})=' /etc/os-release | sed 's/^/os_/'; fi
+for f in /proc/device-tree/model /sys/firmware/devicetree/base/model; do
+  if [ -r "$f" ]; then printf 'model=%s\\n' "$(tr -d '\\000' < "$f")"; break; fi
+done
+if [ -e /etc/rpi-issue ]; then echo rpi_issue=1; fi
+for f in /boot/firmware/cmdline.txt /boot/cmdline.txt; do
+  if [ -f "$f" ] && ! grep -q 'DO NOT EDIT' "$f"; then echo "cmdline=$f"; break; fi
+done
+if [ ! -d /proc/sys ]; then echo runtime=offline
+elif a=$(stat -Lc %d:%i / 2>/dev/null) && b=$(stat -Lc %d:%i /proc/1/root/. 2>/dev/null); then
+  if [ "$a" = "$b" ]; then echo runtime=live; else echo runtime=chroot; fi
+elif command -v systemd-detect-virt >/dev/null 2>&1 && systemd-detect-virt -q --chroot; then
+  echo runtime=chroot
+else echo runtime=live
+fi
+if [ -d /run/systemd/system ]; then echo init=systemd; fi
+if command -v systemctl >/dev/null 2>&1; then echo systemctl=1; fi
+"""
+
+
+class NodePlatform(FactBase[Platform]):
+    """Operating system, Debian architecture, Raspberry Pi and runtime of the target root."""
+
+    @override
+    def command(self) -> str:
+        return _PLATFORM_SCRIPT
+
+    @override
+    def process(self, output: list[str]) -> Platform:
+        return parse_platform(output)
+
+
+class FileBytes(FactBase[bytes | None]):
+    """The exact bytes of a regular file (``None`` when it does not exist).
+
+    base64 keeps trailing newlines and whitespace that line-based output would lose.
+    """
+
+    @override
+    def command(self, path: str) -> str:
+        quoted = "'" + path.replace("'", "'\\''") + "'"
+        return f"if [ -f {quoted} ]; then printf 'present:'; base64 -w0 {quoted}; echo; else echo absent; fi"
+
+    @override
+    def process(self, output: list[str]) -> bytes | None:
+        line = "".join(output).strip()
+        if line == "absent":
+            return None
+        if not line.startswith("present:"):
+            raise FactProcessError(f"unexpected output: {line[:40]!r}")
+        try:
+            return base64.b64decode(line.removeprefix("present:"), validate=True)
+        except binascii.Error as error:
+            raise FactProcessError(str(error)) from error
+
+
+class LoadedKernelModules(FactBase[list[str]]):
+    """Which of the given modules the running kernel has (loaded or built in: /sys/module)."""
+
+    @staticmethod
+    @override
+    def default() -> list[str]:
+        return []
+
+    @override
+    def command(self, names: tuple[str, ...]) -> str:
+        checks = " ".join(names)
+        return f"for m in {checks}; do if [ -d /sys/module/$m ]; then echo $m; fi; done; true"
+
+    @override
+    def process(self, output: list[str]) -> list[str]:
+        return [line.strip() for line in output if line.strip()]
+
+
+class SysctlValues(FactBase[dict[str, str]]):
+    """Current kernel values of the given sysctl keys (missing keys are left out)."""
+
+    @staticmethod
+    @override
+    def default() -> dict[str, str]:
+        return {}
+
+    @override
+    def command(self, keys: tuple[str, ...]) -> str:
+        paths = " ".join(key.replace(".", "/") for key in keys)
+        return (
+            f"for k in {paths}; do if [ -r /proc/sys/$k ]; then "
+            'printf "%s=%s\\n" "$k" "$(cat /proc/sys/$k)"; fi; done; true'
+        )
+
+    @override
+    def process(self, output: list[str]) -> dict[str, str]:
+        values = {}
+        for line in output:
+            key, sep, value = line.partition("=")
+            if sep:
+                values[key.strip().replace("/", ".")] = value.strip()
+        return values
+
+
+class ActiveSwaps(FactBase[list[str]]):
+    """Swap areas in use now (/proc/swaps without its header)."""
+
+    @staticmethod
+    @override
+    def default() -> list[str]:
+        return []
+
+    @override
+    def command(self) -> str:
+        return "if [ -r /proc/swaps ]; then tail -n +2 /proc/swaps; fi"
+
+    @override
+    def process(self, output: list[str]) -> list[str]:
+        return [line.split()[0] for line in output if line.strip()]
+
+
+class UnitEnabled(FactBase[str | None]):
+    """``systemctl is-enabled`` for a unit: enabled, disabled, masked, static… or None if absent."""
+
+    @override
+    def command(self, unit: str) -> str:
+        return (
+            "if command -v systemctl >/dev/null 2>&1; then "
+            f"systemctl is-enabled {unit} 2>/dev/null || true; fi"
+        )
+
+    @override
+    def process(self, output: list[str]) -> str | None:
+        state = "".join(output).strip()
+        if not state or state == "not-found":
+            return None
+        return state

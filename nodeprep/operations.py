@@ -1,0 +1,180 @@
+"""pyinfra operations for Kubernetes node preparation.
+
+Each operation reads facts first and yields commands only for what differs, so a second run
+yields nothing (pyinfra then reports "No changes"). Anything that acts on the running kernel or
+init system (modprobe, sysctl -w, swapoff, service restarts) is only yielded when the caller says
+the root is *live*: in a chroot or an offline image those would hit the host or fail.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import shlex
+from collections.abc import Generator, Mapping, Sequence
+
+from pyinfra.api.command import FileUploadCommand, StringCommand
+from pyinfra.api.exceptions import OperationValueError
+from pyinfra.api.operation import operation
+from pyinfra.context import host
+from pyinfra.facts.deb import DebPackages
+
+from . import texts
+from .facts import ActiveSwaps, FileBytes, LoadedKernelModules, SysctlValues, UnitEnabled
+
+__all__ = [
+    "APT_ENV",
+    "containerd_config",
+    "kernel_modules",
+    "managed_file",
+    "packages",
+    "rpi_cgroups",
+    "swap_off",
+    "swap_services",
+    "sysctl_settings",
+    "unit_enabled",
+]
+
+Commands = Generator[str | StringCommand | FileUploadCommand, None, None]
+
+APT_ENV = "DEBIAN_FRONTEND=noninteractive"
+_APT_OPTS = "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
+
+MODULES_LOAD_PATH = "/etc/modules-load.d/kubevc-kubernetes.conf"
+SYSCTL_PATH = "/etc/sysctl.d/99-kubevc-kubernetes.conf"
+CONTAINERD_CONFIG_PATH = "/etc/containerd/config.toml"
+ZRAM_GENERATOR = "/usr/lib/systemd/system-generators/zram-generator"
+ZRAM_GENERATOR_CONFIG = "/etc/systemd/zram-generator.conf"
+SWAP_UNITS = ("dphys-swapfile.service", "zramswap.service", "zram-config.service")
+
+
+def _ensure_file(path: str, content: str, mode: str = "644") -> Commands:
+    """Yield the commands that make ``path`` hold exactly ``content`` (nothing if it already does)."""
+    current = host.get_fact(FileBytes, path=path)
+    wanted = content.encode()
+    if current == wanted:
+        return
+    directory = posixpath.dirname(path)
+    if directory:
+        yield StringCommand("mkdir", "-p", shlex.quote(directory))
+    yield FileUploadCommand(io.BytesIO(wanted), path)
+    yield StringCommand("chmod", mode, shlex.quote(path))
+
+
+@operation()
+def managed_file(path: str, content: str, mode: str = "644") -> Commands:
+    """Ensure a file has exactly this content (text, mode ``644`` by default)."""
+    yield from _ensure_file(path, content, mode)
+
+
+@operation()
+def packages(names: Sequence[str]) -> Commands:
+    """Install the missing Debian packages (no recommends); the apt lists are refreshed first."""
+    installed = host.get_fact(DebPackages)
+    missing = [name for name in names if name not in installed]
+    if not missing:
+        return
+    yield f"{APT_ENV} apt-get update -q"
+    yield (
+        f"{APT_ENV} apt-get install -y -q --no-install-recommends {_APT_OPTS} "
+        + " ".join(shlex.quote(name) for name in missing)
+    )
+
+
+@operation()
+def kernel_modules(modules: Sequence[str] = texts.KERNEL_MODULES, load_now: bool = False) -> Commands:
+    """Persist modules in modules-load.d; with ``load_now`` also modprobe the ones not loaded."""
+    yield from _ensure_file(MODULES_LOAD_PATH, texts.modules_load_content(modules))
+    if load_now:
+        loaded = host.get_fact(LoadedKernelModules, names=tuple(modules))
+        for module in modules:
+            if module not in loaded:
+                yield StringCommand("modprobe", shlex.quote(module))
+
+
+@operation()
+def sysctl_settings(
+    values: Mapping[str, str] = texts.KUBERNETES_SYSCTLS, apply_now: bool = False
+) -> Commands:
+    """Write the sysctl.d file; with ``apply_now`` also set the values that differ in the kernel."""
+    yield from _ensure_file(SYSCTL_PATH, texts.sysctl_content(values))
+    if apply_now:
+        current = host.get_fact(SysctlValues, keys=tuple(values))
+        for key, value in values.items():
+            if current.get(key) != value:
+                yield StringCommand("sysctl", "-q", "-w", shlex.quote(f"{key}={value}"))
+
+
+@operation()
+def swap_off(fstab_path: str = "/etc/fstab", now: bool = False) -> Commands:
+    """Comment out fstab swap entries; with ``now`` also turn off swap that is in use."""
+    current = host.get_fact(FileBytes, path=fstab_path)
+    if current is not None:
+        text = current.decode()
+        wanted = texts.fstab_without_swap(text)
+        if wanted != text:
+            yield FileUploadCommand(io.BytesIO(wanted.encode()), fstab_path)
+            yield StringCommand("chmod", "644", shlex.quote(fstab_path))
+    if now and host.get_fact(ActiveSwaps):
+        yield "swapoff -a"
+
+
+def _unit_off(unit: str, now: bool) -> Commands:
+    state = host.get_fact(UnitEnabled, unit=unit)
+    if state in ("enabled", "enabled-runtime", "alias", "indirect", "generated"):
+        if now:
+            yield StringCommand("systemctl", "stop", unit)
+        yield StringCommand("systemctl", "disable", unit)
+
+
+@operation()
+def swap_services(now: bool = False) -> Commands:
+    """Disable swap services Raspberry Pi OS / Debian / Ubuntu may ship (dphys-swapfile, zram).
+
+    systemd's zram-generator reads ``/etc/systemd/zram-generator.conf`` instead of its packaged
+    default when that file exists; an empty one makes no zram swap device at the next boot.
+    """
+    for unit in SWAP_UNITS:
+        yield from _unit_off(unit, now)
+    if host.get_fact(FileBytes, path=ZRAM_GENERATOR) is not None:
+        yield from _ensure_file(ZRAM_GENERATOR_CONFIG, texts.ZRAM_GENERATOR_DISABLED)
+
+
+@operation()
+def unit_enabled(unit: str, restart: bool = False) -> Commands:
+    """Enable a systemd unit when systemctl exists (offline roots included); start it when live."""
+    state = host.get_fact(UnitEnabled, unit=unit)
+    if state is None or state in ("enabled", "static", "alias", "indirect", "generated"):
+        return
+    if state == "masked":
+        raise OperationValueError(f"{unit} is masked on this node; unmask it first")
+    yield StringCommand("systemctl", "enable", unit)
+    if restart:
+        yield StringCommand("systemctl", "start", unit)
+
+
+@operation()
+def rpi_cgroups(cmdline_path: str, tokens: Sequence[str] = texts.RPI_CGROUP_TOKENS) -> Commands:
+    """Add the cgroup tokens to a Raspberry Pi ``cmdline.txt`` once (takes effect after a reboot)."""
+    current = host.get_fact(FileBytes, path=cmdline_path)
+    if current is None:
+        raise OperationValueError(f"{cmdline_path} does not exist")
+    text = current.decode()
+    wanted = texts.cmdline_with_tokens(text, tokens)
+    if wanted != text:
+        yield FileUploadCommand(io.BytesIO(wanted.encode()), cmdline_path)
+
+
+@operation()
+def containerd_config(systemd_cgroup: bool = True, restart: bool = False) -> Commands:
+    """Make containerd's runc use the systemd cgroup driver (kubeadm); restart only on change."""
+    if not systemd_cgroup:
+        return
+    current = host.get_fact(FileBytes, path=CONTAINERD_CONFIG_PATH)
+    text = current.decode() if current is not None else None
+    wanted = texts.containerd_systemd_cgroup(text)
+    if wanted == text:
+        return
+    yield from _ensure_file(CONTAINERD_CONFIG_PATH, wanted)
+    if restart:
+        yield "systemctl restart containerd"
