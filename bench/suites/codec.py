@@ -1,11 +1,185 @@
-"""placeholder"""
+"""Encode/decode cost: JSON (stdlib, orjson, the gateway's REST parser) vs protobuf build/parse,
+per model, in MiB/s of the float32 tensor; JPEG decode + letterbox; YOLO decode + NMS."""
 
 from __future__ import annotations
 
-from bench.results import SuiteResult
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import orjson
+from kubevc.gateway._proto.tensorflow_serving import predict_pb2
+
+from bench import gw, models, wire
+from bench.results import Row, SuiteResult, Target
+from bench.timing import Budget, run_timed, summary
+
+MIB = float(1 << 20)
+
+
+def _ops(model: models.ImageModel, x: Any) -> dict[str, tuple[str, Callable[[], object]]]:
+    name = model.input_name
+    req_json = wire.rest_json_request(x)
+    req_orjson = orjson.dumps({"instances": x}, option=orjson.OPT_SERIALIZE_NUMPY)
+    req_pb = wire.predict_request(model.backend_name, {name: x}).SerializeToString()
+    req_rep = wire.predict_request(model.backend_name, {name: x}, repeated=True).SerializeToString()
+
+    def parse_pb(data: bytes, repeated: bool) -> Any:
+        req = predict_pb2.PredictRequest.FromString(data)
+        t = req.inputs[name]
+        if repeated:
+            return np.asarray(t.float_val, dtype=np.float32).reshape(x.shape)
+        return wire.parse_tensor(t)
+
+    ops: dict[str, tuple[str, Callable[[], object]]] = {
+        "json_enc": ("stdlib json encode (`tolist` + `dumps`)", lambda: wire.rest_json_request(x)),
+        "json_dec": (
+            "stdlib json decode (`loads` + `np.asarray`)",
+            lambda: np.asarray(json.loads(req_json)["instances"], dtype=np.float32),
+        ),
+        "orjson_enc": (
+            "orjson encode (OPT_SERIALIZE_NUMPY)",
+            lambda: orjson.dumps({"instances": x}, option=orjson.OPT_SERIALIZE_NUMPY),
+        ),
+        "orjson_dec": (
+            "orjson decode (`loads` + `np.asarray`)",
+            lambda: np.asarray(orjson.loads(req_orjson)["instances"], dtype=np.float32),
+        ),
+        "rep_build": (
+            "protobuf build, repeated float_val",
+            lambda: wire.predict_request(model.backend_name, {name: x}, repeated=True).SerializeToString(),
+        ),
+        "rep_parse": ("protobuf parse, repeated float_val", lambda: parse_pb(req_rep, True)),
+        "tc_build": (
+            "protobuf build, tensor_content (gateway `to_tensor_proto`)",
+            lambda: wire.predict_request(model.backend_name, {name: x}).SerializeToString(),
+        ),
+        "tc_parse": (
+            "protobuf parse, tensor_content (gateway `from_tensor_proto`)",
+            lambda: parse_pb(req_pb, False),
+        ),
+    }
+    try:
+        parse_predict = gw._attr("kubevc.gateway._rest", "parse_predict")
+    except gw.Missing:
+        pass
+    else:
+        ops["gw_rest_dec"] = (
+            "gateway `:predict` parse (orjson `loads` + `parse_predict`)",
+            lambda: parse_predict(orjson.loads(req_json), name, {name: "float32"}),
+        )
+    return ops
 
 
 def run(mode: str) -> SuiteResult:
-    res = SuiteResult("codec", "codec", mode)
-    res.skip("codec", "not implemented yet")
+    quick = mode == "quick"
+    res = SuiteResult("codec", "Encode/decode cost", mode)
+    t_codec = res.table(
+        "codec",
+        "Request tensor encode/decode throughput, MiB of float32 tensor per second",
+        ratio_label="× stdlib json of the same direction",
+        description="Each operation on one batch-1 input, single thread; p50 over the run; higher is better.",
+    )
+    t_media = res.table(
+        "media",
+        "Gateway media work per request, ms (p50)",
+        description="The gateway's own functions on real photos / test-model outputs.",
+    )
+    small = Budget(3, 15 if quick else 60, 1.0 if quick else 4.0)
+    big = Budget(2, 3 if quick else 10, 2.0 if quick else 10.0)
+    targets = {
+        "tc_build": Target(">=", 2048.0, "tensor_content build >= 2 GiB/s"),
+        "tc_parse": Target(">=", 4096.0, "tensor_content parse >= 4 GiB/s"),
+    }
+    for model in models.IMAGE_MODELS.values():
+        x = models.float_input(model)
+        mib = x.nbytes / MIB
+        ops = _ops(model, x)
+        p50: dict[str, float] = {}
+        for key, (label, fn) in ops.items():
+            slow = key.startswith(("json", "rep", "gw_rest")) and model.size >= 299
+            times = run_timed(fn, big if slow else small)
+            s = summary(times)
+            p50[key] = s["p50_ms"] / 1e3
+            base = "json_enc" if key.endswith(("enc", "build")) else "json_dec"
+            ratio = (p50[base] / p50[key]) if base in p50 else None
+            res.add(
+                Row(
+                    t_codec,
+                    f"{model.name}: {label}",
+                    mib / p50[key],
+                    "MiB/s",
+                    ratio=ratio,
+                    target=targets.get(key) if model.name == "YOLOv5" else None,
+                    extra={
+                        **s,
+                        "tensor_mib": mib,
+                        "plot": {"group": model.name, "series": label.split(" (")[0]},
+                    },
+                )
+            )
+    # media work: the gateway's own functions
+    for model in models.IMAGE_MODELS.values():
+        data = models.jpeg(models.uint8_input(model)[0])
+        try:
+            gw.preprocess_jpeg(data, model.size)
+        except gw.Missing as exc:
+            res.skip("JPEG decode + resize", str(exc))
+            break
+        big_photo = models.jpeg(models.photo(model.photo))
+        for what, body in (
+            (f"{model.size}x{model.size} JPEG", data),
+            (
+                f"original {models.photo(model.photo).shape[1]}x{models.photo(model.photo).shape[0]} JPEG",
+                big_photo,
+            ),
+        ):
+            s = summary(run_timed(lambda body=body, m=model: gw.preprocess_jpeg(body, m.size), small))
+            res.add(
+                Row(
+                    t_media,
+                    f"{model.name}: decode + letterbox, {what} ({len(body) / 1024:.0f} KiB)",
+                    s["p50_ms"],
+                    "ms",
+                    extra=s,
+                )
+            )
+    yolo = models.IMAGE_MODELS["YOLOv5"]
+    out = models.model_output(yolo, {"images": models.uint8_input(yolo)})["output0"]
+    try:
+        dets = gw.detections(out)
+    except gw.Missing as exc:
+        res.skip("YOLO decode + NMS", str(exc))
+    else:
+        s = summary(run_timed(lambda: gw.detections(out), small))
+        res.add(
+            Row(
+                t_media,
+                f"YOLOv5: decode + class-wise NMS of (1, 25200, 85) -> {len(dets)} detections",
+                s["p50_ms"],
+                "ms",
+                extra=s,
+            )
+        )
+        cls_out = models.model_output(
+            models.IMAGE_MODELS["MobileNetV1"],
+            {"input": models.uint8_input(models.IMAGE_MODELS["MobileNetV1"])},
+        )["output0"]
+        s = summary(run_timed(lambda: gw.topk(cls_out, 5), small))
+        res.add(Row(t_media, "MobileNetV1: top-5 of (1, 1001)", s["p50_ms"], "ms", extra=s))
+        s = summary(run_timed(lambda: wire.rest_json_response(out), big))
+        res.add(
+            Row(
+                t_media,
+                "YOLOv5: raw output as TF REST JSON (stdlib), for comparison",
+                s["p50_ms"],
+                "ms",
+                extra=s,
+            )
+        )
+    res.notes.append(
+        "MiB/s are MiB of the float32 tensor (4 bytes per value) per second, whatever the encoding's "
+        "own size, so rows of one model compare directly."
+    )
     return res
