@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 from kubevc.gateway._proto.tensorflow import tensor_shape_pb2 as _tensor_shape_pb2
 from kubevc.gateway._proto.tensorflow import types_pb2 as _types_pb2
 from google.protobuf.internal import containers as _containers

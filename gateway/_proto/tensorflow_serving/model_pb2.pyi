@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 from google.protobuf import wrappers_pb2 as _wrappers_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 from kubevc.gateway._proto.tensorflow import tensor_pb2 as _tensor_pb2
 from kubevc.gateway._proto.tensorflow_serving import model_pb2 as _model_pb2
 from google.protobuf.internal import containers as _containers

@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 from kubevc.gateway._proto.tensorflow_serving import predict_pb2 as _predict_pb2
 from google.protobuf import descriptor as _descriptor
 from typing import ClassVar as _ClassVar

@@ -1,3 +1,4 @@
+# mypy: ignore-errors
 from kubevc.gateway._proto.tensorflow import error_codes_pb2 as _error_codes_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

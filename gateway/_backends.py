@@ -1,0 +1,323 @@
+"""gRPC backends: TF Serving (PredictionService/ModelService) and Open Inference Protocol v2.
+
+One long-lived ``grpc.aio`` channel per backend with keepalive and raised message limits; each call
+has a deadline, is retried with exponential backoff on UNAVAILABLE only, and goes through a circuit
+breaker that fails fast (503) while the backend is down. gRPC status codes become typed HTTP errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+import numpy as np
+import numpy.typing as npt
+from kubevc.gateway._config import BackendConfig
+from kubevc.gateway._errors import (
+    BackendError,
+    BackendUnavailable,
+    BadRequest,
+    GatewayError,
+    GatewayTimeout,
+    ModelNotFound,
+    PayloadTooLarge,
+)
+from kubevc.gateway._metrics import Metrics
+from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
+from kubevc.gateway._proto.inference import grpc_predict_v2_pb2_grpc as v2grpc
+from kubevc.gateway._proto.tensorflow_serving import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+from kubevc.gateway._tensors import (
+    from_tensor_proto,
+    from_v2_output,
+    numpy_to_v2_datatype,
+    pack_bytes,
+    to_tensor_proto,
+)
+
+__all__ = ["Backend", "CircuitBreaker", "TFServingBackend", "V2Backend", "make_backend"]
+
+Array = npt.NDArray[Any]
+T = TypeVar("T")
+_BREAKER_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class CircuitBreaker:
+    """closed -> (``failure_threshold`` consecutive failures) -> open -> (``reset_seconds``) ->
+    half-open: one trial call; success closes, failure opens again."""
+
+    def __init__(
+        self, failure_threshold: int, reset_seconds: float, clock: Callable[[], float] = time.monotonic
+    ):
+        self.failure_threshold = failure_threshold
+        self.reset_seconds = reset_seconds
+        self.failures = 0
+        self.opened_at: float | None = None
+        self._trial = False
+        self._clock = clock
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half-open" if self._clock() - self.opened_at >= self.reset_seconds else "open"
+
+    def allow(self) -> bool:
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "half-open" and not self._trial:
+            self._trial = True
+            return True
+        return False
+
+    def success(self) -> None:
+        self.failures = 0
+        self.opened_at = None
+        self._trial = False
+
+    def release(self) -> None:
+        """A call was cancelled before it could tell anything: let another trial through."""
+        self._trial = False
+
+    def failure(self) -> None:
+        self.failures += 1
+        self._trial = False
+        if self.opened_at is not None or self.failures >= self.failure_threshold:
+            self.opened_at = self._clock()
+
+
+def _channel_options(cfg: BackendConfig) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.max_send_message_length", cfg.max_message_bytes),
+        ("grpc.max_receive_message_length", cfg.max_message_bytes),
+        ("grpc.keepalive_time_ms", int(cfg.keepalive_seconds * 1000)),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.enable_retries", 0),  # retries are ours: UNAVAILABLE only, with backoff
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", 2_000),
+    ]
+
+
+class Backend(ABC):
+    """A model server reached over one long-lived gRPC channel."""
+
+    def __init__(self, cfg: BackendConfig, metrics: Metrics | None = None) -> None:
+        self.cfg = cfg
+        self.metrics = metrics
+        self.breaker = CircuitBreaker(cfg.breaker.failure_threshold, cfg.breaker.reset_seconds)
+        self.channel = grpc.aio.insecure_channel(cfg.address, options=_channel_options(cfg))
+        if metrics is not None:
+            metrics.backend_up.labels(cfg.name).set(0)
+
+    async def close(self) -> None:
+        await self.channel.close(None)
+
+    def _set_up(self, up: bool) -> None:
+        if self.metrics is not None:
+            self.metrics.backend_up.labels(self.cfg.name).set(1 if up else 0)
+
+    async def call(self, fn: Callable[[float], Awaitable[T]], budget: float | None = None) -> T:
+        """Run ``fn(timeout)`` with deadline, UNAVAILABLE retries and the breaker; map errors."""
+        if not self.breaker.allow():
+            self._set_up(False)
+            raise BackendUnavailable(f"backend {self.cfg.name} is unavailable (circuit open)")
+        deadline_at = time.monotonic() + min(self.cfg.deadline_seconds, budget or self.cfg.deadline_seconds)
+        backoff = self.cfg.retry_backoff_seconds
+        attempt = 0
+        while True:
+            remaining = deadline_at - time.monotonic()
+            if remaining <= 0:
+                self.breaker.failure()
+                raise GatewayTimeout(f"backend {self.cfg.name} did not answer within the deadline")
+            try:
+                result = await fn(remaining)
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code()
+                if code == grpc.StatusCode.UNAVAILABLE and attempt < self.cfg.retries:
+                    attempt += 1
+                    await asyncio.sleep(min(backoff, max(0.0, deadline_at - time.monotonic())))
+                    backoff *= 2
+                    continue
+                if code in _BREAKER_CODES:
+                    self.breaker.failure()
+                    self._set_up(False)
+                else:
+                    self.breaker.success()
+                    self._set_up(True)
+                raise _map_error(self.cfg.name, exc) from None
+            except asyncio.CancelledError:
+                self.breaker.release()
+                raise
+            self.breaker.success()
+            self._set_up(True)
+            return result
+
+    @abstractmethod
+    async def predict(
+        self,
+        model: str,
+        inputs: dict[str, Array],
+        *,
+        signature: str = "",
+        version: int | None = None,
+        label: str | None = None,
+        output_filter: list[str] | None = None,
+        budget: float | None = None,
+    ) -> dict[str, Array]:
+        """Run the model; outputs by name."""
+
+    @abstractmethod
+    async def model_ready(self, model: str, budget: float | None = None) -> bool:
+        """True when the backend reports the model AVAILABLE / ready."""
+
+
+def _map_error(name: str, exc: grpc.aio.AioRpcError) -> GatewayError:
+    code, details = exc.code(), (exc.details() or "").strip()
+    if code == grpc.StatusCode.INVALID_ARGUMENT or code == grpc.StatusCode.FAILED_PRECONDITION:
+        return BadRequest(details or "the backend refused the input")
+    if code == grpc.StatusCode.NOT_FOUND:
+        return ModelNotFound(details or "model not found on the backend")
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return GatewayTimeout(f"backend {name} did not answer within the deadline")
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return BackendUnavailable(f"backend {name} is unavailable")
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return PayloadTooLarge(f"backend {name}: {details or 'message too large'}")
+    return BackendError(f"backend {name} failed: {code.name}")
+
+
+class TFServingBackend(Backend):
+    """TF Serving: ``PredictionService/Predict`` with ``tensor_content``; ``ModelService`` for readiness."""
+
+    def __init__(self, cfg: BackendConfig, metrics: Metrics | None = None) -> None:
+        super().__init__(cfg, metrics)
+        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self._status = model_service_pb2_grpc.ModelServiceStub(self.channel)  # type: ignore[no-untyped-call]
+
+    async def predict(
+        self,
+        model: str,
+        inputs: dict[str, Array],
+        *,
+        signature: str = "",
+        version: int | None = None,
+        label: str | None = None,
+        output_filter: list[str] | None = None,
+        budget: float | None = None,
+    ) -> dict[str, Array]:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = model
+        request.model_spec.signature_name = signature
+        if version is not None:
+            request.model_spec.version.value = version
+        elif label is not None:
+            request.model_spec.version_label = label
+        for name, array in inputs.items():
+            request.inputs[name].CopyFrom(to_tensor_proto(array))
+        if output_filter:
+            request.output_filter.extend(output_filter)
+
+        async def run(timeout: float) -> predict_pb2.PredictResponse:
+            response: predict_pb2.PredictResponse = await self._predict.Predict(request, timeout=timeout)
+            return response
+
+        response = await self.call(run, budget)
+        try:
+            return {name: from_tensor_proto(t) for name, t in response.outputs.items()}
+        except ValueError as exc:
+            raise BackendError(f"backend {self.cfg.name} sent an unreadable tensor: {exc}") from None
+
+    async def model_ready(self, model: str, budget: float | None = None) -> bool:
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = model
+
+        async def run(timeout: float) -> get_model_status_pb2.GetModelStatusResponse:
+            response: get_model_status_pb2.GetModelStatusResponse = await self._status.GetModelStatus(
+                request, timeout=timeout
+            )
+            return response
+
+        try:
+            response = await self.call(run, budget)
+        except GatewayError:
+            return False
+        available = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+        return any(s.state == available for s in response.model_version_status)
+
+
+class V2Backend(Backend):
+    """Open Inference Protocol v2 (MLServer, Triton): ``ModelInfer`` with raw tensor contents."""
+
+    def __init__(self, cfg: BackendConfig, metrics: Metrics | None = None) -> None:
+        super().__init__(cfg, metrics)
+        self._stub = v2grpc.GRPCInferenceServiceStub(self.channel)  # type: ignore[no-untyped-call]
+
+    async def predict(
+        self,
+        model: str,
+        inputs: dict[str, Array],
+        *,
+        signature: str = "",
+        version: int | None = None,
+        label: str | None = None,
+        output_filter: list[str] | None = None,
+        budget: float | None = None,
+    ) -> dict[str, Array]:
+        if label is not None:
+            raise BadRequest("version labels are not supported by Open Inference Protocol backends")
+        request = v2pb.ModelInferRequest(
+            model_name=model, model_version="" if version is None else str(version)
+        )
+        for name, array in inputs.items():
+            request.inputs.add(name=name, datatype=numpy_to_v2_datatype(array.dtype), shape=list(array.shape))
+            if array.dtype.kind in "SUO":
+                request.raw_input_contents.append(pack_bytes(array))
+            else:
+                request.raw_input_contents.append(
+                    np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+                )
+        for name in output_filter or []:
+            request.outputs.add(name=name)
+
+        async def run(timeout: float) -> v2pb.ModelInferResponse:
+            response: v2pb.ModelInferResponse = await self._stub.ModelInfer(request, timeout=timeout)
+            return response
+
+        response = await self.call(run, budget)
+        raw = list(response.raw_output_contents)
+        try:
+            return {
+                out.name: from_v2_output(out, raw[i] if i < len(raw) else None)
+                for i, out in enumerate(response.outputs)
+            }
+        except (ValueError, GatewayError) as exc:
+            raise BackendError(f"backend {self.cfg.name} sent an unreadable tensor: {exc}") from None
+
+    async def model_ready(self, model: str, budget: float | None = None) -> bool:
+        async def run(timeout: float) -> v2pb.ModelReadyResponse:
+            response: v2pb.ModelReadyResponse = await self._stub.ModelReady(
+                v2pb.ModelReadyRequest(name=model), timeout=timeout
+            )
+            return response
+
+        try:
+            response = await self.call(run, budget)
+        except GatewayError:
+            return False
+        return bool(response.ready)
+
+
+def make_backend(cfg: BackendConfig, metrics: Metrics | None = None) -> Backend:
+    if cfg.protocol == "tfserving":
+        return TFServingBackend(cfg, metrics)
+    return V2Backend(cfg, metrics)

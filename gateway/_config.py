@@ -1,0 +1,256 @@
+"""The gateway configuration file (``gateway.yaml``), see ``docs/gateway-config.md``.
+
+Pydantic models with ``extra="forbid"`` and camelCase aliases: the same keys the chart's
+``values.schema.json`` accepts under ``config``. :func:`load_config` reads the YAML file, applies
+the environment overrides and raises :class:`ConfigError` naming the key path of every problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "BackendConfig",
+    "BreakerConfig",
+    "ConfigError",
+    "GatewayConfig",
+    "InputConfig",
+    "LimitsConfig",
+    "ModelConfig",
+    "OutputConfig",
+    "ServerConfig",
+    "load_config",
+    "parse_config",
+]
+
+ENV_PORT = "KUBEVC_GATEWAY_PORT"
+ENV_LOG_LEVEL = "KUBEVC_GATEWAY_LOG_LEVEL"
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ADDRESS = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, not YAML, or refused by the schema."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class ServerConfig(_Model):
+    host: str = "0.0.0.0"  # noqa: S104 - a container binds every interface
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    drain_seconds: Annotated[float, Field(ge=0)] = 10
+
+
+class LimitsConfig(_Model):
+    max_body_bytes: PositiveInt = 33_554_432
+    max_image_pixels: PositiveInt = 40_000_000
+    max_video_frames: PositiveInt = 64
+    request_timeout_seconds: PositiveFloat = 30
+
+
+class BreakerConfig(_Model):
+    failure_threshold: PositiveInt = 5
+    reset_seconds: PositiveFloat = 10
+
+
+class BackendConfig(_Model):
+    name: str
+    protocol: Literal["tfserving", "v2"]
+    address: str
+    deadline_seconds: PositiveFloat = 10
+    max_message_bytes: PositiveInt = 67_108_864
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    retry_backoff_seconds: Annotated[float, Field(ge=0)] = 0.05
+    keepalive_seconds: PositiveFloat = 30
+    breaker: BreakerConfig = BreakerConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not _DNS1123_LABEL.match(value):
+            raise ValueError(f"{value!r} is not a DNS-1123 label (lowercase letters, digits, '-')")
+        return value
+
+    @field_validator("address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        if not _ADDRESS.match(value) or not 0 < int(value.rsplit(":", 1)[1]) < 65536:
+            raise ValueError(f"{value!r} is not host:port")
+        return value
+
+
+class InputConfig(_Model):
+    kind: Literal["image", "text", "tensor"]
+    name: str
+    width: PositiveInt = 640
+    height: PositiveInt = 640
+    layout: Literal["NHWC", "NCHW"] = "NHWC"
+    dtype: Literal["uint8", "float32"] = "uint8"
+    resize: Literal["letterbox", "stretch", "center-crop"] = "letterbox"
+    mean: Annotated[list[float], Field(min_length=3, max_length=3)] = [0.0, 0.0, 0.0]
+    std: Annotated[list[float], Field(min_length=3, max_length=3)] = [255.0, 255.0, 255.0]
+    video_fps: PositiveFloat = 2.0
+    vocab_file: str | None = None
+    sequence_length: Annotated[int, Field(ge=2, le=65536)] = 128
+    lowercase: bool = True
+    mask_name: str | None = None
+    type_ids_name: str | None = None
+
+    @field_validator("std")
+    @classmethod
+    def _nonzero_std(cls, value: list[float]) -> list[float]:
+        if any(v == 0 for v in value):
+            raise ValueError("std values must not be 0")
+        return value
+
+
+class OutputConfig(_Model):
+    name: str | None = "output0"
+    postprocess: Literal["yolo", "topk", "none"] = "yolo"
+    top_k: PositiveInt = 5
+    labels: list[str] = []
+    labels_file: str | None = None
+    confidence_threshold: Annotated[float, Field(ge=0, le=1)] = 0.25
+    iou_threshold: Annotated[float, Field(ge=0, le=1)] = 0.45
+    max_detections: PositiveInt = 300
+
+    @model_validator(mode="after")
+    def _one_label_source(self) -> OutputConfig:
+        if self.labels and self.labels_file:
+            raise ValueError("give labels or labelsFile, not both")
+        return self
+
+
+class ModelConfig(_Model):
+    name: str
+    backend: str
+    backend_model: str | None = None
+    signature: str = "serving_default"
+    input: InputConfig
+    output: OutputConfig = OutputConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _url_safe(cls, value: str) -> str:
+        if not _MODEL_NAME.match(value):
+            raise ValueError(f"{value!r} is not a model name (letters, digits, '.', '_', '-')")
+        return value
+
+    @property
+    def remote_name(self) -> str:
+        """The model's name on the backend."""
+        return self.backend_model or self.name
+
+
+class GatewayConfig(_Model):
+    server: ServerConfig = ServerConfig()
+    limits: LimitsConfig = LimitsConfig()
+    backends: list[BackendConfig] = []
+    models: list[ModelConfig] = []
+
+    @model_validator(mode="after")
+    def _references(self) -> GatewayConfig:
+        names = [b.name for b in self.backends]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"backends: duplicate name(s) {sorted(dup)}")
+        models = [m.name for m in self.models]
+        dup = {n for n in models if models.count(n) > 1}
+        if dup:
+            raise ValueError(f"models: duplicate name(s) {sorted(dup)}")
+        for i, m in enumerate(self.models):
+            if m.backend not in names:
+                raise ValueError(f"models[{i}].backend: {m.backend!r} is not one of backends[].name {names}")
+            if m.input.kind == "text" and not m.input.vocab_file:
+                raise ValueError(f"models[{i}].input.vocabFile: required for kind text")
+        return self
+
+    def model(self, name: str) -> ModelConfig | None:
+        return next((m for m in self.models if m.name == name), None)
+
+    def backend(self, name: str) -> BackendConfig:
+        return next(b for b in self.backends if b.name == name)
+
+
+def _format(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"{path}: {msg}")
+    return "; ".join(lines)
+
+
+def parse_config(data: Any, *, env: dict[str, str] | None = None) -> GatewayConfig:
+    """Validate a parsed YAML document; ``env`` (default ``os.environ``) may override port/log level."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("the configuration must be a mapping")
+    try:
+        config = GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format(exc)) from None
+    env = dict(os.environ) if env is None else env
+    server: dict[str, Any] = {}
+    if env.get(ENV_PORT):
+        server["port"] = env[ENV_PORT]
+    if env.get(ENV_LOG_LEVEL):
+        server["logLevel"] = env[ENV_LOG_LEVEL].lower()
+    if server:
+        merged = {**config.server.model_dump(by_alias=True), **server}
+        try:
+            new_server = ServerConfig.model_validate(merged)
+        except ValidationError as exc:
+            raise ConfigError(f"environment override: {_format(exc)}") from None
+        config = config.model_copy(update={"server": new_server})
+    return config
+
+
+def load_config(path: str | Path, *, env: dict[str, str] | None = None) -> GatewayConfig:
+    """Read and validate ``gateway.yaml``; relative vocab/label files resolve against its folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    config = parse_config(data, env=env)
+    return _resolve_files(config, path.parent)
+
+
+def _resolve_files(config: GatewayConfig, base: Path) -> GatewayConfig:
+    def fix(value: str | None) -> str | None:
+        if value is None or Path(value).is_absolute():
+            return value
+        return str(base / value)
+
+    models = [
+        m.model_copy(
+            update={
+                "input": m.input.model_copy(update={"vocab_file": fix(m.input.vocab_file)}),
+                "output": m.output.model_copy(update={"labels_file": fix(m.output.labels_file)}),
+            }
+        )
+        for m in config.models
+    ]
+    return config.model_copy(update={"models": models})

@@ -1,0 +1,59 @@
+"""Typed HTTP errors: every failure leaves the gateway as ``{"error": "...", "status": N}``."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailable",
+    "BadRequest",
+    "GatewayError",
+    "GatewayTimeout",
+    "ModelNotFound",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+]
+
+
+class GatewayError(Exception):
+    """An error with an HTTP status and a short message that is safe to show to clients."""
+
+    status_code = 500
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+
+    def to_dict(self) -> dict[str, object]:
+        return {"error": self.message, "status": self.status_code}
+
+
+class BadRequest(GatewayError):
+    status_code = 400
+
+
+class ModelNotFound(GatewayError):
+    status_code = 404
+
+
+class PayloadTooLarge(GatewayError):
+    status_code = 413
+
+
+class UnsupportedMediaType(GatewayError):
+    status_code = 415
+
+
+class BackendError(GatewayError):
+    """The backend answered with an error the client cannot fix (502)."""
+
+    status_code = 502
+
+
+class BackendUnavailable(GatewayError):
+    status_code = 503
+
+
+class GatewayTimeout(GatewayError):
+    status_code = 504

@@ -1,0 +1,61 @@
+"""Prometheus metrics (the names the kubevc-monitoring dashboards query)."""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: the dashboards do not use them
+
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """One registry per app, so several gateways can live in one process (tests)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "kubevc_gateway_requests",
+            "Requests by model, route and HTTP status code",
+            ["model", "route", "code"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "kubevc_gateway_request_duration_seconds",
+            "Time per request stage: total, decode, preprocess, backend, postprocess",
+            ["model", "stage"],
+            buckets=_BUCKETS,
+            registry=r,
+        )
+        self.request_bytes = Counter(
+            "kubevc_gateway_request_bytes", "HTTP request body bytes received", ["model"], registry=r
+        )
+        self.response_bytes = Counter(
+            "kubevc_gateway_response_bytes", "HTTP response body bytes sent", ["model"], registry=r
+        )
+        self.backend_up = Gauge(
+            "kubevc_gateway_backend_up",
+            "1 when the last call to the backend worked and its breaker is closed",
+            ["backend"],
+            registry=r,
+        )
+        self.model_available = Gauge(
+            "kubevc_gateway_model_available",
+            "1 when the backend reports the model AVAILABLE / ready",
+            ["model"],
+            registry=r,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

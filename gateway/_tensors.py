@@ -1,0 +1,193 @@
+"""numpy arrays <-> TF ``TensorProto`` and Open Inference Protocol v2 tensors.
+
+Numeric tensors always travel as ``tensor_content`` / ``raw_*_contents``: the array's row-major
+little-endian bytes, one copy, never repeated ``float_val``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from kubevc.gateway._errors import BadRequest
+from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
+from kubevc.gateway._proto.tensorflow import tensor_pb2, types_pb2
+
+__all__ = [
+    "from_tensor_proto",
+    "from_v2_output",
+    "numpy_to_v2_datatype",
+    "to_tensor_proto",
+    "v2_datatype_to_numpy",
+]
+
+Array = npt.NDArray[Any]
+
+_TF: dict[np.dtype[Any], int] = {
+    np.dtype(np.float32): types_pb2.DT_FLOAT,
+    np.dtype(np.float64): types_pb2.DT_DOUBLE,
+    np.dtype(np.int32): types_pb2.DT_INT32,
+    np.dtype(np.uint8): types_pb2.DT_UINT8,
+    np.dtype(np.int16): types_pb2.DT_INT16,
+    np.dtype(np.int8): types_pb2.DT_INT8,
+    np.dtype(np.int64): types_pb2.DT_INT64,
+    np.dtype(np.bool_): types_pb2.DT_BOOL,
+    np.dtype(np.uint16): types_pb2.DT_UINT16,
+    np.dtype(np.float16): types_pb2.DT_HALF,
+    np.dtype(np.uint32): types_pb2.DT_UINT32,
+    np.dtype(np.uint64): types_pb2.DT_UINT64,
+}
+_TF_BACK = {v: k for k, v in _TF.items()}
+# Which repeated field carries values when tensor_content is empty.
+_TF_VAL_FIELD = {
+    types_pb2.DT_FLOAT: "float_val",
+    types_pb2.DT_DOUBLE: "double_val",
+    types_pb2.DT_INT32: "int_val",
+    types_pb2.DT_UINT8: "int_val",
+    types_pb2.DT_INT16: "int_val",
+    types_pb2.DT_INT8: "int_val",
+    types_pb2.DT_UINT16: "int_val",
+    types_pb2.DT_INT64: "int64_val",
+    types_pb2.DT_BOOL: "bool_val",
+    types_pb2.DT_HALF: "half_val",
+    types_pb2.DT_UINT32: "uint32_val",
+    types_pb2.DT_UINT64: "uint64_val",
+}
+
+_V2: dict[str, np.dtype[Any]] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
+}
+_V2_BACK = {v: k for k, v in _V2.items()}
+_V2_CONTENTS = {
+    "BOOL": "bool_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+}
+
+
+def _little_endian(array: Array) -> Array:
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    return np.ascontiguousarray(array)
+
+
+def to_tensor_proto(array: Array) -> tensor_pb2.TensorProto:
+    """A numeric array as a TensorProto with ``tensor_content``; str/bytes arrays as DT_STRING."""
+    proto = tensor_pb2.TensorProto()
+    for size in array.shape:
+        proto.tensor_shape.dim.add().size = int(size)
+    if array.dtype.kind in "SUO":
+        proto.dtype = types_pb2.DT_STRING
+        proto.string_val.extend(
+            v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1).tolist()
+        )
+        return proto
+    array = _little_endian(array)
+    dt = _TF.get(array.dtype.newbyteorder("="))
+    if dt is None:
+        raise BadRequest(f"dtype {array.dtype} cannot be sent to TF Serving")
+    proto.dtype = dt  # type: ignore[assignment]
+    proto.tensor_content = array.tobytes()
+    return proto
+
+
+def from_tensor_proto(proto: tensor_pb2.TensorProto) -> Array:
+    """A TensorProto as a numpy array (zero-copy view of ``tensor_content`` when present)."""
+    shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
+    if proto.dtype == types_pb2.DT_STRING:
+        values = list(proto.string_val)
+        arr = np.empty(len(values), dtype=object)
+        arr[:] = values
+        return arr.reshape(shape) if values else np.empty(shape, dtype=object)
+    dtype = _TF_BACK.get(proto.dtype)
+    if dtype is None:
+        raise ValueError(f"unsupported TensorProto dtype {proto.dtype}")
+    count = int(np.prod(shape)) if shape else 1
+    if proto.tensor_content:
+        return np.frombuffer(proto.tensor_content, dtype=dtype.newbyteorder("<")).reshape(shape)
+    values = getattr(proto, _TF_VAL_FIELD[proto.dtype])
+    if proto.dtype == types_pb2.DT_HALF:
+        flat = np.asarray(values, dtype=np.uint16).view(np.float16)
+    else:
+        flat = np.asarray(values, dtype=dtype)
+    if flat.size == count:
+        return flat.reshape(shape)
+    if flat.size == 1:  # TF's shorthand: one value repeated for the whole shape
+        return np.full(shape, flat[0], dtype=dtype)
+    if flat.size == 0:
+        return np.zeros(shape, dtype=dtype)
+    raise ValueError(f"TensorProto has {flat.size} values for shape {list(shape)}")
+
+
+def numpy_to_v2_datatype(dtype: np.dtype[Any]) -> str:
+    if dtype.kind in "SUO":
+        return "BYTES"
+    try:
+        return _V2_BACK[dtype.newbyteorder("=")]
+    except KeyError:
+        raise BadRequest(f"dtype {dtype} has no Open Inference Protocol datatype") from None
+
+
+def v2_datatype_to_numpy(datatype: str) -> np.dtype[Any]:
+    try:
+        return _V2[datatype.upper()]
+    except KeyError:
+        raise BadRequest(f"datatype {datatype!r} is not supported") from None
+
+
+def from_v2_output(output: v2pb.ModelInferResponse.InferOutputTensor, raw: bytes | None) -> Array:
+    """One v2 output tensor as numpy, from its raw bytes or its typed contents."""
+    shape = tuple(int(s) for s in output.shape)
+    if output.datatype == "BYTES":
+        if raw is not None:
+            return _unpack_bytes(raw).reshape(shape)
+        arr = np.empty(len(output.contents.bytes_contents), dtype=object)
+        arr[:] = list(output.contents.bytes_contents)
+        return arr.reshape(shape)
+    dtype = v2_datatype_to_numpy(output.datatype)
+    if raw is not None:
+        return np.frombuffer(raw, dtype=dtype.newbyteorder("<")).reshape(shape)
+    values = getattr(output.contents, _V2_CONTENTS[output.datatype])
+    return np.asarray(values, dtype=dtype).reshape(shape)
+
+
+def _unpack_bytes(raw: bytes) -> Array:
+    """BYTES tensors in raw form: each element is a 4-byte little-endian length, then the bytes."""
+    items: list[bytes] = []
+    pos = 0
+    while pos < len(raw):
+        n = int.from_bytes(raw[pos : pos + 4], "little")
+        items.append(raw[pos + 4 : pos + 4 + n])
+        pos += 4 + n
+    arr = np.empty(len(items), dtype=object)
+    arr[:] = items
+    return arr
+
+
+def pack_bytes(array: Array) -> bytes:
+    """The raw (length-prefixed) form of a BYTES tensor."""
+    out = bytearray()
+    for v in array.reshape(-1).tolist():
+        b = v if isinstance(v, bytes) else str(v).encode()
+        out += len(b).to_bytes(4, "little") + b
+    return bytes(out)

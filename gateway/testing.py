@@ -1,0 +1,434 @@
+"""A real gRPC model server for tests, demos and benchmarks.
+
+:class:`TestBackend` serves TF Serving's ``PredictionService``/``ModelService`` and the Open
+Inference Protocol v2 ``GRPCInferenceService`` with ``grpc.aio`` on a free loopback port. Its
+"models" are small numpy functions with the real input and output shapes, deterministic but
+dependent on the input:
+
+============  ==========================  ===============================  ===================
+model         input (name: shape)          output (name: shape)             input dtypes
+============  ==========================  ===============================  ===================
+mobilenet     ``input: (N, 224, 224, 3)``  ``output0: (N, 1001)`` probs     uint8, float32
+inceptionv3   ``input: (N, 299, 299, 3)``  ``output0: (N, 1001)`` probs     uint8, float32
+yolov5        ``images: (N, 640, 640, 3)`` ``output0: (N, 25200, 85)``      uint8, float32
+bert          ``input_ids: (N, 500)``      ``logits: (N, 2)``               int32, int64
+============  ==========================  ===============================  ===================
+
+YOLO rows are ``cx, cy, w, h`` normalised to 0..1 (as TensorFlow exports of YOLOv5 emit them),
+objectness, then 80 class scores; a few objects placed where the image has the most contrast,
+each reported by several overlapping rows so that NMS has real work. Errors follow TF Serving:
+unknown model NOT_FOUND, wrong input name/shape/dtype INVALID_ARGUMENT.
+
+Every call is counted in :attr:`TestBackend.calls` (``{(method, model): n}``);
+:attr:`TestBackend.delay_seconds` slows every inference call down (deadline tests).
+
+Use it from async code (``await backend.start()`` / ``await backend.stop()``) or from sync code
+with :func:`run_test_backend`, which runs it on its own event loop in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import numpy as np
+import numpy.typing as npt
+from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
+from kubevc.gateway._proto.inference import grpc_predict_v2_pb2_grpc as v2grpc
+from kubevc.gateway._proto.tensorflow_serving import (
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+from kubevc.gateway._tensors import (
+    from_tensor_proto,
+    numpy_to_v2_datatype,
+    to_tensor_proto,
+    v2_datatype_to_numpy,
+)
+
+__all__ = ["TestBackend", "TestModel", "default_models", "run_test_backend"]
+
+Array = npt.NDArray[Any]
+YOLO_ROWS = 25200  # 3 anchors x (80x80 + 40x40 + 20x20) for a 640x640 input
+YOLO_CLASSES = 80
+
+
+@dataclass(frozen=True)
+class TestModel:
+    """A numpy "model": named inputs with fixed trailing shapes, a function, named outputs."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str
+    inputs: dict[str, tuple[int, ...]]  # input name -> shape without the batch dimension
+    dtypes: tuple[str, ...]  # accepted input dtypes
+    outputs: dict[str, tuple[int, ...]]
+    fn: Callable[[dict[str, Array]], dict[str, Array]]
+    optional_inputs: tuple[str, ...] = ()
+    version: int = 1
+    labels: dict[str, int] = field(default_factory=lambda: {"stable": 1})
+
+
+def _features(images: Array, grid: int = 4) -> Array:
+    """Per-image mean colour of a grid x grid tiling, scaled to 0..1: shape (N, grid*grid*3)."""
+    x = images.astype(np.float32, copy=False)
+    if x.max(initial=0.0) > 2.0:
+        x = x / 255.0
+    n, h, w, c = x.shape
+    hs, ws = h // grid, w // grid
+    tiles = x[:, : hs * grid, : ws * grid].reshape(n, grid, hs, grid, ws, c).mean(axis=(2, 4))
+    result: Array = tiles.reshape(n, -1)
+    return result
+
+
+def _classifier(input_name: str, size: int, seed: int) -> TestModel:
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(0.0, 4.0, size=(48, 1001)).astype(np.float32)
+
+    def fn(inputs: dict[str, Array]) -> dict[str, Array]:
+        logits = (_features(inputs[input_name]) - 0.5) @ weights
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        probs /= probs.sum(axis=1, keepdims=True)
+        return {"output0": probs.astype(np.float32)}
+
+    return TestModel(
+        name="",
+        inputs={input_name: (size, size, 3)},
+        dtypes=("uint8", "float32"),
+        outputs={"output0": (1001,)},
+        fn=fn,
+    )
+
+
+def _yolo() -> TestModel:
+    rng = np.random.default_rng(5)
+    base = np.empty((YOLO_ROWS, 5 + YOLO_CLASSES), dtype=np.float32)
+    base[:, 0:2] = rng.random((YOLO_ROWS, 2))
+    base[:, 2:4] = rng.random((YOLO_ROWS, 2)) * 0.2 + 0.01
+    base[:, 4] = rng.random(YOLO_ROWS) * 0.02  # background: objectness far below any threshold
+    base[:, 5:] = rng.random((YOLO_ROWS, YOLO_CLASSES)) * 0.5
+    jitter = rng.normal(0.0, 0.004, size=(8, 4)).astype(np.float32)
+
+    def fn(inputs: dict[str, Array]) -> dict[str, Array]:
+        images = inputs["images"]
+        n = images.shape[0]
+        out = np.repeat(base[None], n, axis=0)
+        grid = 8
+        feats = _features(images, grid).reshape(n, grid * grid, 3)
+        contrast = np.abs(feats - feats.mean(axis=1, keepdims=True)).sum(axis=2)  # (N, 64)
+        for b in range(n):  # a handful of objects per image, 8 rows each
+            cells = np.argsort(-contrast[b], kind="stable")[:3]
+            for k, cell in enumerate(cells):
+                cy, cx = (cell // grid + 0.5) / grid, (cell % grid + 0.5) / grid
+                size = 0.12 + 0.1 * float(feats[b, cell].mean())
+                cls = int(feats[b, cell].argmax() * 20 + k * 7) % YOLO_CLASSES
+                rows = slice(1000 + k * 4000, 1000 + k * 4000 + 8)
+                out[b, rows, 0:4] = np.array([cx, cy, size, size * 0.8], np.float32) + jitter
+                out[b, rows, 4] = np.linspace(0.95, 0.6, 8, dtype=np.float32)
+                out[b, rows, 5:] = 0.01
+                out[b, rows, 5 + cls] = 0.9
+        return {"output0": out}
+
+    return TestModel(
+        name="yolov5",
+        inputs={"images": (640, 640, 3)},
+        dtypes=("uint8", "float32"),
+        outputs={"output0": (YOLO_ROWS, 5 + YOLO_CLASSES)},
+        fn=fn,
+    )
+
+
+def _bert() -> TestModel:
+    def fn(inputs: dict[str, Array]) -> dict[str, Array]:
+        ids = inputs["input_ids"].astype(np.int64)
+        mask = inputs.get("attention_mask")
+        used = (ids != 0) if mask is None else (mask != 0)
+        a = ((ids * 7919) % 1000 * used).sum(axis=1) / 1000.0
+        b = used.sum(axis=1).astype(np.float64)
+        logits = np.stack([np.sin(a) * 3.0, np.cos(b / 10.0) * 3.0], axis=1)
+        return {"logits": logits.astype(np.float32)}
+
+    return TestModel(
+        name="bert",
+        inputs={"input_ids": (500,)},
+        optional_inputs=("attention_mask", "token_type_ids"),
+        dtypes=("int32", "int64"),
+        outputs={"logits": (2,)},
+        fn=fn,
+    )
+
+
+def default_models() -> dict[str, TestModel]:
+    """The four models of the paper's Table 5, with their real shapes."""
+    from dataclasses import replace
+
+    return {
+        "mobilenet": replace(_classifier("input", 224, 1), name="mobilenet"),
+        "inceptionv3": replace(_classifier("input", 299, 2), name="inceptionv3"),
+        "yolov5": _yolo(),
+        "bert": _bert(),
+    }
+
+
+class _InvalidArgument(Exception):
+    pass
+
+
+class TestBackend:
+    """TF Serving PredictionService + ModelService and a v2 GRPCInferenceService, on one port."""
+
+    __test__ = False
+
+    def __init__(self, models: dict[str, TestModel] | None = None, *, max_message_bytes: int = 64 << 20):
+        self.models = default_models() if models is None else models
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.delay_seconds = 0.0
+        self.port = 0
+        self._max = max_message_bytes
+        self._server: grpc.aio.Server | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def inference_calls(self) -> int:
+        """Predict + ModelInfer calls so far (status and metadata calls not counted)."""
+        return sum(n for (method, _), n in self.calls.items() if method in ("Predict", "ModelInfer"))
+
+    async def start(self, port: int = 0) -> int:
+        opts = [
+            ("grpc.max_send_message_length", self._max),
+            ("grpc.max_receive_message_length", self._max),
+        ]
+        server = grpc.aio.server(options=opts)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_Prediction(self), server)  # type: ignore[no-untyped-call]
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelStatus(self), server)  # type: ignore[no-untyped-call]
+        v2grpc.add_GRPCInferenceServiceServicer_to_server(_V2(self), server)  # type: ignore[no-untyped-call]
+        self.port = server.add_insecure_port(f"127.0.0.1:{port}")
+        await server.start()
+        self._server = server
+        return self.port
+
+    async def stop(self, grace: float | None = 0.5) -> None:
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+
+    # -- shared model logic -------------------------------------------------------------------
+    def _model(self, name: str, version: int | None = None, label: str | None = None) -> TestModel:
+        model = self.models.get(name)
+        if model is None:
+            raise KeyError(f"Servable not found for request: Latest({name})")
+        if version is not None and version != model.version:
+            raise KeyError(f"Servable not found for request: Specific({name}, {version})")
+        if label is not None and label not in model.labels:
+            raise KeyError(f"Unrecognized servable version label: {label}")
+        return model
+
+    def run(self, model: TestModel, inputs: dict[str, Array]) -> dict[str, Array]:
+        for name in inputs:
+            if name not in model.inputs and name not in model.optional_inputs:
+                raise _InvalidArgument(f"input tensor alias not found in signature: {name}")
+        batch: int | None = None
+        for name, shape in model.inputs.items():
+            if name not in inputs:
+                raise _InvalidArgument(f"missing input '{name}' (signature expects {sorted(model.inputs)})")
+            arr = inputs[name]
+            if arr.dtype.name not in model.dtypes:
+                raise _InvalidArgument(
+                    f"Expects arg[0] '{name}' to be one of {list(model.dtypes)}"
+                    f" but {arr.dtype.name} is provided"
+                )
+            if arr.ndim != len(shape) + 1 or tuple(arr.shape[1:]) != shape:
+                raise _InvalidArgument(
+                    f"input '{name}' must have shape [-1, {', '.join(map(str, shape))}],"
+                    f" got {list(arr.shape)}"
+                )
+            batch = arr.shape[0] if batch is None else batch
+            if arr.shape[0] != batch or batch == 0:
+                raise _InvalidArgument(f"input '{name}': inconsistent or empty batch dimension")
+        return model.fn(inputs)
+
+    async def _infer(
+        self, context: grpc.aio.ServicerContext[Any, Any], model: TestModel, inputs: dict[str, Array]
+    ) -> dict[str, Array]:
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
+        try:
+            return await asyncio.to_thread(self.run, model, inputs)
+        except _InvalidArgument as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise  # unreachable: abort raises
+
+
+class _Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, owner: TestBackend) -> None:
+        self.owner = owner
+
+    async def Predict(
+        self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> predict_pb2.PredictResponse:
+        spec = request.model_spec
+        self.owner.calls["Predict", spec.name] += 1
+        which = spec.WhichOneof("version_choice")
+        try:
+            model = self.owner._model(
+                spec.name,
+                spec.version.value if which == "version" else None,
+                spec.version_label if which == "version_label" else None,
+            )
+        except KeyError as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc.args[0]))
+        if spec.signature_name not in ("", "serving_default"):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f'Serving signature name: "{spec.signature_name}" not found'
+            )
+        try:
+            inputs = {k: from_tensor_proto(v) for k, v in request.inputs.items()}
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        outputs = await self.owner._infer(context, model, inputs)
+        response = predict_pb2.PredictResponse()
+        response.model_spec.name = model.name
+        response.model_spec.version.value = model.version
+        response.model_spec.signature_name = "serving_default"
+        for name, arr in outputs.items():
+            if request.output_filter and name not in request.output_filter:
+                continue
+            response.outputs[name].CopyFrom(to_tensor_proto(arr))
+        return response
+
+
+class _ModelStatus(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, owner: TestBackend) -> None:
+        self.owner = owner
+
+    async def GetModelStatus(
+        self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> get_model_status_pb2.GetModelStatusResponse:
+        self.owner.calls["GetModelStatus", request.model_spec.name] += 1
+        model = self.owner.models.get(request.model_spec.name)
+        if model is None:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {request.model_spec.name}"
+            )
+        response = get_model_status_pb2.GetModelStatusResponse()
+        status = response.model_version_status.add()
+        status.version = model.version
+        status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+        return response
+
+
+class _V2(v2grpc.GRPCInferenceServiceServicer):
+    def __init__(self, owner: TestBackend) -> None:
+        self.owner = owner
+
+    async def ServerLive(self, request: Any, context: Any) -> v2pb.ServerLiveResponse:
+        return v2pb.ServerLiveResponse(live=True)
+
+    async def ServerReady(self, request: Any, context: Any) -> v2pb.ServerReadyResponse:
+        return v2pb.ServerReadyResponse(ready=True)
+
+    async def ModelReady(self, request: v2pb.ModelReadyRequest, context: Any) -> v2pb.ModelReadyResponse:
+        self.owner.calls["ModelReady", request.name] += 1
+        return v2pb.ModelReadyResponse(ready=request.name in self.owner.models)
+
+    async def ModelMetadata(
+        self, request: v2pb.ModelMetadataRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> v2pb.ModelMetadataResponse:
+        model = self.owner.models.get(request.name)
+        if model is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"Model {request.name} not found")
+        dtype = "FP32" if "float32" in model.dtypes else "INT32"
+        return v2pb.ModelMetadataResponse(
+            name=model.name,
+            versions=[str(model.version)],
+            platform="kubevc-testing",
+            inputs=[
+                v2pb.ModelMetadataResponse.TensorMetadata(name=n, datatype=dtype, shape=[-1, *s])
+                for n, s in model.inputs.items()
+            ],
+            outputs=[
+                v2pb.ModelMetadataResponse.TensorMetadata(name=n, datatype="FP32", shape=[-1, *s])
+                for n, s in model.outputs.items()
+            ],
+        )
+
+    async def ModelInfer(
+        self, request: v2pb.ModelInferRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> v2pb.ModelInferResponse:
+        self.owner.calls["ModelInfer", request.model_name] += 1
+        try:
+            model = self.owner._model(
+                request.model_name, int(request.model_version) if request.model_version else None
+            )
+        except (KeyError, ValueError) as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc.args[0]))
+        inputs: dict[str, Array] = {}
+        try:
+            for i, tensor in enumerate(request.inputs):
+                dtype = v2_datatype_to_numpy(tensor.datatype)
+                raw = request.raw_input_contents[i]
+                inputs[tensor.name] = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).reshape(
+                    tuple(tensor.shape)
+                )
+        except (ValueError, IndexError, Exception) as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad input tensor: {exc}")
+        outputs = await self.owner._infer(context, model, inputs)
+        wanted = [o.name for o in request.outputs]
+        response = v2pb.ModelInferResponse(
+            model_name=model.name, model_version=str(model.version), id=request.id
+        )
+        for name, arr in outputs.items():
+            if wanted and name not in wanted:
+                continue
+            response.outputs.add(name=name, datatype=numpy_to_v2_datatype(arr.dtype), shape=list(arr.shape))
+            response.raw_output_contents.append(np.ascontiguousarray(arr).tobytes())
+        return response
+
+
+@contextmanager
+def run_test_backend(models: dict[str, TestModel] | None = None, *, port: int = 0) -> Iterator[TestBackend]:
+    """Run a :class:`TestBackend` on its own event loop in a daemon thread (sync callers)."""
+    backend = TestBackend(models)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    errors: list[BaseException] = []
+
+    def main() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(backend.start(port))
+        except BaseException as exc:  # reported to the caller below
+            errors.append(exc)
+            started.set()
+            return
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=main, name="kubevc-test-backend", daemon=True)
+    thread.start()
+    started.wait()
+    if errors:
+        raise errors[0]
+    try:
+        yield backend
+    finally:
+        asyncio.run_coroutine_threadsafe(backend.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+def shapes(models: Sequence[TestModel]) -> dict[str, dict[str, tuple[int, ...]]]:
+    """Input shapes per model name (documentation helper)."""
+    return {m.name: dict(m.inputs) for m in models}
