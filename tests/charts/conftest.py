@@ -23,5 +23,8 @@ def promtool_bin() -> Path:
     # Debian's prometheus package ships promtool; `make system-deps` installs it.
     found = os.environ.get("KUBEVC_PROMTOOL") or shutil.which("promtool")
     if not found or not Path(found).is_file():
-        pytest.fail("promtool not found: install Debian's prometheus package (make system-deps) or set KUBEVC_PROMTOOL")
+        pytest.fail(
+            "promtool not found: install Debian's prometheus package (make system-deps) "
+            "or set KUBEVC_PROMTOOL"
+        )
     return Path(found)

@@ -30,7 +30,9 @@ def container_problems(container: Manifest, pod_spec: Manifest, needs_probes: bo
     problems: list[str] = []
     sc: dict[str, Any] = container.get("securityContext") or {}
     expected = {"runAsNonRoot": True, "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False}
-    problems += [f"{name}: {key} is not {value}" for key, value in expected.items() if sc.get(key) is not value]
+    problems += [
+        f"{name}: {key} is not {value}" for key, value in expected.items() if sc.get(key) is not value
+    ]
     if sc.get("privileged") is True:
         problems.append(f"{name}: privileged")
     if (sc.get("capabilities") or {}).get("drop") != ["ALL"]:
@@ -51,7 +53,11 @@ def container_problems(container: Manifest, pod_spec: Manifest, needs_probes: bo
     if not tag or tag == "latest":
         problems.append(f"{name}: image {image!r} has no pinned tag")
     if needs_probes:
-        problems += [f"{name}: {probe} missing" for probe in ("livenessProbe", "readinessProbe") if probe not in container]
+        problems += [
+            f"{name}: {probe} missing"
+            for probe in ("livenessProbe", "readinessProbe")
+            if probe not in container
+        ]
     # A read-only root needs a writable /tmp, and it must be an emptyDir (not the node's disk).
     empty_dirs = {v["name"] for v in pod_spec.get("volumes", []) if "emptyDir" in v}
     tmp_mounts = [m for m in container.get("volumeMounts", []) if m.get("mountPath") == "/tmp"]

@@ -23,7 +23,17 @@ def checkov_report(checkov_bin: Path, tmp_path_factory: pytest.TempPathFactory) 
         documents = [text for name, text in sorted(render_case(case).items()) if name.endswith(".yaml")]
         (out_dir / f"{case.chart}--{case.values_file.stem}.yaml").write_text("\n---\n".join(documents))
     # --skip-download: no network here; checkov then runs on its bundled checks only.
-    command = [str(checkov_bin), "-d", str(out_dir), "--framework", "kubernetes", "-o", "json", "--quiet", "--skip-download"]
+    command = [
+        str(checkov_bin),
+        "-d",
+        str(out_dir),
+        "--framework",
+        "kubernetes",
+        "-o",
+        "json",
+        "--quiet",
+        "--skip-download",
+    ]
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
     proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, check=False)
     # Exit code 1 only means "some check failed"; anything else is checkov itself failing.

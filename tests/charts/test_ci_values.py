@@ -22,11 +22,21 @@ CASES = ci_cases()
 # The newest Kubernetes schema kubernetes-validate ships (1.37 with 1.37.0 of the package).
 KUBERNETES_VERSION = latest_version()
 LINT_KUBE_VERSION = "1.32.0"
-STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by", "helm.sh/chart")
+STANDARD_LABELS = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/managed-by",
+    "helm.sh/chart",
+)
 
 
 def test_every_chart_has_several_ci_cases() -> None:
-    for chart in {case.chart for case in CASES} | {"kubevc-serving", "kubevc-model-store", "kubevc-gateway", "kubevc-monitoring"}:
+    for chart in {case.chart for case in CASES} | {
+        "kubevc-serving",
+        "kubevc-model-store",
+        "kubevc-gateway",
+        "kubevc-monitoring",
+    }:
         assert sum(case.chart == chart for case in CASES) >= 2, f"{chart} needs at least two ci/*-values.yaml"
 
 
@@ -74,7 +84,9 @@ def test_objects_carry_standard_and_common_labels(case: CiCase) -> None:
         labels = obj["metadata"].get("labels", {})
         missing = [key for key in STANDARD_LABELS if key not in labels]
         wrong = {key: labels.get(key) for key, value in common.items() if labels.get(key) != value}
-        assert not missing and not wrong, f"{obj['kind']}/{obj['metadata']['name']}: missing {missing}, wrong {wrong}"
+        assert not missing and not wrong, (
+            f"{obj['kind']}/{obj['metadata']['name']}: missing {missing}, wrong {wrong}"
+        )
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
@@ -87,5 +99,7 @@ def test_namespaced_objects_live_in_the_release_namespace(case: CiCase) -> None:
 
 def test_workloads_exist_where_expected() -> None:
     # Guards the hardening test against passing vacuously.
-    charts_with_pods = {case.chart for case in CASES for obj in case_manifests(case) if obj["kind"] in WORKLOAD_KINDS}
+    charts_with_pods = {
+        case.chart for case in CASES for obj in case_manifests(case) if obj["kind"] in WORKLOAD_KINDS
+    }
     assert {"kubevc-serving", "kubevc-gateway", "kubevc-model-store"} <= charts_with_pods

@@ -13,7 +13,9 @@ import yaml
 
 from tests.charts.rendering import CRD_KINDS, CiCase, Manifest, case_manifests, ci_cases
 
-CASES_WITH_CRS = [case for case in ci_cases() if any(obj["kind"] in CRD_KINDS for obj in case_manifests(case))]
+CASES_WITH_CRS = [
+    case for case in ci_cases() if any(obj["kind"] in CRD_KINDS for obj in case_manifests(case))
+]
 
 
 def strict(schema: Any) -> Any:
