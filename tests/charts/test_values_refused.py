@@ -13,6 +13,11 @@ NFS = {"nfs": {"server": "nfs.example.internal", "path": "/exports/models"}}
 # Smallest values each chart renders with; the model store needs its NFS export.
 BASE: dict[str, dict[str, Any]] = {chart: {} for chart in CHART_NAMES} | {"kubevc-model-store": NFS}
 
+
+def one_model(model_input: dict[str, Any]) -> dict[str, Any]:
+    return {"config": {"models": [{"name": "m", "backend": "tfserving", "input": model_input}]}}
+
+
 SCHEMA_REFUSALS = [
     # (chart, values on top of BASE, text the error must contain)
     ("kubevc-serving", {"replicas": 2}, "replicas"),
@@ -32,14 +37,14 @@ SCHEMA_REFUSALS = [
     ("kubevc-gateway", {"configuration": {}}, "configuration"),
     ("kubevc-gateway", {"config": {"server": {"port": "8080"}}}, "/config/server/port"),
     ("kubevc-gateway", {"config": {"limits": {"maxBodyByte": 1}}}, "maxBodyByte"),
-    ("kubevc-gateway", {"config": {"models": [{"name": "m", "backend": "tfserving", "input": {"kind": "audio", "name": "x"}}]}}, "/config/models/0/input/kind"),
-    ("kubevc-gateway", {"config": {"models": [{"name": "m", "backend": "tfserving", "input": {"kind": "image", "name": "x", "widht": 3}}]}}, "widht"),
+    ("kubevc-gateway", one_model({"kind": "audio", "name": "x"}), "/config/models/0/input/kind"),
+    ("kubevc-gateway", one_model({"kind": "image", "name": "x", "widht": 3}), "widht"),
     ("kubevc-gateway", {"config": {"backends": [{"name": "b", "protocol": "tfserving"}]}}, "address"),
     ("kubevc-monitoring", {"regions": "seoul"}, "regions"),
     ("kubevc-monitoring", {"rules": {"thresholds": {"nodeDown": "5m"}}}, "nodeDown"),
-    ("kubevc-monitoring", {"rules": {"thresholds": {"gatewayErrorRatio": "high"}}}, "/rules/thresholds/gatewayErrorRatio"),
+    ("kubevc-monitoring", {"rules": {"thresholds": {"gatewayErrorRatio": "high"}}}, "gatewayErrorRatio"),
     ("kubevc-monitoring", {"dashboards": {"enabled": "yes"}}, "/dashboards/enabled"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(
