@@ -1,0 +1,117 @@
+"""Preprocessing, post-processing, tokenisation and tensor conversion on real photos and arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from skimage import data
+
+from kubevc.gateway import BadRequest, PayloadTooLarge
+from kubevc.gateway._config import InputConfig
+from kubevc.gateway._postprocess import nms, topk, yolo_detections
+from kubevc.gateway._preprocess import Geometry, decode_image, prepare_images, resize_image
+from kubevc.gateway._proto.tensorflow import tensor_pb2, types_pb2
+from kubevc.gateway._tensors import from_tensor_proto, to_tensor_proto
+from kubevc.gateway._tokenizer import WordPiece
+
+from .conftest import VOCAB, jpeg, png
+
+
+def test_jpeg_and_png_decode_to_rgb() -> None:
+    photo = data.chelsea()  # 300x451
+    out = decode_image(jpeg(photo, 95), "image/jpeg", 10**7)
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - photo).mean() < 6  # JPEG is lossy, but it is the same photo
+    assert np.array_equal(decode_image(png(photo), "image/png", 10**7), photo)
+
+
+def test_large_jpeg_is_decoded_at_reduced_scale_but_covers_the_target() -> None:
+    big = np.ascontiguousarray(np.tile(data.astronaut(), (3, 4, 1)))  # 1536 x 2048
+    out = decode_image(jpeg(big), "image/jpeg", 10**8, target=(224, 224))
+    assert out.shape[0] >= 224 and out.shape[1] >= 224 and out.shape[0] < big.shape[0]
+
+
+def test_pixel_limit_is_checked_from_the_header() -> None:
+    with pytest.raises(PayloadTooLarge, match="above the limit"):
+        decode_image(jpeg(data.astronaut()), "image/jpeg", 512 * 511)
+    with pytest.raises(BadRequest, match="not a JPEG or PNG"):
+        decode_image(b"GIF89a....", "image/gif", 10**6)
+    with pytest.raises(BadRequest, match="undecodable"):
+        decode_image(jpeg(data.astronaut())[:300], "image/jpeg", 10**7)
+
+
+@pytest.mark.parametrize("mode", ["letterbox", "stretch", "center-crop"])
+def test_resize_modes_keep_geometry_invertible(mode: str) -> None:
+    photo = data.coffee()  # 400 x 600
+    cfg = InputConfig(kind="image", name="x", width=320, height=320, resize=mode)
+    out, geom = resize_image(photo, cfg)
+    assert out.shape == (320, 320, 3)
+    corners = np.array([[0, 0, 600, 400]], dtype=np.float32)
+    model = corners.copy()
+    model[:, [0, 2]] = corners[:, [0, 2]] * geom.scale_x + geom.pad_x
+    model[:, [1, 3]] = corners[:, [1, 3]] * geom.scale_y + geom.pad_y
+    assert np.allclose(geom.to_original(model), corners, atol=1e-3)
+    if mode == "letterbox":
+        assert geom.pad_y == 53 and (out[:40] == 114).all()  # grey bars above and below
+
+
+def test_float32_normalisation_and_nchw() -> None:
+    cfg = InputConfig(kind="image", name="x", width=64, height=48, dtype="float32", layout="NCHW",
+                      resize="stretch", mean=[100, 110, 120], std=[2, 4, 8])
+    tensor, _ = prepare_images([data.astronaut(), data.chelsea()], cfg)
+    assert tensor.shape == (2, 3, 48, 64) and tensor.dtype == np.float32 and tensor.flags.c_contiguous
+    raw, _ = prepare_images([data.astronaut()], InputConfig(kind="image", name="x", width=64, height=48,
+                                                             resize="stretch"))
+    expect = (raw[0].astype(np.float32) - [100, 110, 120]) / [2, 4, 8]
+    assert np.allclose(tensor[0], expect.transpose(2, 0, 1))
+
+
+def test_topk_orders_and_labels() -> None:
+    probs = np.array([[0.1, 0.5, 0.05, 0.35], [0.7, 0.1, 0.1, 0.1]], dtype=np.float32)
+    out = topk(probs, 2, ["a", "b", "c"])
+    assert [[c["index"] for c in row] for row in out] == [[1, 3], [0, 1]]
+    assert out[0][1]["label"] == "3" and out[0][0]["label"] == "b"
+
+
+def test_nms_is_class_aware_and_greedy() -> None:
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 10]], np.float32)
+    scores = np.array([0.9, 0.8, 0.7, 0.6], np.float32)
+    assert nms(boxes, scores, 0.5, 10).tolist() == [0, 2]
+    assert nms(boxes, scores, 0.5, 1).tolist() == [0]
+
+
+def test_yolo_decode_maps_boxes_back_to_the_original_image() -> None:
+    rows = np.zeros((1, 100, 85), np.float32)
+    # two overlapping rows for one object (class 2) and one for another (class 5), normalised xywh
+    rows[0, 0, :5] = [0.5, 0.5, 0.25, 0.25, 0.9]
+    rows[0, 1, :5] = [0.51, 0.5, 0.25, 0.25, 0.8]
+    rows[0, 2, :5] = [0.5, 0.5, 0.25, 0.25, 0.85]  # same place, other class: kept (class-wise NMS)
+    rows[0, :2, 5 + 2] = 1.0
+    rows[0, 2, 5 + 5] = 1.0
+    geom = Geometry(width=1280, height=720, scale_x=0.5, scale_y=0.5, pad_x=0, pad_y=140)
+    dets = yolo_detections(rows, [geom], (640, 640), confidence=0.25, iou=0.45, max_detections=10,
+                           labels=["a", "b", "car"])[0]
+    assert [(d["class"], d["label"]) for d in dets] == [(2, "car"), (5, "5")]
+    assert dets[0]["box"] == pytest.approx([480, 200, 800, 520], abs=0.5)  # centre of 1280x720
+
+
+def test_wordpiece() -> None:
+    wp = WordPiece(VOCAB, lowercase=True)
+    ids, mask = wp.encode("The edge clusters, running models!", 12)
+    tokens = [VOCAB[i] for i in ids[: int(mask.sum())]]
+    assert tokens == ["[CLS]", "the", "edge", "cluster", "##s", ",", "run", "##ning", "model", "##s", "!", "[SEP]"]
+    ids, mask = wp.encode("Ünrelated zzz", 8)
+    assert [VOCAB[i] for i in ids[:4]] == ["[CLS]", "un", "##related", "[UNK]"] and mask.sum() == 5
+    ids, mask = wp.encode("the " * 100, 6)
+    assert ids.shape == (6,) and VOCAB[ids[-1]] == "[SEP]" and mask.all()
+
+
+def test_tensor_proto_round_trip_uses_tensor_content() -> None:
+    arr = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    proto = to_tensor_proto(arr)
+    assert proto.dtype == types_pb2.DT_FLOAT and len(proto.tensor_content) == arr.nbytes
+    assert not proto.float_val
+    assert np.array_equal(from_tensor_proto(proto), arr)
+    scalar = tensor_pb2.TensorProto(dtype=types_pb2.DT_INT32, int_val=[7])
+    scalar.tensor_shape.dim.add().size = 3
+    assert from_tensor_proto(scalar).tolist() == [7, 7, 7]  # TF's single-value shorthand
