@@ -25,6 +25,7 @@ from .facts import ActiveSwaps, FileBytes, LoadedKernelModules, SysctlValues, Un
 __all__ = [
     "APT_ENV",
     "containerd_config",
+    "file_commands",
     "kernel_modules",
     "managed_file",
     "packages",
@@ -48,7 +49,7 @@ ZRAM_GENERATOR_CONFIG = "/etc/systemd/zram-generator.conf"
 SWAP_UNITS = ("dphys-swapfile.service", "zramswap.service", "zram-config.service")
 
 
-def _ensure_file(path: str, content: str, mode: str = "644") -> Commands:
+def file_commands(path: str, content: str, mode: str = "644") -> Commands:
     """Yield the commands that make ``path`` hold exactly ``content`` (nothing if it already does)."""
     current = host.get_fact(FileBytes, path=path)
     wanted = content.encode()
@@ -64,7 +65,7 @@ def _ensure_file(path: str, content: str, mode: str = "644") -> Commands:
 @operation()
 def managed_file(path: str, content: str, mode: str = "644") -> Commands:
     """Ensure a file has exactly this content (text, mode ``644`` by default)."""
-    yield from _ensure_file(path, content, mode)
+    yield from file_commands(path, content, mode)
 
 
 @operation()
@@ -84,7 +85,7 @@ def packages(names: Sequence[str]) -> Commands:
 @operation()
 def kernel_modules(modules: Sequence[str] = texts.KERNEL_MODULES, load_now: bool = False) -> Commands:
     """Persist modules in modules-load.d; with ``load_now`` also modprobe the ones not loaded."""
-    yield from _ensure_file(MODULES_LOAD_PATH, texts.modules_load_content(modules))
+    yield from file_commands(MODULES_LOAD_PATH, texts.modules_load_content(modules))
     if load_now:
         loaded = host.get_fact(LoadedKernelModules, names=tuple(modules))
         for module in modules:
@@ -97,7 +98,7 @@ def sysctl_settings(
     values: Mapping[str, str] = texts.KUBERNETES_SYSCTLS, apply_now: bool = False
 ) -> Commands:
     """Write the sysctl.d file; with ``apply_now`` also set the values that differ in the kernel."""
-    yield from _ensure_file(SYSCTL_PATH, texts.sysctl_content(values))
+    yield from file_commands(SYSCTL_PATH, texts.sysctl_content(values))
     if apply_now:
         current = host.get_fact(SysctlValues, keys=tuple(values))
         for key, value in values.items():
@@ -137,7 +138,7 @@ def swap_services(now: bool = False) -> Commands:
     for unit in SWAP_UNITS:
         yield from _unit_off(unit, now)
     if host.get_fact(FileBytes, path=ZRAM_GENERATOR) is not None:
-        yield from _ensure_file(ZRAM_GENERATOR_CONFIG, texts.ZRAM_GENERATOR_DISABLED)
+        yield from file_commands(ZRAM_GENERATOR_CONFIG, texts.ZRAM_GENERATOR_DISABLED)
 
 
 @operation()
@@ -175,6 +176,6 @@ def containerd_config(systemd_cgroup: bool = True, restart: bool = False) -> Com
     wanted = texts.containerd_systemd_cgroup(text)
     if wanted == text:
         return
-    yield from _ensure_file(CONTAINERD_CONFIG_PATH, wanted)
+    yield from file_commands(CONTAINERD_CONFIG_PATH, wanted)
     if restart:
         yield "systemctl restart containerd"
