@@ -34,6 +34,7 @@ from kubevc.gateway._tokenizer import WordPiece, load_wordpiece
 from kubevc.gateway._v2json import HEADER_LENGTH, format_v2, parse_v2
 from litestar import Litestar, Request, Response, get, post
 from litestar.exceptions import HTTPException
+from litestar.params import FromPath
 
 __all__ = ["Gateway", "create_app"]
 
@@ -544,7 +545,7 @@ def create_app(config: GatewayConfig) -> Litestar:
         return Response(gw.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @post("/v1/models/{rest:path}", status_code=200)
-    async def v1(request: Request[Any, Any, Any], rest: str) -> Response[bytes]:
+    async def v1(request: Request[Any, Any, Any], rest: FromPath[str]) -> Response[bytes]:
         try:
             name, route, version, label = _parse_v1(rest)
         except GatewayError as exc:
@@ -577,14 +578,14 @@ def create_app(config: GatewayConfig) -> Litestar:
         )
 
     @get("/v2/models/{name:str}", sync_to_thread=False)
-    def v2_model(name: str) -> Response[bytes]:
+    def v2_model(name: FromPath[str]) -> Response[bytes]:
         profile = gw.profiles.get(name)
         if profile is None:
             return error_response(ModelNotFound(f"model {name!r} is not configured"))
         return Response(_dumps(gw.v2_metadata(profile)), media_type=JSON)
 
     @get("/v2/models/{name:str}/ready")
-    async def v2_model_ready(name: str) -> Response[bytes]:
+    async def v2_model_ready(name: FromPath[str]) -> Response[bytes]:
         profile = gw.profiles.get(name)
         if profile is None:
             return error_response(ModelNotFound(f"model {name!r} is not configured"))
@@ -600,11 +601,13 @@ def create_app(config: GatewayConfig) -> Litestar:
         return await gw.handle(request, name, "v2", lambda t0: gw.v2_infer(request, profile, version, t0))
 
     @post("/v2/models/{name:str}/infer", status_code=200)
-    async def v2_infer(request: Request[Any, Any, Any], name: str) -> Response[bytes]:
+    async def v2_infer(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
         return await _v2(request, name, None)
 
     @post("/v2/models/{name:str}/versions/{version:str}/infer", status_code=200)
-    async def v2_infer_version(request: Request[Any, Any, Any], name: str, version: str) -> Response[bytes]:
+    async def v2_infer_version(
+        request: Request[Any, Any, Any], name: FromPath[str], version: FromPath[str]
+    ) -> Response[bytes]:
         return await _v2(request, name, version)
 
     app = Litestar(

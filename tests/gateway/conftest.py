@@ -63,35 +63,81 @@ def backend() -> Iterator[TestBackend]:
         yield b
 
 
-def gateway_config(address: str, vocab: Path, *, backend_overrides: dict[str, Any] | None = None,
-                   limits: dict[str, Any] | None = None) -> dict[str, Any]:
+def gateway_config(
+    address: str,
+    vocab: Path,
+    *,
+    backend_overrides: dict[str, Any] | None = None,
+    limits: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Profiles for the four test models, over TF Serving gRPC and over v2 gRPC."""
     tf = {"name": "tf", "protocol": "tfserving", "address": address, **(backend_overrides or {})}
     v2 = {"name": "v2", "protocol": "v2", "address": address, **(backend_overrides or {})}
     labels = [f"class-{i}" for i in range(1001)]
     return {
         "server": {"logLevel": "warning"},
-        "limits": {"maxBodyBytes": 8 << 20, "maxImagePixels": 4_000_000, "maxVideoFrames": 8, **(limits or {})},
+        "limits": {
+            "maxBodyBytes": 8 << 20,
+            "maxImagePixels": 4_000_000,
+            "maxVideoFrames": 8,
+            **(limits or {}),
+        },
         "backends": [tf, v2],
         "models": [
-            {"name": "yolov5", "backend": "tf", "input": {"kind": "image", "name": "images"},
-             "output": {"name": "output0", "postprocess": "yolo"}},
-            {"name": "mobilenet", "backend": "tf",
-             "input": {"kind": "image", "name": "input", "width": 224, "height": 224, "dtype": "float32",
-                       "resize": "center-crop", "mean": [127.5, 127.5, 127.5], "std": [127.5, 127.5, 127.5]},
-             "output": {"postprocess": "topk", "topK": 3, "labels": labels}},
-            {"name": "inception", "backend": "v2", "backendModel": "inceptionv3",
-             "input": {"kind": "image", "name": "input", "width": 299, "height": 299, "resize": "stretch"},
-             "output": {"postprocess": "topk", "topK": 5}},
-            {"name": "yolo-v2", "backend": "v2", "backendModel": "yolov5",
-             "input": {"kind": "image", "name": "images"}, "output": {"postprocess": "yolo"}},
-            {"name": "bert", "backend": "tf",
-             "input": {"kind": "text", "name": "input_ids", "sequenceLength": 500, "vocabFile": str(vocab),
-                       "maskName": "attention_mask"},
-             "output": {"name": "logits", "postprocess": "none"}},
-            {"name": "raw", "backend": "tf", "backendModel": "mobilenet",
-             "input": {"kind": "tensor", "name": "input", "dtype": "float32"},
-             "output": {"name": None, "postprocess": "none"}},
+            {
+                "name": "yolov5",
+                "backend": "tf",
+                "input": {"kind": "image", "name": "images"},
+                "output": {"name": "output0", "postprocess": "yolo"},
+            },
+            {
+                "name": "mobilenet",
+                "backend": "tf",
+                "input": {
+                    "kind": "image",
+                    "name": "input",
+                    "width": 224,
+                    "height": 224,
+                    "dtype": "float32",
+                    "resize": "center-crop",
+                    "mean": [127.5, 127.5, 127.5],
+                    "std": [127.5, 127.5, 127.5],
+                },
+                "output": {"postprocess": "topk", "topK": 3, "labels": labels},
+            },
+            {
+                "name": "inception",
+                "backend": "v2",
+                "backendModel": "inceptionv3",
+                "input": {"kind": "image", "name": "input", "width": 299, "height": 299, "resize": "stretch"},
+                "output": {"postprocess": "topk", "topK": 5},
+            },
+            {
+                "name": "yolo-v2",
+                "backend": "v2",
+                "backendModel": "yolov5",
+                "input": {"kind": "image", "name": "images"},
+                "output": {"postprocess": "yolo"},
+            },
+            {
+                "name": "bert",
+                "backend": "tf",
+                "input": {
+                    "kind": "text",
+                    "name": "input_ids",
+                    "sequenceLength": 500,
+                    "vocabFile": str(vocab),
+                    "maskName": "attention_mask",
+                },
+                "output": {"name": "logits", "postprocess": "none"},
+            },
+            {
+                "name": "raw",
+                "backend": "tf",
+                "backendModel": "mobilenet",
+                "input": {"kind": "tensor", "name": "input", "dtype": "float32"},
+                "output": {"name": None, "postprocess": "none"},
+            },
         ],
     }
 

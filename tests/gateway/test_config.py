@@ -26,8 +26,14 @@ def test_documented_example_is_valid_and_matches_defaults() -> None:
     # every default in the doc is the model's default: a config with only the required keys equals it
     minimal = {
         "backends": [{"name": "tfserving", "protocol": "tfserving", "address": "kubevc-serving:8500"}],
-        "models": [{"name": "yolov5", "backend": "tfserving", "backendModel": "yolov5",
-                    "input": {"kind": "image", "name": "images"}}],
+        "models": [
+            {
+                "name": "yolov5",
+                "backend": "tfserving",
+                "backendModel": "yolov5",
+                "input": {"kind": "image", "name": "images"},
+            }
+        ],
     }
     assert parse_config(minimal, env={}) == config
 

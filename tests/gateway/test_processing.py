@@ -56,12 +56,22 @@ def test_resize_modes_keep_geometry_invertible(mode: str) -> None:
 
 
 def test_float32_normalisation_and_nchw() -> None:
-    cfg = InputConfig(kind="image", name="x", width=64, height=48, dtype="float32", layout="NCHW",
-                      resize="stretch", mean=[100, 110, 120], std=[2, 4, 8])
+    cfg = InputConfig(
+        kind="image",
+        name="x",
+        width=64,
+        height=48,
+        dtype="float32",
+        layout="NCHW",
+        resize="stretch",
+        mean=[100, 110, 120],
+        std=[2, 4, 8],
+    )
     tensor, _ = prepare_images([data.astronaut(), data.chelsea()], cfg)
     assert tensor.shape == (2, 3, 48, 64) and tensor.dtype == np.float32 and tensor.flags.c_contiguous
-    raw, _ = prepare_images([data.astronaut()], InputConfig(kind="image", name="x", width=64, height=48,
-                                                             resize="stretch"))
+    raw, _ = prepare_images(
+        [data.astronaut()], InputConfig(kind="image", name="x", width=64, height=48, resize="stretch")
+    )
     expect = (raw[0].astype(np.float32) - [100, 110, 120]) / [2, 4, 8]
     assert np.allclose(tensor[0], expect.transpose(2, 0, 1))
 
@@ -89,8 +99,9 @@ def test_yolo_decode_maps_boxes_back_to_the_original_image() -> None:
     rows[0, :2, 5 + 2] = 1.0
     rows[0, 2, 5 + 5] = 1.0
     geom = Geometry(width=1280, height=720, scale_x=0.5, scale_y=0.5, pad_x=0, pad_y=140)
-    dets = yolo_detections(rows, [geom], (640, 640), confidence=0.25, iou=0.45, max_detections=10,
-                           labels=["a", "b", "car"])[0]
+    dets = yolo_detections(
+        rows, [geom], (640, 640), confidence=0.25, iou=0.45, max_detections=10, labels=["a", "b", "car"]
+    )[0]
     assert [(d["class"], d["label"]) for d in dets] == [(2, "car"), (5, "5")]
     assert dets[0]["box"] == pytest.approx([480, 200, 800, 520], abs=0.5)  # centre of 1280x720
 
@@ -99,7 +110,20 @@ def test_wordpiece() -> None:
     wp = WordPiece(VOCAB, lowercase=True)
     ids, mask = wp.encode("The edge clusters, running models!", 12)
     tokens = [VOCAB[i] for i in ids[: int(mask.sum())]]
-    assert tokens == ["[CLS]", "the", "edge", "cluster", "##s", ",", "run", "##ning", "model", "##s", "!", "[SEP]"]
+    assert tokens == [
+        "[CLS]",
+        "the",
+        "edge",
+        "cluster",
+        "##s",
+        ",",
+        "run",
+        "##ning",
+        "model",
+        "##s",
+        "!",
+        "[SEP]",
+    ]
     ids, mask = wp.encode("Ünrelated zzz", 8)
     assert [VOCAB[i] for i in ids[:4]] == ["[CLS]", "un", "##related", "[UNK]"] and mask.sum() == 5
     ids, mask = wp.encode("the " * 100, 6)

@@ -121,8 +121,12 @@ def _ours(d: Path) -> None:
     st = sresp.model_version_status.add(version=1, state=get_model_status_pb2.ModelVersionStatus.AVAILABLE)
     st.status.error_message = "ok"
     st = sresp.model_version_status.add(version=2, state=get_model_status_pb2.ModelVersionStatus.LOADING)
-    for name, msg in [("predict_request", req), ("predict_response", resp), ("status_request", sreq),
-                      ("status_response", sresp)]:
+    for name, msg in [
+        ("predict_request", req),
+        ("predict_response", resp),
+        ("status_request", sreq),
+        ("status_response", sresp),
+    ]:
         (d / f"ours_{name}.bin").write_bytes(msg.SerializeToString(deterministic=True))
 
 
@@ -130,13 +134,16 @@ def _ours(d: Path) -> None:
 def test_wire_compatible_with_tensorflow_serving_api(tmp_path: Path) -> None:
     tf_python = _tf_python()
     if tf_python is None:
-        pytest.skip("TF tool venv absent (KUBEVC_TF_PYTHON / .tools/tf): `make tools` installs tensorflow-serving-api")
+        pytest.skip(
+            "TF tool venv absent (KUBEVC_TF_PYTHON / .tools/tf): `make tools` installs tensorflow-serving-api"
+        )
     _ours(tmp_path)
     script = tmp_path / "official.py"
     script.write_text(OFFICIAL)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([str(tf_python), str(script), str(tmp_path)], capture_output=True, text=True,
-                          timeout=300, env=env)
+    proc = subprocess.run(
+        [str(tf_python), str(script), str(tmp_path)], capture_output=True, text=True, timeout=300, env=env
+    )
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
     # reverse direction: the official bytes parse with our messages and re-serialise identically
     raw = (tmp_path / "official_predict_request.bin").read_bytes()

@@ -1,0 +1,243 @@
+"""End to end: HTTP client -> gateway (uvicorn, real socket) -> test backend (real gRPC)."""
+
+from __future__ import annotations
+
+import io
+import struct
+from fractions import Fraction
+
+import av
+import httpx
+import numpy as np
+import orjson
+import pytest
+from skimage import data
+
+from .conftest import jpeg
+
+pytestmark = pytest.mark.slow
+
+
+def test_health_ready_metrics(client: httpx.Client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["models"] == {
+        m: True for m in ["yolov5", "mobilenet", "inception", "yolo-v2", "bert", "raw"]
+    }
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    client.post(
+        "/v1/models/mobilenet/infer", content=jpeg(data.coffee()), headers={"content-type": "image/jpeg"}
+    )
+    text = client.get("/metrics").text
+    for name in [
+        'kubevc_gateway_requests_total{code="200",model="mobilenet",route="infer"}',
+        'kubevc_gateway_request_duration_seconds_bucket{le="0.001",model="mobilenet",stage="decode"}',
+        'kubevc_gateway_request_duration_seconds_count{model="mobilenet",stage="backend"}',
+        'kubevc_gateway_request_duration_seconds_count{model="mobilenet",stage="preprocess"}',
+        'kubevc_gateway_request_duration_seconds_count{model="mobilenet",stage="postprocess"}',
+        'kubevc_gateway_request_duration_seconds_count{model="mobilenet",stage="total"}',
+        'kubevc_gateway_request_bytes_total{model="mobilenet"}',
+        'kubevc_gateway_response_bytes_total{model="mobilenet"}',
+        'kubevc_gateway_backend_up{backend="tf"} 1.0',
+        'kubevc_gateway_model_available{model="yolov5"} 1.0',
+    ]:
+        assert name in text, name
+
+
+def test_jpeg_to_yolo_detections_in_original_coordinates(client: httpx.Client, astronaut_jpeg: bytes) -> None:
+    r = client.post("/v1/models/yolov5/infer", content=astronaut_jpeg, headers={"content-type": "image/jpeg"})
+    assert r.status_code == 200, r.text
+    (result,) = r.json()["results"]
+    assert (result["width"], result["height"]) == (512, 512)
+    dets = result["detections"]
+    assert 1 <= len(dets) <= 3  # the backend reports each object 8 times; NMS keeps one each
+    for d in dets:
+        x1, y1, x2, y2 = d["box"]
+        assert 0 <= x1 < x2 <= 512 and 0 <= y1 < y2 <= 512 and 0.25 < d["score"] <= 1
+
+
+def test_same_photo_over_tf_and_v2_backends_gives_same_detections(
+    client: httpx.Client, astronaut_jpeg: bytes
+) -> None:
+    headers = {"content-type": "image/jpeg"}
+    a = client.post("/v1/models/yolov5/infer", content=astronaut_jpeg, headers=headers).json()["results"]
+    b = client.post("/v1/models/yolo-v2/infer", content=astronaut_jpeg, headers=headers).json()["results"]
+    assert a == b
+
+
+def test_png_and_multipart_batch_topk(client: httpx.Client, coffee_png: bytes, chelsea_jpeg: bytes) -> None:
+    r = client.post("/v1/models/mobilenet/infer", content=coffee_png, headers={"content-type": "image/png"})
+    assert r.status_code == 200, r.text
+    (single,) = r.json()["results"]
+    assert len(single["classes"]) == 3 and single["classes"][0]["label"].startswith("class-")
+    files = [
+        ("a", ("coffee.png", coffee_png, "image/png")),
+        ("b", ("chelsea.jpg", chelsea_jpeg, "image/jpeg")),
+    ]
+    r = client.post("/v1/models/mobilenet/infer", files=files)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert len(results) == 2  # same photo, same answer, batched
+    assert [c["index"] for c in results[0]["classes"]] == [c["index"] for c in single["classes"]]
+    assert [c["score"] for c in results[0]["classes"]] == pytest.approx(
+        [c["score"] for c in single["classes"]], rel=1e-3
+    )
+    assert results[1]["classes"] != single["classes"]  # outputs depend on the input
+
+
+def test_inception_over_v2_grpc(client: httpx.Client, chelsea_jpeg: bytes, backend) -> None:
+    before = backend.calls["ModelInfer", "inceptionv3"]
+    r = client.post(
+        "/v1/models/inception/infer", content=chelsea_jpeg, headers={"content-type": "image/jpeg"}
+    )
+    assert r.status_code == 200, r.text
+    assert len(r.json()["results"][0]["classes"]) == 5
+    assert backend.calls["ModelInfer", "inceptionv3"] == before + 1
+
+
+def _mp4(frames: int = 12, fps: int = 6) -> bytes:
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp4") as out:
+        stream = out.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.time_base = Fraction(1, fps)
+        base = np.asarray(data.chelsea()[:240, :320])
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.roll(base, i * 10, axis=1).copy(), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def test_mp4_frames_are_sampled_and_batched(client: httpx.Client) -> None:
+    video = _mp4(frames=12, fps=6)  # 2 s of video; the profile samples 2 fps -> 4 frames
+    r = client.post("/v1/models/yolov5/infer", content=video, headers={"content-type": "video/mp4"})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [round(x["time"], 2) for x in results] == [0.0, 0.5, 1.0, 1.5]
+    assert all((x["width"], x["height"]) == (320, 240) for x in results)
+
+
+def test_text_is_tokenised_for_bert(client: httpx.Client, backend) -> None:
+    before = backend.calls["Predict", "bert"]
+    r = client.post(
+        "/v1/models/bert/infer",
+        content="The edge gateway is fast!".encode(),
+        headers={"content-type": "text/plain; charset=utf-8"},
+    )
+    assert r.status_code == 200, r.text
+    out = r.json()["outputs"]["logits"]
+    assert out["shape"] == [1, 2] and out["dtype"] == "float32"
+    other = client.post(
+        "/v1/models/bert/infer", content=b"small clusters", headers={"content-type": "text/plain"}
+    )
+    assert other.json()["outputs"]["logits"]["data"] != out["data"]
+    assert backend.calls["Predict", "bert"] == before + 2
+
+
+def test_npy_and_octet_stream_tensors(client: httpx.Client) -> None:
+    x = np.random.default_rng(0).random((1, 224, 224, 3), dtype=np.float32)
+    buf = io.BytesIO()
+    np.save(buf, x)
+    a = client.post(
+        "/v1/models/raw/infer", content=buf.getvalue(), headers={"content-type": "application/x-npy"}
+    )
+    assert a.status_code == 200, a.text
+    b = client.post(
+        "/v1/models/raw/infer",
+        content=x.tobytes(),
+        headers={
+            "content-type": "application/octet-stream",
+            "x-tensor-dtype": "float32",
+            "x-tensor-shape": "1,224,224,3",
+        },
+    )
+    assert b.status_code == 200, b.text
+    assert a.json() == b.json()
+    assert a.json()["outputs"]["output0"]["shape"] == [1, 1001]
+
+
+def test_tf_rest_predict_row_and_columnar(client: httpx.Client) -> None:
+    x = (np.arange(224 * 224 * 3 * 2, dtype=np.int64) % 256).reshape(2, 224, 224, 3)
+    row = client.post("/v1/models/mobilenet:predict", content=orjson.dumps({"instances": x.tolist()}))
+    assert row.status_code == 200, row.text
+    preds = np.asarray(row.json()["predictions"])
+    assert preds.shape == (2, 1001) and np.allclose(preds.sum(axis=1), 1, atol=1e-4)
+    col = client.post(
+        "/v1/models/mobilenet/versions/1:predict",
+        content=orjson.dumps({"inputs": {"input": x.tolist()}, "signature_name": "serving_default"}),
+    )
+    assert col.status_code == 200, col.text
+    assert np.allclose(np.asarray(col.json()["outputs"]), preds)
+    named = client.post(
+        "/v1/models/mobilenet/labels/stable:predict",
+        content=orjson.dumps({"instances": [{"input": r} for r in x.tolist()]}),
+    )
+    assert named.status_code == 200 and np.allclose(np.asarray(named.json()["predictions"]), preds)
+    ids = client.post(
+        "/v1/models/bert:predict", content=orjson.dumps({"instances": [[2, 5, 6, 3] + [0] * 496]})
+    )
+    assert ids.status_code == 200 and np.asarray(ids.json()["predictions"]).shape == (1, 2)
+
+
+def test_v2_json_and_binary_extension(client: httpx.Client) -> None:
+    x = np.random.default_rng(1).random((1, 224, 224, 3), dtype=np.float32)
+    body = {
+        "id": "r1",
+        "inputs": [
+            {"name": "input", "shape": list(x.shape), "datatype": "FP32", "data": x.reshape(-1).tolist()}
+        ],
+    }
+    j = client.post("/v2/models/raw/infer", content=orjson.dumps(body))
+    assert j.status_code == 200, j.text
+    doc = j.json()
+    assert (
+        doc["id"] == "r1"
+        and doc["outputs"][0]["shape"] == [1, 1001]
+        and doc["outputs"][0]["datatype"] == "FP32"
+    )
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": list(x.shape),
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": x.nbytes},
+                }
+            ],
+            "outputs": [{"name": "output0", "parameters": {"binary_data": True}}],
+        }
+    )
+    b = client.post(
+        "/v2/models/raw/versions/1/infer",
+        content=header + x.tobytes(),
+        headers={
+            "inference-header-content-length": str(len(header)),
+            "content-type": "application/octet-stream",
+        },
+    )
+    assert b.status_code == 200, b.text
+    n = int(b.headers["inference-header-content-length"])
+    meta = orjson.loads(b.content[:n])
+    out = np.frombuffer(b.content[n:], dtype=np.float32).reshape(meta["outputs"][0]["shape"])
+    assert meta["outputs"][0]["parameters"]["binary_data_size"] == out.nbytes
+    assert np.allclose(out.reshape(-1), doc["outputs"][0]["data"])
+    meta = client.get("/v2/models/mobilenet").json()
+    assert meta["inputs"][0] == {"name": "input", "datatype": "FP32", "shape": [-1, 224, 224, 3]}
+    assert client.get("/v2/models/bert/ready").json() == {"name": "bert", "ready": True}
+
+
+def test_wire_bytes_protobuf_vs_json(client: httpx.Client, astronaut_jpeg: bytes) -> None:
+    """The paper's point: JPEG in + detections out is tiny next to the JSON tensor round trip."""
+    r = client.post("/v1/models/yolov5/infer", content=astronaut_jpeg, headers={"content-type": "image/jpeg"})
+    media_bytes = len(astronaut_jpeg) + len(r.content)
+    tensor_bytes = 640 * 640 * 3 * 4
+    json_in = len(orjson.dumps({"instances": np.zeros((1, 640, 640, 3), np.float32).tolist()}))
+    assert media_bytes < 0.1 * tensor_bytes < json_in
+    assert struct.calcsize("f") == 4
