@@ -117,7 +117,10 @@ def without_annotations(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
 LABELS = 'namespace="kubevc", model="yolov5"'
 REQUESTS = 'kubevc_gateway_requests_total{%s, route="infer", code="%s"}'
 BUCKET = 'kubevc_gateway_request_duration_seconds_bucket{%s, stage="total", le="%s"}'
-CRASH_LOOP = 'kube_pod_container_status_waiting_reason{namespace="kubevc", pod="p", container="c", reason="CrashLoopBackOff"}'
+CRASH_LOOP = (
+    "kube_pod_container_status_waiting_reason"
+    '{namespace="kubevc", pod="p", container="c", reason="CrashLoopBackOff"}'
+)
 NODE_READY = 'kube_node_status_condition{node="pi-1", condition="Ready", status="true"}'
 BACKEND_UP = 'kubevc_gateway_backend_up{namespace="kubevc", backend="tfserving"}'
 # Series that trip every alert (errors 10 %, p95 about 5 s, nothing available, node NotReady).
