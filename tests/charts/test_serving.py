@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -70,13 +69,8 @@ def test_canary_labels_are_in_the_all_toggles_case() -> None:
     assert labelled and {"stable", "canary"} <= {label["key"][0] for label in labelled[0]["version_labels"]}
 
 
-def test_model_config_parses_as_the_official_model_server_config() -> None:
+def test_model_config_parses_as_the_official_model_server_config(tf_python: Path) -> None:
     # The real ModelServerConfig message from tensorflow-serving-api (its own venv, see Makefile).
-    tf_python = os.environ.get("KUBEVC_TF_PYTHON", "")
-    if not Path(tf_python).is_file():
-        pytest.fail(
-            "KUBEVC_TF_PYTHON does not name the python of the tensorflow-serving-api venv (make tools)"
-        )
     script = (
         "import sys, json\n"
         "from google.protobuf import text_format, json_format\n"
@@ -85,7 +79,7 @@ def test_model_config_parses_as_the_official_model_server_config() -> None:
         "print(json.dumps(json_format.MessageToDict(msg)))\n"
     )
     proc = subprocess.run(
-        [tf_python, "-c", script],
+        [str(tf_python), "-c", script],
         input=config_map(ALL_TOGGLES)["models.config"],
         capture_output=True,
         text=True,
