@@ -1,0 +1,190 @@
+"""The v2 gRPC backend against a real MLServer (its own venv, started as a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from skimage import data
+
+from kubevc.gateway import parse_config, serve
+from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
+from kubevc.gateway._proto.inference import grpc_predict_v2_pb2_grpc as v2grpc
+
+from .conftest import jpeg
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+
+def _mlserver() -> Path:
+    path = Path(os.environ.get("KUBEVC_MLSERVER") or REPO / ".tools/mlserver/bin/mlserver")
+    if not path.exists():
+        pytest.fail(f"MLServer not found at {path}: run `make tools` (or set KUBEVC_MLSERVER)")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def mlserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    exe = _mlserver()
+    root = tmp_path_factory.mktemp("mlserver")
+    shutil.copy(HERE / "mlserver_models" / "tiny_runtime.py", root / "tiny_runtime.py")
+    http_port, grpc_port, metrics_port = _free_port(), _free_port(), _free_port()
+    (root / "settings.json").write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "http_port": http_port,
+                "grpc_port": grpc_port,
+                "metrics_port": metrics_port,
+                "parallel_workers": 0,
+                "debug": False,
+                "load_models_at_startup": True,
+            }
+        )
+    )
+    model_dir = root / "tiny"
+    model_dir.mkdir()
+    (model_dir / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "tiny",
+                "implementation": "tiny_runtime.TinyClassifier",
+            }
+        )
+    )
+    log = (root / "mlserver.log").open("w")
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen(
+        [str(exe), "start", str(root)], cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env
+    )
+    address = f"127.0.0.1:{grpc_port}"
+    try:
+        deadline = time.monotonic() + 90
+        with grpc.insecure_channel(address) as channel:
+            stub = v2grpc.GRPCInferenceServiceStub(channel)
+            while True:
+                if proc.poll() is not None:
+                    pytest.fail(f"MLServer exited: {(root / 'mlserver.log').read_text()[-3000:]}")
+                try:
+                    if stub.ModelReady(v2pb.ModelReadyRequest(name="tiny"), timeout=1).ready:
+                        break
+                except grpc.RpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    pytest.fail(f"MLServer not ready: {(root / 'mlserver.log').read_text()[-3000:]}")
+                time.sleep(0.3)
+        yield address
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_gateway_over_mlserver_v2_grpc(mlserver: str, tmp_path: Path) -> None:
+    cfg = parse_config(
+        {
+            "backends": [{"name": "mlserver", "protocol": "v2", "address": mlserver, "retries": 0}],
+            "models": [
+                {
+                    "name": "tiny",
+                    "backend": "mlserver",
+                    "input": {
+                        "kind": "image",
+                        "name": "input",
+                        "width": 224,
+                        "height": 224,
+                        "dtype": "float32",
+                        "resize": "center-crop",
+                        "mean": [0, 0, 0],
+                        "std": [1, 1, 1],
+                    },
+                    "output": {"name": "output0", "postprocess": "topk", "topK": 3},
+                },
+                {
+                    "name": "tiny-raw",
+                    "backend": "mlserver",
+                    "backendModel": "tiny",
+                    "input": {"kind": "tensor", "name": "input", "dtype": "float32"},
+                    "output": {"name": None, "postprocess": "none"},
+                },
+                {
+                    "name": "missing",
+                    "backend": "mlserver",
+                    "input": {"kind": "tensor", "name": "input"},
+                    "output": {"postprocess": "none"},
+                },
+            ],
+        },
+        env={},
+    )
+    with serve(cfg) as gw, httpx.Client(base_url=gw.url, timeout=60) as c:
+        ready = c.get("/readyz").json()
+        assert ready["models"] == {"tiny": True, "tiny-raw": True, "missing": False}
+        a = c.post(
+            "/v1/models/tiny/infer", content=jpeg(data.astronaut()), headers={"content-type": "image/jpeg"}
+        )
+        assert a.status_code == 200, a.text
+        classes = a.json()["results"][0]["classes"]
+        assert len(classes) == 3 and classes[0]["score"] >= classes[1]["score"] >= classes[2]["score"]
+        b = c.post(
+            "/v1/models/tiny/infer", content=jpeg(data.coffee()), headers={"content-type": "image/jpeg"}
+        )
+        assert b.json()["results"][0]["classes"] != classes
+        # raw tensor in, raw tensor out, through ModelInfer raw_input_contents
+        import numpy as np
+
+        x = np.full((2, 224, 224, 3), 128, np.float32)
+        r = c.post(
+            "/v1/models/tiny-raw/infer",
+            content=x.tobytes(),
+            headers={
+                "content-type": "application/octet-stream",
+                "x-tensor-dtype": "float32",
+                "x-tensor-shape": "2,224,224,3",
+            },
+        )
+        assert r.status_code == 200, r.text
+        out = r.json()["outputs"]["output0"]
+        assert out["shape"] == [2, 1001] and abs(sum(out["data"][0]) - 1) < 1e-3
+        # the runtime refuses a wrong shape: MLServer's error reaches the client as a 4xx/5xx JSON error
+        bad = np.zeros((1, 10, 10, 3), np.float32)
+        r = c.post(
+            "/v1/models/tiny-raw/infer",
+            content=bad.tobytes(),
+            headers={
+                "content-type": "application/octet-stream",
+                "x-tensor-dtype": "float32",
+                "x-tensor-shape": "1,10,10,3",
+            },
+        )
+        assert r.status_code in (400, 502) and set(r.json()) == {"error", "status"}
+        r = c.post(
+            "/v1/models/missing/infer",
+            content=bad.tobytes(),
+            headers={
+                "content-type": "application/octet-stream",
+                "x-tensor-dtype": "float32",
+                "x-tensor-shape": "1,10,10,3",
+            },
+        )
+        assert r.status_code in (400, 404), r.text
