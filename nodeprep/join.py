@@ -247,7 +247,7 @@ def node_preflight(target: Target, request: JoinRequest) -> list[str]:
     try:
         report = run_deploy([target], deploy, dry_run=True)
     except ConnectionError as error:
-        raise JoinError(f"{target.name} is not reachable: {error}") from None
+        raise JoinError(f"{target.name} is not reachable ({error})") from None
     if not report.ok or "platform" not in found:
         raise JoinError(f"{target.name}: preflight failed: {'; '.join(report.messages)}")
     found["platform"].check_supported()

@@ -91,8 +91,9 @@ def pyinfra_session(targets: Iterable[Target], *, check_for_changes: bool = True
     state = State(inventory=inventory, config=config, check_for_changes=check_for_changes)
     try:
         connect_all(state)
-    except PyinfraError as error:
-        raise ConnectionError(f"could not connect: {error}") from error
+    except PyinfraError:
+        failed = sorted(h.name for h in state.failed_hosts) or [h.name for h in inventory]
+        raise ConnectionError(f"could not connect to {', '.join(failed)}") from None
     try:
         yield state
     finally:

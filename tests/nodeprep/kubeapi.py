@@ -13,6 +13,7 @@ import json
 import re
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -88,6 +89,7 @@ class ApiState:
     deleted: list[str] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
     ready_nodes: set[str] = field(default_factory=set)
+    ready_check: Callable[[str], bool] | None = None  # e.g. "the node-side stand-in has run"
     registered_nodes: set[str] = field(default_factory=set)
     cluster_info: bool = True
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -159,6 +161,8 @@ class Handler(BaseHTTPRequestHandler):
         node = re.fullmatch(r"/api/v1/nodes/([a-z0-9.-]+)", path)
         if method == "GET" and node:
             name = node.group(1)
+            if state.ready_check is not None and state.ready_check(name):
+                state.ready_nodes.add(name)
             if name not in state.registered_nodes and name not in state.ready_nodes:
                 self._send(404, _status(404, "NotFound", f'nodes "{name}" not found'))
                 return
