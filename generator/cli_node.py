@@ -292,6 +292,7 @@ def node_join(
         ttl_seconds=ttl,
         ready_timeout=timeout,
         k3s_airgap=airgap,
+        labels=tuple(sorted(member.labels.items())),
     )
     kubeconfig_path = str(kubeconfig or default_kubeconfig_path())
     target = _target(member)
@@ -349,6 +350,11 @@ def cluster() -> None:
     default=None,
     help="Air-gap: images archive.",
 )
+@click.option(
+    "--flux-sync",
+    is_flag=True,
+    help="Then apply clusters/REGION/flux-system/gotk-sync.yaml (Flux controllers must be installed).",
+)
 @click.pass_context
 @handle_errors
 def cluster_init(
@@ -363,6 +369,7 @@ def cluster_init(
     k3s_binary: str | None,
     k3s_installer: str | None,
     k3s_images: str | None,
+    flux_sync: bool,
 ) -> None:
     """Create REGION's cluster on its server node and add its context to the operator's kubeconfig.
 
@@ -422,5 +429,26 @@ def cluster_init(
     _print_report(report)
     if not report.ok:
         sys.exit(EXIT_FINDINGS)
+    sync_file = get_fleet(ctx).root / "clusters" / region / "flux-system" / "gotk-sync.yaml"
     if dry_run:
         click.echo(f"dry run: kubeconfig {path} would get context {context}; nothing changed")
+        if flux_sync:
+            click.echo(f"dry run: would apply {sync_file.relative_to(get_fleet(ctx).root)} to {context}")
+        return
+    if flux_sync:
+        _flux_sync(path, context, sync_file)
+
+
+def _flux_sync(kubeconfig: Path, context: str, sync_file: Path) -> None:
+    from kubernetes.config import new_client_from_config
+    from kubevc.nodeprep.fluxsync import FluxSyncError, apply_flux_sync
+
+    if not sync_file.is_file():
+        raise SpecError(f"{sync_file} is missing; run `kubevc-gen render` first")
+    client = new_client_from_config(config_file=str(kubeconfig), context=context)  # type: ignore[no-untyped-call]
+    try:
+        result = apply_flux_sync(client, sync_file.read_text(encoding="utf-8"), progress=_progress)
+    except FluxSyncError as exc:
+        _fail(f"flux sync: {exc}", EXIT_FINDINGS)
+        return
+    click.echo(f"Flux sync applied on {context}: {len(result.applied)} object(s); the fleet repo takes over")

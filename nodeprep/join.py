@@ -182,6 +182,7 @@ class JoinRequest:
     ready_timeout: float = 300.0
     poll_interval: float = 2.0
     attempts: int = 2  # a retry mints a fresh token (the old one is deleted or expired)
+    labels: tuple[tuple[str, str], ...] = ()  # set on the Node once it is Ready
 
 
 @dataclass
@@ -316,6 +317,9 @@ def join_node(
             if runner(join_command(request, token, ca_bundle)):
                 result.joined = True
                 result.ready = _wait_ready(core, request, say, sleep)
+                if result.ready and request.labels:
+                    core.patch_node(request.node_name, {"metadata": {"labels": dict(request.labels)}})
+                    say(f"labelled {request.node_name}: {', '.join(f'{k}={v}' for k, v in request.labels)}")
                 break
             result.messages.append(f"join attempt {attempt} failed on the node")
         finally:

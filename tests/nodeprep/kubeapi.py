@@ -92,6 +92,10 @@ class ApiState:
     ready_check: Callable[[str], bool] | None = None  # e.g. "the node-side stand-in has run"
     registered_nodes: set[str] = field(default_factory=set)
     cluster_info: bool = True
+    node_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    namespaces: set[str] = field(default_factory=lambda: {"default", "kube-system", "kube-public"})
+    custom: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<group>/<plural>/<ns>/<name>"
+    served_groups: set[str] = field(default_factory=set)  # API groups with installed CRDs
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -119,6 +123,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length", "0"))
+        body: dict[str, Any] = json.loads(self.rfile.read(length))
+        return body
 
     def _authorised(self) -> bool:
         if self.headers.get("Authorization") != f"Bearer {BEARER}":
@@ -177,9 +186,60 @@ class Handler(BaseHTTPRequestHandler):
                 },
             )
             return
+        if method == "PATCH" and node:
+            name = node.group(1)
+            body = self._body()
+            labels = state.node_labels.setdefault(name, {})
+            labels.update(body.get("metadata", {}).get("labels", {}))
+            self._send(
+                200, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}}
+            )
+            return
+        if method == "POST" and path == "/api/v1/namespaces":
+            name = self._body()["metadata"]["name"]
+            if name in state.namespaces:
+                self._send(409, _status(409, "AlreadyExists", f'namespaces "{name}" already exists'))
+                return
+            state.namespaces.add(name)
+            self._send(201, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+            return
+        crd = re.fullmatch(r"/apis/([a-z.]+)/(v1)/namespaces/([a-z0-9-]+)/([a-z]+)(?:/([a-z0-9.-]+))?", path)
+        if crd:
+            group, _, namespace, plural, name = crd.groups()
+            if group not in state.served_groups:
+                self._send(404, _status(404, "NotFound", "the server could not find the requested resource"))
+                return
+            if method == "POST":
+                body = self._body()
+                key = f"{group}/{plural}/{namespace}/{body['metadata']['name']}"
+                if key in state.custom:
+                    self._send(409, _status(409, "AlreadyExists", f"{key} already exists"))
+                    return
+                body["metadata"]["resourceVersion"] = "1"
+                state.custom[key] = body
+                self._send(201, body)
+                return
+            key = f"{group}/{plural}/{namespace}/{name}"
+            if key not in state.custom:
+                self._send(404, _status(404, "NotFound", f"{key} not found"))
+                return
+            if method == "GET":
+                self._send(200, state.custom[key])
+                return
+            if method == "PUT":
+                body = self._body()
+                if (
+                    body["metadata"].get("resourceVersion")
+                    != state.custom[key]["metadata"]["resourceVersion"]
+                ):
+                    self._send(409, _status(409, "Conflict", "resourceVersion mismatch"))
+                    return
+                body["metadata"]["resourceVersion"] = str(int(body["metadata"]["resourceVersion"]) + 1)
+                state.custom[key] = body
+                self._send(200, body)
+                return
         if path == "/api/v1/namespaces/kube-system/secrets" and method == "POST":
-            length = int(self.headers.get("Content-Length", "0"))
-            body = json.loads(self.rfile.read(length))
+            body = self._body()
             name = body["metadata"]["name"]
             with state.lock:
                 if name in state.secrets:
@@ -215,6 +275,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._route("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._route("PATCH")
+
+    def do_PUT(self) -> None:
+        self._route("PUT")
 
 
 class FakeKubeApi(ThreadingHTTPServer):

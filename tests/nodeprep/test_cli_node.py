@@ -199,3 +199,32 @@ def test_cluster_init_and_join_flow(fleet: Path, fresh_root: FreshRoot, tmp_path
     args = (agent_root / "var/lib/kubevc-test-kubeadm-args").read_text().split()
     assert args[:2] == ["join", "10.9.0.1:6443"]
     assert os.path.basename(str(agent_root)) in args[args.index("--node-name") + 1]
+
+
+@pytest.mark.chroot
+@pytest.mark.slow
+def test_cluster_init_hands_over_to_flux(fleet: Path, fresh_root: FreshRoot, tmp_path: Path) -> None:
+    """The region's API is the contract server: init, merge the kubeconfig, apply gotk-sync.yaml."""
+    pki = make_pki(tmp_path)
+    with FakeKubeApi(pki) as api:
+        added = run("region", "add", "daegu", "--api-endpoint", api.url, "--arch", "amd64",
+                    "--nfs-server", "nas", "--nfs-path", "/m", fleet=fleet)  # fmt: skip
+        assert added.exit_code == 0, added.output
+        admin = operator_kubeconfig(tmp_path / "admin", "https://127.0.0.1:6443", pki.ca_pem, "default")
+        binary, installer, _images = stub_files(tmp_path, admin.read_text())
+        root = fresh_root(None)
+        assert run("node", "add", "daegu", f"@chroot{root}", "--role", "server", fleet=fleet).exit_code == 0
+        kubeconfig = tmp_path / "operator-config"
+        args = ["cluster", "init", "daegu", "--flux-sync", "--kubeconfig", str(kubeconfig), "--k3s-binary",
+                str(binary), "--k3s-installer", str(installer)]  # fmt: skip
+        no_flux = CliRunner().invoke(cli, ["--fleet", str(fleet), *args], prog_name="kubevc-gen")
+        assert no_flux.exit_code == 1, no_flux.output
+        assert "error: flux sync: " in no_flux.output and "install the Flux controllers" in no_flux.output
+        assert "context daegu added" in no_flux.output  # the cluster itself is there
+        api.state.served_groups = {"source.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io"}
+        again = run(*args, fleet=fleet)
+        assert again.exit_code == 0, again.output
+        assert "context daegu replaced" in again.output and "Flux sync applied on daegu" in again.output
+        kustomization = api.state.custom["kustomize.toolkit.fluxcd.io/kustomizations/flux-system/flux-system"]
+        assert kustomization["spec"]["path"] == "./clusters/daegu"
+        assert "flux-system" in api.state.namespaces

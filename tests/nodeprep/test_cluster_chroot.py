@@ -23,21 +23,21 @@ from .test_kubeconfig import K3S_ADMIN
 pytestmark = [pytest.mark.chroot, pytest.mark.slow]
 
 STUB_K3S = "#!/bin/sh\necho 'k3s version v1.31.4+k3s1 (stub)'\necho 'go version go1.22.9'\n"
-STUB_INSTALLER = f"""#!/bin/sh
+STUB_INSTALLER = """#!/bin/sh
 set -e
 env | grep '^INSTALL_K3S_' | sort > /var/lib/kubevc/installer-env
 mkdir -p /etc/rancher/k3s
 cat > /etc/rancher/k3s/k3s.yaml <<'EOF'
-{K3S_ADMIN}EOF
+{admin}EOF
 chmod 600 /etc/rancher/k3s/k3s.yaml
 """
 
 
-def stub_files(tmp_path: Path) -> tuple[Path, Path, Path]:
+def stub_files(tmp_path: Path, admin: str = K3S_ADMIN) -> tuple[Path, Path, Path]:
     binary = tmp_path / "k3s"
     binary.write_text(STUB_K3S)
     installer = tmp_path / "install.sh"
-    installer.write_text(STUB_INSTALLER)
+    installer.write_text(STUB_INSTALLER.format(admin=admin))
     images = tmp_path / "k3s-airgap-images-arm64.tar.zst"
     images.write_bytes(b"\x28\xb5\x2f\xfd" + bytes(range(256)) * 64)
     return binary, installer, images

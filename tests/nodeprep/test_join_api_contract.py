@@ -315,3 +315,11 @@ def test_join_through_pyinfra_chroot(
     (root / "etc/kubernetes/kubelet.conf").write_text("apiVersion: v1\n")
     with pytest.raises(JoinError, match="already a cluster member"):
         node_preflight(target, request())
+
+
+def test_join_api_contract_labels_after_ready(api: FakeKubeApi, core: object) -> None:
+    labels = (("zone", "a"), ("kubevc.io/region", "seoul"))
+    join_node(core, request(labels=labels), RecordingRunner(api, [True]))
+    assert api.state.node_labels == {"seoul-pi-2": {"zone": "a", "kubevc.io/region": "seoul"}}
+    patches = [p for m, p in api.state.requests if m == "PATCH"]
+    assert patches == ["/api/v1/nodes/seoul-pi-2"]
