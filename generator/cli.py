@@ -20,6 +20,7 @@ from . import spec as spec_mod
 from .gitops import ChangeOptions, ChangeResult, GitError, apply_change, unified_diff
 from .render import plan_remove_region, plan_render, plan_with_regions
 from .spec import Fleet, RegionSpec, SpecError
+from .yamlio import YamlError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,6 +45,8 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except SpecError as exc:
             _fail(exc.problems)
+        except YamlError as exc:
+            _fail([str(exc)])
         except GitError as exc:
             _fail([str(exc)], EXIT_FINDINGS)
         return None

@@ -237,6 +237,14 @@ def apply_change(
         paths = sorted(files)
         _git_paths(git, ["add", "-A", "--"], paths)
         commit = None
+        staged = set(git.run("diff", "--cached", "--name-only", "--no-renames", "-z").split("\0")) & set(paths)
+        if not staged:
+            # The files now equal what is committed (e.g. a hand edit was undone): nothing to commit.
+            shutil.rmtree(backup_dir, ignore_errors=True)
+            return ChangeResult(
+                sorted(files), None, None,
+                f"restored {len(files)} file(s) to the committed state; no commit needed", diff,
+            )
         if not options.no_commit:
             _git_paths(git, ["commit", "-q", "--no-verify", "-m", change.message, "--"], paths)
             committed = True
@@ -270,10 +278,10 @@ def apply_change(
     return ChangeResult(sorted(files), commit, options.branch, "\n".join(lines), diff)
 
 
-def _git_paths(git: Git, args: list[str], paths: Sequence[str]) -> None:
+def _git_paths(git: Git, args: list[str], paths: Sequence[str]) -> str:
     # Pass paths via a pathspec file so long lists never hit the argument limit.
     spec = "\0".join(paths) + "\0"
-    git.run(*args[:-1], "--pathspec-from-file=-", "--pathspec-file-nul", input_text=spec)
+    return git.run(*args[:-1], "--pathspec-from-file=-", "--pathspec-file-nul", input_text=spec)
 
 
 def _prune_empty(folder: Path, root: Path) -> None:

@@ -45,10 +45,15 @@ def init_fleet(
     fleet_name = name or path.name
     check_name(fleet_name, "fleet name")
     check_name(namespace, "namespace")
-    FleetConfig(gitUrl=git_url, branch=branch, name=fleet_name, namespace=namespace)  # type: ignore[call-arg]
-    from .spec import GitSpec
+    from pydantic import ValidationError
 
-    GitSpec(url=git_url, branch=branch)
+    from .spec import GitSpec, format_validation_error
+
+    try:
+        FleetConfig(git_url=git_url, branch=branch, name=fleet_name, namespace=namespace)
+        GitSpec(url=git_url, branch=branch)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(exc, "init options")) from None
     if path.exists() and not path.is_dir():
         raise SpecError(f"{path} exists and is not a folder")
     existed = path.exists()

@@ -297,7 +297,10 @@ def format_validation_error(exc: ValidationError, filename: str, raw: Any = None
 
 def parse_region(text: str, filename: str = "region.yaml") -> tuple[RegionSpec, Any]:
     """Parse and validate region YAML; return the spec and the round-trip document."""
-    raw = yamlio.load_roundtrip(text, filename)
+    try:
+        raw = yamlio.load_roundtrip(text, filename)
+    except yamlio.YamlError as exc:
+        raise SpecError(str(exc)) from None
     if not isinstance(raw, dict):
         raise SpecError(f"{filename}:1: a region file must be a mapping of keys to values")
     try:

@@ -1,0 +1,65 @@
+{{/* Chart name, overridable. */}}
+{{- define "kubevc-gateway.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Object name: the release name, suffixed with the chart name unless it already contains it. */}}
+{{- define "kubevc-gateway.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* chart label value: name-version. */}}
+{{- define "kubevc-gateway.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels that select this release's pods; never change them after install. */}}
+{{- define "kubevc-gateway.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kubevc-gateway.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Labels on every object. */}}
+{{- define "kubevc-gateway.labels" -}}
+helm.sh/chart: {{ include "kubevc-gateway.chart" . }}
+{{ include "kubevc-gateway.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: gateway
+app.kubernetes.io/part-of: kubevc
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Image reference: repository:tag, with @digest when pinned by digest. */}}
+{{- define "kubevc-gateway.image" -}}
+{{- $ref := printf "%s:%s" .Values.image.repository .Values.image.tag -}}
+{{- if .Values.image.digest -}}{{- $ref = printf "%s@%s" $ref .Values.image.digest -}}{{- end -}}
+{{- $ref -}}
+{{- end -}}
+
+{{/* gateway.yaml, checked for references the schema cannot see. */}}
+{{- define "kubevc-gateway.config" -}}
+{{- $backends := dict -}}
+{{- range .Values.config.backends -}}
+{{- if hasKey $backends .name }}{{ fail (printf "config.backends: backend name %q is listed twice" .name) }}{{ end -}}
+{{- $_ := set $backends .name true -}}
+{{- end -}}
+{{- $models := dict -}}
+{{- range .Values.config.models -}}
+{{- if hasKey $models .name }}{{ fail (printf "config.models: model name %q is listed twice" .name) }}{{ end -}}
+{{- $_ := set $models .name true -}}
+{{- if not (hasKey $backends .backend) }}{{ fail (printf "config.models[%s].backend: %q is not a config.backends[].name" .name .backend) }}{{ end -}}
+{{- end -}}
+{{- toYaml .Values.config -}}
+{{- end -}}

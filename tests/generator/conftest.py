@@ -1,0 +1,124 @@
+"""Fixtures for the generator tests: real git repos in temporary folders, the real CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from kubevc.generator.cli import cli
+
+SEOUL = [
+    "region", "add", "seoul", "--api-endpoint", "https://10.8.0.1:6443", "--distribution", "k3s",
+    "--arch", "arm64", "--nfs-server", "10.8.0.10", "--nfs-path", "/export/models",
+]  # fmt: skip
+BUSAN = [
+    "region", "add", "busan", "--api-endpoint", "https://10.9.0.1:6443", "--distribution", "kubeadm",
+    "--arch", "amd64", "--iscsi-portal", "10.9.0.20:3260", "--iscsi-iqn", "iqn.2026-01.kr.busan:models",
+    "--iscsi-lun", "0",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No global/system git config: proves kubevc-gen works without a configured identity."""
+    cfg = tmp_path_factory.mktemp("gitcfg") / "gitconfig"
+    cfg.write_text("[init]\n\tdefaultBranch = main\n")
+    saved = {k: os.environ.get(k) for k in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")}
+    os.environ["GIT_CONFIG_GLOBAL"] = str(cfg)
+    os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+Gen = Callable[..., Result]
+
+
+def run_gen(*args: str, fleet: Path | None = None) -> Result:
+    full = (["--fleet", str(fleet)] if fleet is not None else []) + list(args)
+    return CliRunner().invoke(cli, full, prog_name="kubevc-gen", catch_exceptions=False)
+
+
+@pytest.fixture(scope="session")
+def base_fleet(tmp_path_factory: pytest.TempPathFactory, _isolated_git: None) -> Path:
+    """A fleet repo with seoul and busan, built once through the CLI."""
+    root = tmp_path_factory.mktemp("base") / "fleet"
+    for args in (["init", str(root), "--git-url", "https://git.example.com/ops/fleet.git"], SEOUL, BUSAN):
+        result = run_gen(*args, fleet=None if args[0] == "init" else root)
+        assert result.exit_code == 0, result.output
+    return root
+
+
+@pytest.fixture
+def fleet(base_fleet: Path, tmp_path: Path) -> Path:
+    """A private copy of the two-region fleet repo (git history included)."""
+    dest = tmp_path / "fleet"
+    shutil.copytree(base_fleet, dest, symlinks=True)
+    return dest
+
+
+@pytest.fixture
+def gen(fleet: Path) -> Gen:
+    """Run ``kubevc-gen --fleet <fleet> ARGS`` in-process."""
+
+    def _run(*args: str) -> Result:
+        return run_gen(*args, fleet=fleet)
+
+    return _run
+
+
+TEST_IDENTITY = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@localhost",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@localhost",
+}
+
+
+def git(root: Path, *args: str) -> str:
+    """Run git in ``root`` (with an identity for the tests' own commits)."""
+    env = {**os.environ, **TEST_IDENTITY}
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True, env=env).stdout
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    status: str
+    head: str
+    branches: str
+    index: str
+    files: dict[str, str]
+    dirs: frozenset[str]
+
+
+def snapshot(root: Path) -> Snapshot:
+    """Everything a failed command must leave untouched: work tree, index, HEAD, branches."""
+    files: dict[str, str] = {}
+    dirs: set[str] = set()
+    for path in root.rglob("*"):
+        rel = path.relative_to(root)
+        if rel.parts[0] == ".git":
+            continue
+        if path.is_file():
+            files[rel.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+        elif path.is_dir():
+            dirs.add(rel.as_posix())
+    return Snapshot(
+        status=git(root, "status", "--porcelain", "--untracked-files=all"),
+        head=git(root, "rev-parse", "HEAD"),
+        branches=git(root, "branch", "--list", "-v"),
+        index=git(root, "ls-files", "-s"),
+        files=files,
+        dirs=frozenset(dirs),
+    )

@@ -1,0 +1,64 @@
+"""Every key kubevc sets for kube-prometheus-stack exists in that chart's own values (88.5.3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubevc.generator.render import KPS_CHART_VERSION, KPS_VALUES
+
+SUBCHARTS = {
+    "grafana": "grafana-12.11.1",
+    "kube-state-metrics": "kube-state-metrics-8.4.0",
+    "prometheus-node-exporter": "prometheus-node-exporter-4.56.1",
+}
+
+
+def _missing(ours: Any, theirs: Any, path: str, sub: dict[str, Any]) -> list[str]:
+    """Keys in ``ours`` absent from ``theirs``; below an empty map upstream, anything goes."""
+    if not isinstance(ours, dict):
+        return []
+    if theirs == {} or theirs is None:
+        return []  # a free-form map upstream (resources: {}, nodeSelector: {} ...)
+    missing = []
+    for key, value in ours.items():
+        options = []
+        if isinstance(theirs, dict) and key in theirs:
+            options.append(theirs[key])
+        if path == "" and key in sub:
+            options.append(sub[key])
+        if not options:
+            missing.append(f"{path}{key}")
+            continue
+        results = [_missing(value, opt, f"{path}{key}.", {}) for opt in options]
+        missing.extend(min(results, key=len))
+    return missing
+
+
+@pytest.fixture(scope="module")
+def upstream(shared_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    base = shared_dir / "upstream-values"
+    main = yaml.safe_load((base / f"kube-prometheus-stack-{KPS_CHART_VERSION}" / "values.yaml").read_text())
+    subs = {name: yaml.safe_load((base / folder / "values.yaml").read_text()) for name, folder in SUBCHARTS.items()}
+    return main, subs
+
+
+def test_every_key_exists_upstream(upstream: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    main, subs = upstream
+    assert _missing(KPS_VALUES, main, "", subs) == []
+
+
+def test_checker_finds_a_made_up_key(upstream: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    main, subs = upstream
+    bad = {"prometheus": {"prometheusSpec": {"retentionn": "7d"}}, "grafana": {"sidecar": {"dashbords": {}}}}
+    assert sorted(_missing(bad, main, "", subs)) == ["grafana.sidecar.dashbords", "prometheus.prometheusSpec.retentionn"]
+
+
+def test_the_fleet_pins_the_same_version_and_values(repo_root: Path) -> None:
+    docs = list(yaml.safe_load_all((repo_root / "fleet/infrastructure/controllers/kube-prometheus-stack.yaml").read_text()))
+    release = next(d for d in docs if d and d["kind"] == "HelmRelease")
+    assert release["spec"]["chart"]["spec"]["version"] == KPS_CHART_VERSION == "88.5.3"
+    assert release["spec"]["values"] == KPS_VALUES
