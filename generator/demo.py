@@ -86,7 +86,9 @@ def build(fleet: Path, *, checkov: bool = True) -> int:
     step("5/6 render again: idempotent, nothing to commit")
     if run(fleet, ["render"]) != 0 or run(fleet, ["render", "--check"]) != 0:
         return 2
-    step("6/6 validate: Helm SDK render, kubectl kustomize, kubernetes-validate, Flux checks, checkov, secrets")
+    step(
+        "6/6 validate: Helm SDK render, kubectl kustomize, kubernetes-validate, Flux checks, checkov, secrets"
+    )
     return run(fleet, ["validate"] + ([] if checkov else ["--no-checkov"]))
 
 
@@ -116,10 +118,14 @@ def write_fleet(target: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kubevc.generator.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m kubevc.generator.demo", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--write-fleet", type=Path, metavar="DIR", help="write the demo fleet tree into DIR")
     parser.add_argument("--no-checkov", action="store_true", help="skip the checkov scan in validate")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary fleet repo and print its path")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary fleet repo and print its path"
+    )
     args = parser.parse_args(argv)
     if args.write_fleet is not None:
         write_fleet(args.write_fleet)
@@ -129,9 +135,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = build(fleet, checkov=not args.no_checkov)
         click.secho("\n==> git log --oneline", fg="cyan", bold=True)
-        click.echo(subprocess.run(["git", "log", "--oneline"], cwd=fleet, capture_output=True, text=True).stdout)
-        click.secho("demo fleet: OK" if code == 0 else f"demo fleet: validate exited {code}",
-                    fg="green" if code == 0 else "red", bold=True)
+        click.echo(
+            subprocess.run(["git", "log", "--oneline"], cwd=fleet, capture_output=True, text=True).stdout
+        )
+        click.secho(
+            "demo fleet: OK" if code == 0 else f"demo fleet: validate exited {code}",
+            fg="green" if code == 0 else "red",
+            bold=True,
+        )
         if args.keep:
             click.echo(f"fleet repo kept at {fleet}")
         return code

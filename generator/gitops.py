@@ -237,13 +237,18 @@ def apply_change(
         paths = sorted(files)
         _git_paths(git, ["add", "-A", "--"], paths)
         commit = None
-        staged = set(git.run("diff", "--cached", "--name-only", "--no-renames", "-z").split("\0")) & set(paths)
+        staged = set(git.run("diff", "--cached", "--name-only", "--no-renames", "-z").split("\0")) & set(
+            paths
+        )
         if not staged:
             # The files now equal what is committed (e.g. a hand edit was undone): nothing to commit.
             shutil.rmtree(backup_dir, ignore_errors=True)
             return ChangeResult(
-                sorted(files), None, None,
-                f"restored {len(files)} file(s) to the committed state; no commit needed", diff,
+                sorted(files),
+                None,
+                None,
+                f"restored {len(files)} file(s) to the committed state; no commit needed",
+                diff,
             )
         if not options.no_commit:
             _git_paths(git, ["commit", "-q", "--no-verify", "-m", change.message, "--"], paths)

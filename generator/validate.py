@@ -121,7 +121,7 @@ class _SourceIndex:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.index: dict[tuple[str, str, str], str] = {}
+        self.index: dict[tuple[str, str, str], list[str]] = {}
         for top in ("clusters", "infrastructure", "apps"):
             base = root / top
             if not base.is_dir():
@@ -134,12 +134,16 @@ class _SourceIndex:
                 for d in docs:
                     meta = d.get("metadata") or {}
                     key = (str(d.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
-                    self.index.setdefault(key, path.relative_to(root).as_posix())
+                    self.index.setdefault(key, []).append(path.relative_to(root).as_posix())
 
     def file_of(self, obj: dict[str, Any], default: str) -> str:
         meta = obj.get("metadata") or {}
         key = (str(obj.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
-        return self.index.get(key, default)
+        candidates = self.index.get(key, [])
+        for rel in candidates:  # prefer the file inside the folder that was built
+            if rel.startswith(default.rstrip("/") + "/"):
+                return rel
+        return candidates[0] if candidates else default
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -443,7 +447,8 @@ class _Validator:
                 values, name=release, namespace=namespace
             )
         except helm_python.HelmError as exc:
-            self.report.add(region, "helm", file, ref, f"{chart_rel}: {exc}")
+            message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            self.report.add(region, "helm", file, ref, f"{chart_rel}: {message}")
             return
         texts = [t for k, t in sorted(out.items()) if k.endswith((".yaml", ".yml")) and t.strip()]
         manifest = "\n---\n".join(texts)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-
 from kubevc.generator.cli import cli
 
 SEOUL = [
@@ -89,7 +88,9 @@ TEST_IDENTITY = {
 def git(root: Path, *args: str) -> str:
     """Run git in ``root`` (with an identity for the tests' own commits)."""
     env = {**os.environ, **TEST_IDENTITY}
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True, env=env).stdout
+    return subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=True, env=env
+    ).stdout
 
 
 @dataclass(frozen=True)

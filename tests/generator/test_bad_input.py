@@ -20,25 +20,45 @@ EP = ["--api-endpoint", "https://10.7.0.1:6443"]
         pytest.param([*ADD, "a/b", *EP, *OK_STORAGE], "DNS-1123", id="name-with-slash"),
         pytest.param([*ADD, "Daegu", *EP, *OK_STORAGE], "DNS-1123", id="name-uppercase"),
         pytest.param([*ADD, "seoul", *EP, *OK_STORAGE], "already exists", id="duplicate-region"),
-        pytest.param([*ADD, "daegu", "--api-endpoint", "10.7.0.1:6443", *OK_STORAGE], "https:// URL",
-                     id="endpoint-not-url"),
-        pytest.param([*ADD, "daegu", "--api-endpoint", "https://:6443", *OK_STORAGE], "https:// URL",
-                     id="endpoint-no-host"),
-        pytest.param([*ADD, "daegu", *EP, *OK_STORAGE, "--pod-cidr", "10.42.0.0/40"], "not a valid CIDR",
-                     id="invalid-cidr"),
-        pytest.param([*ADD, "daegu", *EP, *OK_STORAGE, "--pod-cidr", "10.0.0.0/8"], "overlap",
-                     id="overlapping-cidrs"),
+        pytest.param(
+            [*ADD, "daegu", "--api-endpoint", "10.7.0.1:6443", *OK_STORAGE],
+            "https:// URL",
+            id="endpoint-not-url",
+        ),
+        pytest.param(
+            [*ADD, "daegu", "--api-endpoint", "https://:6443", *OK_STORAGE],
+            "https:// URL",
+            id="endpoint-no-host",
+        ),
+        pytest.param(
+            [*ADD, "daegu", *EP, *OK_STORAGE, "--pod-cidr", "10.42.0.0/40"],
+            "not a valid CIDR",
+            id="invalid-cidr",
+        ),
+        pytest.param(
+            [*ADD, "daegu", *EP, *OK_STORAGE, "--pod-cidr", "10.0.0.0/8"], "overlap", id="overlapping-cidrs"
+        ),
         pytest.param([*ADD, "daegu", *EP], "needs model storage", id="no-storage"),
-        pytest.param([*ADD, "daegu", *EP, *OK_STORAGE, "--iscsi-lun", "1"], "choose one storage",
-                     id="two-storages"),
-        pytest.param([*ADD, "daegu", *EP, *OK_STORAGE, "--git-url", "not a url"], "git url", id="bad-git-url"),
-        pytest.param([*ADD, "daegu", *EP, *OK_STORAGE, "--branch", "bad..name"], "not a valid git branch",
-                     id="bad-branch"),
-        pytest.param([*ADD, "daegu", *EP, *OK_STORAGE, "--branch", "main"], "already exists",
-                     id="existing-branch"),
+        pytest.param(
+            [*ADD, "daegu", *EP, *OK_STORAGE, "--iscsi-lun", "1"], "choose one storage", id="two-storages"
+        ),
+        pytest.param(
+            [*ADD, "daegu", *EP, *OK_STORAGE, "--git-url", "not a url"], "git url", id="bad-git-url"
+        ),
+        pytest.param(
+            [*ADD, "daegu", *EP, *OK_STORAGE, "--branch", "bad..name"],
+            "not a valid git branch",
+            id="bad-branch",
+        ),
+        pytest.param(
+            [*ADD, "daegu", *EP, *OK_STORAGE, "--branch", "main"], "already exists", id="existing-branch"
+        ),
         pytest.param(["region", "set", "seoul", "monitorng=false"], "unknown key 'monitorng'", id="set-typo"),
-        pytest.param(["region", "set", "seoul", "storage.nfs.sever=x"], "unknown key 'storage.nfs.sever'",
-                     id="set-nested-typo"),
+        pytest.param(
+            ["region", "set", "seoul", "storage.nfs.sever=x"],
+            "unknown key 'storage.nfs.sever'",
+            id="set-nested-typo",
+        ),
         pytest.param(["region", "set", "seoul", "monitoring=maybe"], "monitoring", id="set-wrong-type"),
         pytest.param(["region", "set", "seoul", "podCidr=10.43.0.0/16"], "overlap", id="set-overlap"),
         pytest.param(["region", "set", "seoul", "apiEndpoint=ftp://x"], "https:// URL", id="set-endpoint"),
@@ -48,7 +68,9 @@ EP = ["--api-endpoint", "https://10.7.0.1:6443"]
         pytest.param(["region", "remove", "nowhere"], "not found", id="remove-unknown-region"),
         pytest.param(["region", "remove", "../regions"], "DNS-1123", id="remove-escape"),
         pytest.param(["region", "show", "../../etc"], "DNS-1123", id="show-escape"),
-        pytest.param(["render", "--dry-run", "--no-commit"], "cannot be combined", id="dry-run-and-no-commit"),
+        pytest.param(
+            ["render", "--dry-run", "--no-commit"], "cannot be combined", id="dry-run-and-no-commit"
+        ),
     ],
 )
 def test_bad_input_changes_nothing(gen: Gen, fleet: Path, args: list[str], needle: str) -> None:
@@ -65,8 +87,12 @@ def test_typo_in_region_yaml_names_file_line_and_key(gen: Gen, fleet: Path) -> N
     path.write_text(path.read_text().replace("monitoring: true", "monitoring: true\nmonitorng: false"))
     git(fleet, "commit", "-qam", "typo by hand")
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("monitorng"))
-    for args in (["render"], ["region", "list"], ["region", "add", "daegu", *EP, *OK_STORAGE],
-                 ["region", "set", "seoul", "monitoring=false"]):
+    for args in (
+        ["render"],
+        ["region", "list"],
+        ["region", "add", "daegu", *EP, *OK_STORAGE],
+        ["region", "set", "seoul", "monitoring=false"],
+    ):
         before = snapshot(fleet)
         result = gen(*args)
         assert result.exit_code != 0, args
@@ -89,7 +115,11 @@ def test_invalid_yaml_syntax(gen: Gen, fleet: Path) -> None:
     path.write_text(path.read_text() + "nodes: [unclosed\n")
     before = snapshot(fleet)
     result = gen("render")
-    assert result.exit_code != 0 and "regions/busan/region.yaml:" in result.output and "invalid YAML" in result.output
+    assert (
+        result.exit_code != 0
+        and "regions/busan/region.yaml:" in result.output
+        and "invalid YAML" in result.output
+    )
     assert snapshot(fleet) == before
 
 
@@ -103,7 +133,9 @@ def test_outside_a_fleet_repo(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["keep.txt"]
 
 
-def test_failure_during_write_rolls_everything_back(gen: Gen, fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_during_write_rolls_everything_back(
+    gen: Gen, fleet: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A write failing half-way (disk full, killed...) leaves work tree, index and history as before."""
     from kubevc.generator import gitops
 

@@ -1,4 +1,4 @@
-"""The committed example fleet (fleet/) is exactly what kubevc-gen renders today (`make fleet` refreshes it)."""
+"""The committed example fleet (fleet/) is what kubevc-gen renders today (`make fleet` refreshes it)."""
 
 from __future__ import annotations
 

@@ -72,9 +72,25 @@ def test_committed_demo_fleet_objects_match_the_crds(repo_root: Path, crd_valida
 
 
 def test_freshly_rendered_variants_match_the_crds(gen: Gen, fleet: Path, crd_validators: Any) -> None:
-    assert gen("region", "add", "daegu", "--api-endpoint", "https://10.7.0.1:6443", "--no-monitoring",
-               "--nfs-server", "nas", "--nfs-path", "/m", "--git-url", "ssh://git@git.example.com/ops/fleet.git",
-               "--git-branch", "edge").exit_code == 0
+    assert (
+        gen(
+            "region",
+            "add",
+            "daegu",
+            "--api-endpoint",
+            "https://10.7.0.1:6443",
+            "--no-monitoring",
+            "--nfs-server",
+            "nas",
+            "--nfs-path",
+            "/m",
+            "--git-url",
+            "ssh://git@git.example.com/ops/fleet.git",
+            "--git-branch",
+            "edge",
+        ).exit_code
+        == 0
+    )
     objects = _flux_objects(fleet)
     assert len(objects) >= 20
     for rel, obj in objects:
@@ -83,7 +99,7 @@ def test_freshly_rendered_variants_match_the_crds(gen: Gen, fleet: Path, crd_val
 
 def test_strict_validation_can_fail(crd_validators: Any, repo_root: Path) -> None:
     """A typo'd field, a wrong type and an old API version are all caught."""
-    rel, release = next((r, o) for r, o in _flux_objects(repo_root / "fleet") if o["kind"] == "HelmRelease")
+    _rel, release = next((r, o) for r, o in _flux_objects(repo_root / "fleet") if o["kind"] == "HelmRelease")
     typo = copy.deepcopy(release)
     typo["spec"]["driftDetecton"] = {"mode": "enabled"}
     assert any("driftDetecton" in e for e in _errors(crd_validators, typo))

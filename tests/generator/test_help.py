@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import click
-
 from kubevc.generator.cli import cli
 
 from .conftest import run_gen
 
 
+# `node` and `cluster` come from cli_node.py (owned by kubevc.nodeprep; tested in tests/nodeprep).
+NODEPREP_GROUPS = {"node", "cluster"}
+
+
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     out = [prefix]
     for name, cmd in group.commands.items():
+        if not prefix and name in NODEPREP_GROUPS:
+            continue
         if isinstance(cmd, click.Group):
             out.extend(_commands(cmd, (*prefix, name)))
         else:

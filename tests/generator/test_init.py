@@ -12,11 +12,26 @@ from .conftest import git, run_gen
 
 def test_init_scaffolds_and_commits(tmp_path: Path) -> None:
     root = tmp_path / "edge"
-    result = run_gen("init", str(root), "--git-url", "https://git.example.com/ops/edge.git", "--branch", "prod",
-                     "--age-recipient", "age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq")
+    result = run_gen(
+        "init",
+        str(root),
+        "--git-url",
+        "https://git.example.com/ops/edge.git",
+        "--branch",
+        "prod",
+        "--age-recipient",
+        "age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq",
+    )
     assert result.exit_code == 0, result.output
-    for rel in (".sops.yaml", ".gitignore", "README.md", ".github/workflows/fleet.yaml", "kubevc-fleet.yaml",
-                "charts/VERSIONS.yaml", "apps/base/kubevc-serving/helmrelease.yaml"):
+    for rel in (
+        ".sops.yaml",
+        ".gitignore",
+        "README.md",
+        ".github/workflows/fleet.yaml",
+        "kubevc-fleet.yaml",
+        "charts/VERSIONS.yaml",
+        "apps/base/kubevc-serving/helmrelease.yaml",
+    ):
         assert (root / rel).is_file(), rel
     workflow = (root / ".github/workflows/fleet.yaml").read_text()
     assert "kubevc-gen render --check" in workflow and "kubevc-gen validate" in workflow
@@ -64,7 +79,9 @@ def test_template_undefined_variable_is_an_error(tmp_path: Path, monkeypatch: py
 
     template = tmp_path / "template"
     shutil.copytree(scaffold.TEMPLATE_DIR, template)
-    (template / "{{cookiecutter.fleet_slug}}" / "broken.md").write_text("{{ cookiecutter.no_such_variable }}\n")
+    (template / "{{cookiecutter.fleet_slug}}" / "broken.md").write_text(
+        "{{ cookiecutter.no_such_variable }}\n"
+    )
     monkeypatch.setattr(scaffold, "TEMPLATE_DIR", template)
     root = tmp_path / "fleet"
     with pytest.raises(Exception, match="no_such_variable"):
@@ -73,8 +90,11 @@ def test_template_undefined_variable_is_an_error(tmp_path: Path, monkeypatch: py
 
 
 def test_init_rejects_bad_options(tmp_path: Path) -> None:
-    for args, needle in ((["--git-url", "nope"], "git url"), (["--branch", "a..b"], "branch"),
-                         (["--name", "Bad_Name"], "DNS-1123")):
+    for args, needle in (
+        (["--git-url", "nope"], "git url"),
+        (["--branch", "a..b"], "branch"),
+        (["--name", "Bad_Name"], "DNS-1123"),
+    ):
         result = run_gen("init", str(tmp_path / "x"), *args)
         assert result.exit_code != 0 and needle in result.output, result.output
         assert not (tmp_path / "x").exists()

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from kubevc.generator.render import KPS_CHART_VERSION, KPS_VALUES
 
 SUBCHARTS = {
@@ -42,7 +41,10 @@ def _missing(ours: Any, theirs: Any, path: str, sub: dict[str, Any]) -> list[str
 def upstream(shared_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     base = shared_dir / "upstream-values"
     main = yaml.safe_load((base / f"kube-prometheus-stack-{KPS_CHART_VERSION}" / "values.yaml").read_text())
-    subs = {name: yaml.safe_load((base / folder / "values.yaml").read_text()) for name, folder in SUBCHARTS.items()}
+    subs = {
+        name: yaml.safe_load((base / folder / "values.yaml").read_text())
+        for name, folder in SUBCHARTS.items()
+    }
     return main, subs
 
 
@@ -54,11 +56,18 @@ def test_every_key_exists_upstream(upstream: tuple[dict[str, Any], dict[str, Any
 def test_checker_finds_a_made_up_key(upstream: tuple[dict[str, Any], dict[str, Any]]) -> None:
     main, subs = upstream
     bad = {"prometheus": {"prometheusSpec": {"retentionn": "7d"}}, "grafana": {"sidecar": {"dashbords": {}}}}
-    assert sorted(_missing(bad, main, "", subs)) == ["grafana.sidecar.dashbords", "prometheus.prometheusSpec.retentionn"]
+    assert sorted(_missing(bad, main, "", subs)) == [
+        "grafana.sidecar.dashbords",
+        "prometheus.prometheusSpec.retentionn",
+    ]
 
 
 def test_the_fleet_pins_the_same_version_and_values(repo_root: Path) -> None:
-    docs = list(yaml.safe_load_all((repo_root / "fleet/infrastructure/controllers/kube-prometheus-stack.yaml").read_text()))
+    docs = list(
+        yaml.safe_load_all(
+            (repo_root / "fleet/infrastructure/controllers/kube-prometheus-stack.yaml").read_text()
+        )
+    )
     release = next(d for d in docs if d and d["kind"] == "HelmRelease")
     assert release["spec"]["chart"]["spec"]["version"] == KPS_CHART_VERSION == "88.5.3"
     assert release["spec"]["values"] == KPS_VALUES

@@ -11,8 +11,22 @@ from .conftest import Gen, git, snapshot
 
 def test_add_commits_once_with_a_clear_message(gen: Gen, fleet: Path) -> None:
     before = git(fleet, "rev-parse", "HEAD").strip()
-    result = gen("region", "add", "daegu", "--api-endpoint", "https://10.7.0.1:6443", "--arch", "arm64",
-                 "--arch", "armhf", "--nfs-server", "nas", "--nfs-path", "/models", "--no-monitoring")
+    result = gen(
+        "region",
+        "add",
+        "daegu",
+        "--api-endpoint",
+        "https://10.7.0.1:6443",
+        "--arch",
+        "arm64",
+        "--arch",
+        "armhf",
+        "--nfs-server",
+        "nas",
+        "--nfs-path",
+        "/models",
+        "--no-monitoring",
+    )
     assert result.exit_code == 0, result.output
     assert git(fleet, "log", "-1", "--format=%s").strip() == "region add daegu (k3s, arm64, armhf)"
     assert git(fleet, "rev-list", "--count", f"{before}..HEAD").strip() == "1"
@@ -42,7 +56,9 @@ def test_set_keeps_comments_and_key_order(gen: Gen, fleet: Path) -> None:
     text = "# owned by the seoul team\n" + text
     path.write_text(text)
     git(fleet, "commit", "-qam", "comment")
-    result = gen("region", "set", "seoul", "storage.nfs.path=/export/models2", "nodes.0={host: 10.8.0.2, role: server}")
+    result = gen(
+        "region", "set", "seoul", "storage.nfs.path=/export/models2", "nodes.0={host: 10.8.0.2, role: server}"
+    )
     assert result.exit_code == 0, result.output
     new = path.read_text()
     assert "# owned by the seoul team" in new and "# operators want graphs" in new

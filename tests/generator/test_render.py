@@ -70,14 +70,27 @@ def test_tree_shape(fleet: Path) -> None:
     for region in ("seoul", "busan"):
         sync = list(yaml.safe_load_all((fleet / f"clusters/{region}/flux-system/gotk-sync.yaml").read_text()))
         kinds = {(d["apiVersion"], d["kind"]) for d in sync if d}
-        assert kinds == {("source.toolkit.fluxcd.io/v1", "GitRepository"), ("kustomize.toolkit.fluxcd.io/v1", "Kustomization")}
+        assert kinds == {
+            ("source.toolkit.fluxcd.io/v1", "GitRepository"),
+            ("kustomize.toolkit.fluxcd.io/v1", "Kustomization"),
+        }
         apps = yaml.safe_load((fleet / f"clusters/{region}/apps.yaml").read_text())
         assert apps["spec"]["dependsOn"] == [{"name": "infra-configs"}]
         assert apps["spec"]["prune"] is True and apps["spec"]["wait"] is True and apps["spec"]["timeout"]
         assert apps["spec"]["path"] == f"./apps/{region}"
-        infra = {d["metadata"]["name"]: d for d in yaml.safe_load_all((fleet / f"clusters/{region}/infrastructure.yaml").read_text()) if d}
+        infra = {
+            d["metadata"]["name"]: d
+            for d in yaml.safe_load_all((fleet / f"clusters/{region}/infrastructure.yaml").read_text())
+            if d
+        }
         assert infra["infra-configs"]["spec"]["dependsOn"] == [{"name": "infra-controllers"}]
-    kps = [d for d in yaml.safe_load_all((fleet / "infrastructure/controllers/kube-prometheus-stack.yaml").read_text()) if d]
+    kps = [
+        d
+        for d in yaml.safe_load_all(
+            (fleet / "infrastructure/controllers/kube-prometheus-stack.yaml").read_text()
+        )
+        if d
+    ]
     release = next(d for d in kps if d["kind"] == "HelmRelease")
     assert release["spec"]["chart"]["spec"]["version"] == "88.5.3"
     for app in ("kubevc-serving", "kubevc-model-store", "kubevc-gateway", "kubevc-monitoring"):
@@ -90,7 +103,12 @@ def test_tree_shape(fleet: Path) -> None:
         assert hr["spec"]["upgrade"]["remediation"]["retries"] >= 1
         assert (fleet / f"charts/{app}/Chart.yaml").is_file()
     versions = yaml.safe_load((fleet / "charts/VERSIONS.yaml").read_text())
-    assert set(versions["charts"]) == {"kubevc-serving", "kubevc-model-store", "kubevc-gateway", "kubevc-monitoring"}
+    assert set(versions["charts"]) == {
+        "kubevc-serving",
+        "kubevc-model-store",
+        "kubevc-gateway",
+        "kubevc-monitoring",
+    }
 
 
 def test_vendored_charts_match_the_project_charts(fleet: Path) -> None:

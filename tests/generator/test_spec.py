@@ -5,8 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from kubevc.generator.spec import Fleet, NodeSpec, RegionSpec, SpecError, load_region, parse_region, save_region
+from kubevc.generator.spec import (
+    Fleet,
+    NodeSpec,
+    RegionSpec,
+    SpecError,
+    load_region,
+    parse_region,
+    save_region,
+)
 
 BASE = {
     "name": "seoul",
@@ -45,9 +52,8 @@ def test_defaults_follow_the_distribution() -> None:
     ],
 )
 def test_bad_specs_are_rejected(patch: dict[str, object], needle: str) -> None:
-    from pydantic import ValidationError
-
     from kubevc.generator.spec import format_validation_error
+    from pydantic import ValidationError
 
     with pytest.raises((ValidationError, SpecError)) as info:
         RegionSpec.model_validate({**BASE, **patch})
