@@ -80,6 +80,11 @@ def _report(result: ChangeResult) -> None:
     click.echo(result.summary)
 
 
+# Public names for other command modules (cli_node.py) that reuse the option handling.
+change_options = _options
+report_change = _report
+
+
 def get_fleet(ctx: click.Context) -> Fleet:
     """The fleet repo named by the global ``--fleet`` option (default: the current folder)."""
     root: Path = ctx.find_root().obj["fleet_path"]

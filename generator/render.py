@@ -407,7 +407,8 @@ def _region_app_files(region: RegionSpec, cfg: FleetConfig) -> dict[str, bytes]:
             "metadata": {
                 "name": values_configmap_name(app),
                 "namespace": cfg.namespace,
-                "labels": {REGION_LABEL: region.name},
+                # helm-controller upgrades the release as soon as a watched values ConfigMap changes
+                "labels": {REGION_LABEL: region.name, "reconcile.fluxcd.io/watch": "Enabled"},
             },
             "data": {"values.yaml": yamlio.literal(values_text)},
         }

@@ -121,8 +121,19 @@ def init_fleet(
         git = Git(path)
         if not had_git:
             subprocess.run(["git", "init", "-q", "-b", branch, str(path)], check=True, capture_output=True)
-        git.run("add", "-A", "--", ".")
-        git.run("commit", "-q", "--no-verify", "-m", f"init fleet {fleet_name} (kubevc {_kubevc_version()})")
+        # Commit exactly what init wrote: files already in a --force'd folder stay the operator's.
+        ours = "\0".join(sorted({p.relative_to(path).as_posix() for p in [*created, *backups] if p != path}))
+        git.run("add", "--pathspec-from-file=-", "--pathspec-file-nul", input_text=ours + "\0")
+        git.run(
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            f"init fleet {fleet_name} (kubevc {_kubevc_version()})",
+            "--pathspec-from-file=-",
+            "--pathspec-file-nul",
+            input_text=ours + "\0",
+        )
         head = git.head()
         assert head is not None
         return head

@@ -254,6 +254,17 @@ class _Validator:
             if docs is not None:
                 all_objects.extend((path, o) for o in docs)
                 self.releases(name, path, docs, git_repos)
+        apps_path = f"apps/{name}"
+        if apps_path not in self.builds and (self.root / apps_path).is_dir():
+            # not reachable from clusters/<region>: still has to build
+            self.build(name, apps_path)
+            rep.add(
+                name,
+                "flux",
+                cluster_path,
+                "Kustomization",
+                f"no Kustomization in {cluster_path} applies {apps_path}",
+            )
         for origin, obj in all_objects:
             if flux.is_flux(obj) and obj.get("kind") not in ("Kustomization",):
                 if obj.get("kind") != "HelmRelease":

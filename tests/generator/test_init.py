@@ -53,6 +53,7 @@ def test_init_refuses_a_non_empty_folder(tmp_path: Path) -> None:
     forced = run_gen("init", str(root), "--force")
     assert forced.exit_code == 0, forced.output
     assert (root / "notes.txt").read_text() == "mine" and (root / "kubevc-fleet.yaml").is_file()
+    assert git(root, "status", "--porcelain") == "?? notes.txt\n"  # the operator's file is not committed
 
 
 def test_init_cleans_up_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
