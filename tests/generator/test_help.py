@@ -7,7 +7,6 @@ from kubevc.generator.cli import cli
 
 from .conftest import run_gen
 
-
 # `node` and `cluster` come from cli_node.py (owned by kubevc.nodeprep; tested in tests/nodeprep).
 NODEPREP_GROUPS = {"node", "cluster"}
 

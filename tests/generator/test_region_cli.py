@@ -120,3 +120,39 @@ def test_dry_run_prints_a_diff_and_writes_nothing(gen: Gen, fleet: Path) -> None
     assert "-monitoring: true" in result.output and "+monitoring: false" in result.output
     assert "dry run" in result.output
     assert snapshot(fleet) == before
+
+
+def test_set_then_unset_an_optional_key(gen: Gen, fleet: Path) -> None:
+    assert gen("region", "set", "seoul", "kubeContext=edge-seoul").exit_code == 0
+    assert "kubeContext: edge-seoul" in (fleet / "regions/seoul/region.yaml").read_text()
+    assert gen("region", "set", "seoul", "kubeContext=").exit_code == 0
+    assert "kubeContext" not in (fleet / "regions/seoul/region.yaml").read_text()
+    shown = gen("region", "show", "seoul")
+    assert "kubeContext: seoul" in shown.output  # back to the default
+    assert git(fleet, "log", "-2", "--format=%s").split("\n")[:2] == [
+        "region set seoul kubeContext",
+        "region set seoul kubeContext",
+    ]
+
+
+def test_fleet_write_regions_is_one_operation(fleet: Path) -> None:
+    """The API cli_node.py (node add) builds on: validate, write (comments kept), render, one commit."""
+    from kubevc.generator.gitops import ChangeOptions
+    from kubevc.generator.spec import Fleet, NodeSpec
+
+    path = fleet / "regions/busan/region.yaml"
+    path.write_text("# busan: the harbour site\n" + path.read_text())
+    git(fleet, "commit", "-qam", "comment")
+    handle = Fleet.find(fleet)
+    spec = handle.load("busan")
+    spec.nodes.append(NodeSpec(host="10.9.0.11", role="server", sshUser="pi"))  # type: ignore[call-arg]
+    result = handle.write_regions([spec], message="node add busan 10.9.0.11 (server)")
+    assert result.commit is not None
+    assert git(fleet, "log", "-1", "--format=%s").strip() == "node add busan 10.9.0.11 (server)"
+    assert path.read_text().startswith("# busan: the harbour site\n")
+    assert handle.load("busan").nodes[0].ssh_user == "pi"
+    assert git(fleet, "status", "--porcelain") == ""
+    dry = handle.write_regions(
+        [spec.model_copy(update={"monitoring": False})], "x", ChangeOptions(dry_run=True)
+    )
+    assert dry.commit is None and "+monitoring: false" in dry.diff
