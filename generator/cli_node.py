@@ -275,6 +275,7 @@ def node_join(
         join_node,
         node_preflight,
         pyinfra_join_runner,
+        stage_k3s_agent,
     )
     from kubevc.nodeprep.kubeconfig import default_kubeconfig_path
 
@@ -300,6 +301,13 @@ def node_join(
     for message in node_preflight(target, request):
         click.echo(message)
     core = core_api_for_context(kubeconfig_path, spec.effective_kube_context)
+    if spec.distribution == "k3s" and not airgap:
+        # the download happens before any token exists, so the token lives only through the join
+        _progress(f"staging k3s {request.k3s_version} on {host}")
+        staged = stage_k3s_agent(target, request.k3s_version, dry_run=dry_run)
+        _print_report(staged)
+        if not staged.ok:
+            sys.exit(EXIT_FINDINGS)
     if dry_run:
         click.echo(
             f"dry run: {host} would join {region} as {request.node_name} ({spec.distribution}) with a "

@@ -228,3 +228,21 @@ def test_cluster_init_hands_over_to_flux(fleet: Path, fresh_root: FreshRoot, tmp
         kustomization = api.state.custom["kustomize.toolkit.fluxcd.io/kustomizations/flux-system/flux-system"]
         assert kustomization["spec"]["path"] == "./clusters/daegu"
         assert "flux-system" in api.state.namespaces
+
+
+@pytest.mark.chroot
+@pytest.mark.slow
+def test_k3s_join_dry_run_stages_nothing(fleet: Path, fresh_root: FreshRoot, tmp_path: Path) -> None:
+    root = fresh_root(None)
+    host = f"@chroot{root}"
+    assert run("node", "add", "seoul", host, "--labels", "zone=b", fleet=fleet).exit_code == 0
+    pki = make_pki(tmp_path)
+    before = debroot.tree_digest(root)
+    with FakeKubeApi(pki) as api:
+        kubeconfig = operator_kubeconfig(tmp_path / "kc", api.url, pki.ca_pem, "seoul")
+        result = run("node", "join", "seoul", host, "--dry-run", "--kubeconfig", str(kubeconfig), fleet=fleet)
+        assert result.exit_code == 0, result.output
+        assert "kubevc: stage k3s v1.31.4+k3s1: would change" in result.output
+        assert "nothing changed" in result.output
+        assert api.state.created == [] and not [m for m, _ in api.state.requests if m != "GET"]
+    assert debroot.tree_digest(root) == before

@@ -218,7 +218,8 @@ def test_join_api_contract_k3s_token(api: FakeKubeApi, core: object, pki: Pki) -
     raw = runner.raw[0]
     assert f"K3S_TOKEN={secure}" in raw
     assert "K3S_URL=https://10.8.0.1:6443" in raw and "INSTALL_K3S_EXEC=agent" in raw
-    assert "K3S_NODE_NAME=seoul-pi-2" in raw and raw.startswith("curl -sfL https://get.k3s.io | ")
+    assert "K3S_NODE_NAME=seoul-pi-2" in raw
+    assert raw.endswith("INSTALL_K3S_SKIP_DOWNLOAD=true sh /var/lib/kubevc/k3s-install.sh")
     assert secure not in runner.masked[0]
     assert api.state.secrets == {}
 
