@@ -14,6 +14,7 @@ import yaml
 from tests.charts.rendering import case_manifests, ci_cases, render_case
 
 SKIPS_FILE = Path(__file__).with_name("checkov-skips.yaml")
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")

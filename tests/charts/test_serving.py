@@ -15,7 +15,7 @@ from tests.charts.rendering import CHARTS_DIR, CiCase, Manifest, ci_cases, manif
 
 SERVING_CASES = [case for case in ci_cases() if case.chart == "kubevc-serving"]
 ALL_TOGGLES = CiCase("kubevc-serving", CHARTS_DIR / "kubevc-serving/ci/all-toggles-values.yaml")
-CHART_DEFAULTS = yaml.safe_load((CHARTS_DIR / "kubevc-serving/values.yaml").read_text())
+CHART_DEFAULTS: dict[str, Any] = yaml.safe_load((CHARTS_DIR / "kubevc-serving/values.yaml").read_text())
 
 
 def by_kind(objects: list[Manifest], kind: str) -> Manifest:
