@@ -27,7 +27,7 @@ import difflib
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,8 +183,6 @@ def apply_change(
     fleet: Any,
     change: Change,
     options: ChangeOptions,
-    *,
-    echo: Callable[[str], None] | None = None,
 ) -> ChangeResult:
     """Apply ``change`` as one operation (see the module docstring); all or nothing."""
     root: Path = fleet.root
@@ -243,6 +241,9 @@ def apply_change(
         if not staged:
             # The files now equal what is committed (e.g. a hand edit was undone): nothing to commit.
             shutil.rmtree(backup_dir, ignore_errors=True)
+            if switched and orig_branch:
+                git.run("switch", "-q", orig_branch)
+                git.run("branch", "-q", "-D", options.branch or "")
             return ChangeResult(
                 sorted(files),
                 None,
@@ -271,11 +272,8 @@ def apply_change(
         shutil.rmtree(backup_dir, ignore_errors=True)
         raise
     shutil.rmtree(backup_dir, ignore_errors=True)
-    lines = [
-        f"{'committed' if commit else 'staged (not committed)'}: {change.message} ({len(files)} file(s))"
-    ]
-    if commit:
-        lines[0] = f"committed {commit[:12]}: {change.message} ({len(files)} file(s))"
+    what = f"committed {commit[:12]}" if commit else "staged, not committed"
+    lines = [f"{what}: {change.message} ({len(files)} file(s))"]
     if options.branch is not None:
         lines.append(f"on new branch {options.branch}; to open a pull request:")
         lines.append(f"  git -C {root} push -u origin {options.branch}")

@@ -137,7 +137,9 @@ def test_validate_reports_an_invalid_region_file(gen: Gen, fleet: Path) -> None:
 
 
 def test_missing_checkov_is_a_clear_error(gen: Gen, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubevc.generator import validate
+
     monkeypatch.setenv("KUBEVC_CHECKOV", "/nonexistent/checkov")
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setattr(validate.shutil, "which", lambda _name: None)
     result = gen("validate")
     assert result.exit_code != 0 and "checkov not found" in result.output
