@@ -226,7 +226,9 @@ def node_prepare(
     nodes = [_node(spec, h) for h in hosts] if hosts else list(spec.nodes)
     if not nodes:
         raise SpecError(f"region {region} has no nodes; add one with `kubevc-gen node add {region} HOST`")
-    options = PrepareOptions(distribution=spec.distribution, reboot=not no_reboot)
+    options = PrepareOptions(
+        distribution=spec.distribution, reboot=not no_reboot, architectures=tuple(spec.architectures)
+    )
     _progress(f"preparing {len(nodes)} node(s) of {region} for {spec.distribution}")
     report = prepare_nodes([_target(n) for n in nodes], options, dry_run=dry_run, progress=_progress)
     _print_report(report)

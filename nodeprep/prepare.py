@@ -12,7 +12,7 @@ from pyinfra.operations import server
 
 from . import operations as ops
 from .facts import NodePlatform
-from .platform import Platform
+from .platform import Platform, UnsupportedPlatformError
 from .runner import RunReport, Target, run_deploy
 
 __all__ = ["OP_NAMES", "PrepareOptions", "add_prepare_ops", "prepare_nodes"]
@@ -37,12 +37,18 @@ OP_NAMES = {
 class PrepareOptions:
     distribution: Distribution = "k3s"
     reboot: bool = True
+    architectures: tuple[str, ...] = ()  # the region's declared architectures (empty: any supported)
 
 
 def add_prepare_ops(host: Host, options: PrepareOptions) -> list[str]:
     """Add the preparation operations for the current host; returns operator messages."""
     platform: Platform = host.get_fact(NodePlatform)
     platform.check_supported()
+    if options.architectures and platform.architecture not in options.architectures:
+        raise UnsupportedPlatformError(
+            f"the node is {platform.architecture} but the region lists {', '.join(options.architectures)}; "
+            "add the architecture to the region first (images and charts are chosen per architecture)"
+        )
     live = platform.live
     messages = [
         f"{platform.pretty_name or platform.os_id} {platform.architecture}"

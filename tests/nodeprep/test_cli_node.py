@@ -246,3 +246,21 @@ def test_k3s_join_dry_run_stages_nothing(fleet: Path, fresh_root: FreshRoot, tmp
         assert "nothing changed" in result.output
         assert api.state.created == [] and not [m for m, _ in api.state.requests if m != "GET"]
     assert debroot.tree_digest(root) == before
+
+
+@pytest.mark.chroot
+@pytest.mark.slow
+def test_prepare_refuses_an_architecture_the_region_does_not_list(fleet: Path, fresh_root: FreshRoot) -> None:
+    root = fresh_root(None)
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
+    other = "armhf" if arch != "armhf" else "arm64"
+    assert run("region", "set", "seoul", f"architectures=[{other}]", fleet=fleet).exit_code == 0
+    assert run("node", "add", "seoul", f"@chroot{root}", fleet=fleet).exit_code == 0
+    before = debroot.tree_digest(root)
+    result = CliRunner().invoke(
+        cli, ["--fleet", str(fleet), "node", "prepare", "seoul"], prog_name="kubevc-gen"
+    )
+    assert result.exit_code == 1, result.output
+    assert f"the node is {arch} but the region lists {other}" in result.output
+    assert f"failed hosts: @chroot{root}" in result.output
+    assert debroot.tree_digest(root) == before
