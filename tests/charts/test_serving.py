@@ -195,3 +195,13 @@ def test_model_config_changes_do_not_restart_pods() -> None:
         return annotations
 
     assert pod_annotations([{"name": "a"}]) == pod_annotations([{"name": "a"}, {"name": "b"}])
+
+
+def test_armhf_is_the_arm_node_label() -> None:
+    # Debian (and kubevc-gen's region spec) say armhf; the kubelet labels such nodes "arm".
+    deployment = by_kind(
+        manifests(render("kubevc-serving", {"architectures": ["armhf", "arm", "arm64"]})), "Deployment"
+    )
+    affinity = deployment["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
+    terms = affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert terms[0]["matchExpressions"][0]["values"] == ["arm", "arm64"]
