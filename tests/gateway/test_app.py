@@ -127,7 +127,7 @@ def test_text_is_tokenised_for_bert(client: httpx.Client, backend) -> None:
     before = backend.calls["Predict", "bert"]
     r = client.post(
         "/v1/models/bert/infer",
-        content="The edge gateway is fast!".encode(),
+        content=b"The edge gateway is fast!",
         headers={"content-type": "text/plain; charset=utf-8"},
     )
     assert r.status_code == 200, r.text

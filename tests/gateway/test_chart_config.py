@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from kubevc.gateway import GatewayConfig, parse_config
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "kubevc-gateway"
@@ -35,7 +34,9 @@ def test_rendered_configmap_loads_through_the_config_model(values_file: Path | N
         for path, text in rendered.items()
         if path.endswith((".yaml", ".yml"))
         for doc in yaml.safe_load_all(text)
-        if isinstance(doc, dict) and doc.get("kind") == "ConfigMap" and "gateway.yaml" in (doc.get("data") or {})
+        if isinstance(doc, dict)
+        and doc.get("kind") == "ConfigMap"
+        and "gateway.yaml" in (doc.get("data") or {})
     ]
     assert len(configmaps) == 1, f"expected one ConfigMap with gateway.yaml, got {len(configmaps)}"
     config = parse_config(yaml.safe_load(configmaps[0]["data"]["gateway.yaml"]), env={})

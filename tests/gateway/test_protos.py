@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from kubevc.gateway import _protogen
 from kubevc.gateway._proto.tensorflow_serving import get_model_status_pb2, predict_pb2
 from kubevc.gateway._tensors import from_tensor_proto, to_tensor_proto
@@ -81,7 +80,8 @@ assert int(arr.sum()) == int(np.arange(60).sum()), "tensor bytes differ"
 assert req.model_spec.version_label == "stable" and req.model_spec.signature_name == "serving_default"
 # the other direction: official messages written for us to parse
 r = predict_pb2.PredictRequest()
-r.model_spec.name = "mobilenet"; r.model_spec.version.value = 7; r.model_spec.signature_name = "serving_default"
+r.model_spec.name = "mobilenet"; r.model_spec.version.value = 7
+r.model_spec.signature_name = "serving_default"
 x = np.linspace(0, 1, 24, dtype=np.float32).reshape(2, 4, 3)
 r.inputs["input"].dtype = types_pb2.DT_FLOAT
 for s in x.shape: r.inputs["input"].tensor_shape.dim.add().size = s
