@@ -8,6 +8,7 @@ an empty value removes an optional key.
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
 from typing import Any, Union
@@ -42,6 +43,27 @@ def _fields(model: type[BaseModel]) -> dict[str, Any]:
     return {(f.alias or n): f.annotation for n, f in model.model_fields.items()}
 
 
+def fields_at(path: list[str | int]) -> list[str]:
+    """The keys the region schema allows at ``path`` (empty when unknown or free-form)."""
+    current: Any = RegionSpec
+    for part in path:
+        current = _unwrap(current)
+        origin = typing.get_origin(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fields = _fields(current)
+            if not isinstance(part, str) or part not in fields:
+                return []
+            current = fields[part]
+        elif origin is list and isinstance(part, int):
+            current = typing.get_args(current)[0]
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(_fields(current))
+    return []
+
+
 def resolve_key(key: str) -> list[str | int]:
     """Split a dotted key and check each part against the region schema."""
     parts = key.split(".")
@@ -57,7 +79,9 @@ def resolve_key(key: str) -> list[str | int]:
             fields = _fields(current)
             if part not in fields:
                 known = ", ".join(sorted(fields))
-                raise SpecError(f"region set: unknown key {where!r} (known keys here: {known})")
+                close = difflib.get_close_matches(part, list(fields), n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise SpecError(f"region set: unknown key {where!r} ({hint}known keys here: {known})")
             path.append(part)
             current = fields[part]
         elif origin is list:

@@ -10,6 +10,7 @@ Loading a file turns every problem into a :class:`SpecError` whose lines read
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Iterator, Sequence
@@ -287,6 +288,12 @@ def format_validation_error(exc: ValidationError, filename: str, raw: Any = None
         where = f"{filename}:{line}" if line else filename
         if err["type"] == "extra_forbidden":
             msg = "unknown key (not part of the region spec; check the spelling)"
+            if loc and isinstance(loc[-1], str):
+                from .setkeys import fields_at
+
+                close = difflib.get_close_matches(loc[-1], fields_at(loc[:-1]), n=1)
+                if close:
+                    msg = f"unknown key (did you mean {close[0]!r}?)"
         elif err["type"] == "missing":
             msg = "required key is missing"
         else:

@@ -53,7 +53,11 @@ EP = ["--api-endpoint", "https://10.7.0.1:6443"]
         pytest.param(
             [*ADD, "daegu", *EP, *OK_STORAGE, "--branch", "main"], "already exists", id="existing-branch"
         ),
-        pytest.param(["region", "set", "seoul", "monitorng=false"], "unknown key 'monitorng'", id="set-typo"),
+        pytest.param(
+            ["region", "set", "seoul", "monitorng=false"],
+            "unknown key 'monitorng' (did you mean 'monitoring'?",
+            id="set-typo",
+        ),
         pytest.param(
             ["region", "set", "seoul", "storage.nfs.sever=x"],
             "unknown key 'storage.nfs.sever'",

@@ -72,7 +72,9 @@ def test_unknown_key_names_file_line_and_path() -> None:
     )
     with pytest.raises(SpecError) as info:
         parse_region(text, "regions/seoul/region.yaml")
-    assert "regions/seoul/region.yaml:11: nodes[0].sshUsr: unknown key" in str(info.value)
+    assert "regions/seoul/region.yaml:11: nodes[0].sshUsr: unknown key (did you mean 'sshUser'?)" in str(
+        info.value
+    )
 
 
 def test_save_region_keeps_comments(tmp_path: Path) -> None:

@@ -63,3 +63,12 @@ app.kubernetes.io/part-of: kubevc
 {{- end -}}
 {{- toYaml .Values.config -}}
 {{- end -}}
+
+{{/* kubernetes.io/arch values: Debian's "armhf" is the node label "arm". */}}
+{{- define "kubevc-gateway.nodeArchitectures" -}}
+{{- $archs := list -}}
+{{- range .Values.architectures -}}
+{{- $archs = append $archs (ternary "arm" . (eq . "armhf")) -}}
+{{- end -}}
+{{- toYaml (uniq $archs) -}}
+{{- end -}}

@@ -105,3 +105,12 @@ model_config_list {
 {{- end }}
 }
 {{- end -}}
+
+{{/* kubernetes.io/arch values: Debian's "armhf" is the node label "arm". */}}
+{{- define "kubevc-serving.nodeArchitectures" -}}
+{{- $archs := list -}}
+{{- range .Values.architectures -}}
+{{- $archs = append $archs (ternary "arm" . (eq . "armhf")) -}}
+{{- end -}}
+{{- toYaml (uniq $archs) -}}
+{{- end -}}
