@@ -143,3 +143,39 @@ def test_missing_checkov_is_a_clear_error(gen: Gen, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(validate.shutil, "which", lambda _name: None)
     result = gen("validate")
     assert result.exit_code != 0 and "checkov not found" in result.output
+
+
+def test_every_profile_and_architecture_passes_the_chart_schemas(gen: Gen, fleet: Path) -> None:
+    """Each gateway profile, armhf, specific versions with labels and monitoring off render cleanly."""
+    from kubevc.generator.render import GATEWAY_PROFILES
+
+    models = ", ".join(
+        f"{{name: m-{p}, basePath: /models/m-{p}, profile: {p}}}" for p in sorted(GATEWAY_PROFILES)
+    )
+    models = models.replace(
+        "profile: classification}",
+        "profile: classification, versionPolicy: specific, versions: [1, 2], "
+        "versionLabels: {stable: 1, canary: 2}}",
+    )
+    add = gen(
+        "region",
+        "add",
+        "pi",
+        "--api-endpoint",
+        "https://10.1.0.1:6443",
+        "--arch",
+        "armhf",
+        "--arch",
+        "arm64",
+        "--nfs-server",
+        "nas",
+        "--nfs-path",
+        "/m",
+        "--no-monitoring",
+    )
+    assert add.exit_code == 0, add.output
+    assert gen("region", "set", "pi", f"models=[{models}]").exit_code == 0
+    result = gen("validate", "--no-checkov", "--region", "pi")
+    assert result.exit_code == 0, result.output
+    assert "helm render charts/kubevc-gateway" in result.output
+    assert "helm render charts/kubevc-monitoring" not in result.output  # monitoring off
