@@ -112,7 +112,7 @@ def _collect(state: State, report: RunReport) -> None:
             if meta.is_complete():
                 report.outcomes.append(OpOutcome(host.name, name, meta.did_change(), meta.did_succeed()))
             else:
-                report.outcomes.append(OpOutcome(host.name, name, bool(meta._maybe_is_change), None))
+                report.outcomes.append(OpOutcome(host.name, name, bool(meta.will_change), None))
     report.failed_hosts = sorted(h.name for h in state.failed_hosts)
 
 
