@@ -306,7 +306,12 @@ class Gateway:
                     else:
                         parts = [(ctype, body)]
                     images = await asyncio.to_thread(
-                        lambda: [decode_image(d, t, limits.max_image_pixels, target=target) for t, d in parts]
+                        lambda: [
+                            decode_image(
+                                d, t, limits.max_image_pixels, target=target, resize=cfg.input.resize
+                            )
+                            for t, d in parts
+                        ]
                     )
             with self.stage(cfg.name, "preprocess"):
                 tensor, geometries = await asyncio.to_thread(prepare_images, images, cfg.input)

@@ -223,7 +223,7 @@ class TFServingBackend(Backend):
         elif label is not None:
             request.model_spec.version_label = label
         for name, array in inputs.items():
-            request.inputs[name].CopyFrom(to_tensor_proto(array))
+            to_tensor_proto(array, request.inputs[name])
         if output_filter:
             request.output_filter.extend(output_filter)
 

@@ -34,31 +34,28 @@ def topk(probs: Array, k: int, labels: list[str]) -> list[list[dict[str, Any]]]:
     ]
 
 
-def box_iou(box: Array, boxes: Array) -> Array:
-    """IoU of one box against many (x1, y1, x2, y2)."""
-    xx1 = np.maximum(box[0], boxes[:, 0])
-    yy1 = np.maximum(box[1], boxes[:, 1])
-    xx2 = np.minimum(box[2], boxes[:, 2])
-    yy2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    result: Array = inter / np.maximum(area + areas - inter, 1e-9)
-    return result
-
-
 def nms(boxes: Array, scores: Array, iou_threshold: float, max_keep: int) -> Array:
-    """Greedy NMS; returns kept indices, best score first."""
+    """Greedy NMS; returns kept indices, best score first.
+
+    Each round keeps the best remaining box and drops, in one vectorised step, every remaining box
+    that overlaps it by more than ``iou_threshold``: rounds = kept boxes, not candidates."""
     order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = (np.ascontiguousarray(boxes[order, k], dtype=np.float32) for k in range(4))
+    areas = (x2 - x1) * (y2 - y1)
+    alive = np.arange(order.size)
     keep: list[int] = []
-    while order.size and len(keep) < max_keep:
-        i = int(order[0])
+    while alive.size and len(keep) < max_keep:
+        i = int(alive[0])
         keep.append(i)
-        if order.size == 1:
+        rest = alive[1:]
+        if not rest.size:
             break
-        rest = order[1:]
-        order = rest[box_iou(boxes[i], boxes[rest]) <= iou_threshold]
-    return np.asarray(keep, dtype=np.int64)
+        w = np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest])
+        h = np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest])
+        inter = np.clip(w, 0, None) * np.clip(h, 0, None)
+        # iou <= t  <=>  inter <= t * union (no division)
+        alive = rest[inter <= iou_threshold * (areas[i] + areas[rest] - inter)]
+    return order[np.asarray(keep, dtype=np.int64)]
 
 
 def yolo_detections(

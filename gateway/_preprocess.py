@@ -76,12 +76,19 @@ def image_size(data: bytes, content_type: str) -> tuple[int, int, str]:
 
 
 def decode_image(
-    data: bytes, content_type: str, max_pixels: int, *, target: tuple[int, int] | None = None
+    data: bytes,
+    content_type: str,
+    max_pixels: int,
+    *,
+    target: tuple[int, int] | None = None,
+    resize: str = "center-crop",
 ) -> Array:
     """Decode to an (H, W, 3) uint8 RGB array; 413 above ``max_pixels``, 400 when undecodable.
 
-    With ``target`` (width, height), JPEGs may be decoded at a reduced DCT scale whose result is
-    still at least large enough to cover ``target`` in both directions.
+    With ``target`` (width, height), JPEGs may be decoded at a reduced DCT scale (1/2, 1/4, 1/8)
+    whose result is still at least as large as the resize mode needs: letterbox the fitted size,
+    stretch the target size, center-crop the covering size. A 720p photo letterboxed to 640x640
+    decodes straight to 640x360 this way, with no resampling afterwards.
     """
     w, h, fmt = image_size(data, content_type)
     if w * h > max_pixels:
@@ -91,10 +98,15 @@ def decode_image(
     if fmt == "jpeg":
         min_w = min_h = 0
         if target is not None:
-            scale = min(target[0] / w, target[1] / h)  # letterbox/stretch need at least this
-            cover = max(target[0] / w, target[1] / h)  # center-crop needs this
-            s = max(scale, cover)
-            min_w, min_h = math.ceil(w * s), math.ceil(h * s)
+            tw, th = target
+            if resize == "letterbox":
+                s = min(tw / w, th / h)
+                min_w, min_h = round(w * s), round(h * s)
+            elif resize == "stretch":
+                min_w, min_h = tw, th
+            else:
+                s = max(tw / w, th / h)
+                min_w, min_h = math.ceil(w * s), math.ceil(h * s)
         try:
             arr: Array = simplejpeg.decode_jpeg(
                 data, colorspace="RGB", min_width=min_w, min_height=min_h, strict=False
@@ -138,8 +150,10 @@ def to_model_tensor(batch: Array, cfg: InputConfig) -> Array:
     """(N, H, W, 3) uint8 -> the profile's dtype and layout."""
     if cfg.dtype == "float32":
         mean = np.asarray(cfg.mean, dtype=np.float32)
-        inv_std = 1.0 / np.asarray(cfg.std, dtype=np.float32)
-        out: Array = (batch.astype(np.float32) - mean) * inv_std
+        inv_std = (1.0 / np.asarray(cfg.std, dtype=np.float64)).astype(np.float32)
+        out: Array = np.empty(batch.shape, dtype=np.float32)
+        np.subtract(batch, mean, out=out, dtype=np.float32)  # one pass, no temporaries
+        np.multiply(out, inv_std, out=out)
     else:
         out = batch
     if cfg.layout == "NCHW":

@@ -91,9 +91,13 @@ def _little_endian(array: Array) -> Array:
     return np.ascontiguousarray(array)
 
 
-def to_tensor_proto(array: Array) -> tensor_pb2.TensorProto:
-    """A numeric array as a TensorProto with ``tensor_content``; str/bytes arrays as DT_STRING."""
-    proto = tensor_pb2.TensorProto()
+def to_tensor_proto(array: Array, proto: tensor_pb2.TensorProto | None = None) -> tensor_pb2.TensorProto:
+    """A numeric array as a TensorProto with ``tensor_content``; str/bytes arrays as DT_STRING.
+
+    With ``proto`` (e.g. ``request.inputs[name]``) the tensor is written in place, saving the copy
+    that ``CopyFrom`` would make of a multi-megabyte ``tensor_content``."""
+    if proto is None:
+        proto = tensor_pb2.TensorProto()
     for size in array.shape:
         proto.tensor_shape.dim.add().size = int(size)
     if array.dtype.kind in "SUO":

@@ -304,7 +304,7 @@ class _Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
         for name, arr in outputs.items():
             if request.output_filter and name not in request.output_filter:
                 continue
-            response.outputs[name].CopyFrom(to_tensor_proto(arr))
+            to_tensor_proto(arr, response.outputs[name])
         return response
 
 
