@@ -95,3 +95,45 @@ def test_k3s_airgap_install_contract(fresh_root: Callable[[Path | None], Path], 
     again = init_cluster(chroot_target(root), params)
     assert again.ok and [o.changed for o in again.outcomes] == [False]
     assert debroot.tree_digest(root) == before
+
+
+STUB_KUBEADM_INIT = """#!/bin/sh
+# stand-in for kubeadm init: records its arguments and writes the admin kubeconfig
+echo "$@" >> /var/lib/kubevc-test-kubeadm-calls
+mkdir -p /etc/kubernetes
+cat > /etc/kubernetes/admin.conf <<'EOF'
+{admin}EOF
+"""
+
+
+def test_kubeadm_init_contract(fresh_root: Callable[[Path | None], Path], tmp_path: Path) -> None:
+    from .test_kubeconfig import KUBEADM_ADMIN
+
+    root = fresh_root(None)
+    stub = root / "usr/local/bin/kubeadm"
+    stub.write_text(STUB_KUBEADM_INIT.format(admin=KUBEADM_ADMIN))
+    stub.chmod(0o755)
+    params = ClusterParams(
+        region="busan",
+        distribution="kubeadm",
+        api_endpoint="https://10.9.0.1:6443",
+        cluster_name="busan",
+        pod_cidr="10.244.0.0/16",
+        service_cidr="10.96.0.0/12",
+        node_name="busan-cp-1",
+    )
+    fetched: list[str] = []
+    report = init_cluster(chroot_target(root), params, on_kubeconfig=fetched.append)
+    assert report.ok and [o.changed for o in report.outcomes] == [True], report.messages
+    calls = (root / "var/lib/kubevc-test-kubeadm-calls").read_text().splitlines()
+    assert calls == ["init --config /etc/kubevc/kubeadm-config.yaml --skip-token-print"]
+    docs = list(yaml.safe_load_all((root / "etc/kubevc/kubeadm-config.yaml").read_text()))
+    cluster = next(d for d in docs if d["kind"] == "ClusterConfiguration")
+    assert cluster["networking"] == {"podSubnet": "10.244.0.0/16", "serviceSubnet": "10.96.0.0/12"}
+    assert cluster["controlPlaneEndpoint"] == "10.9.0.1:6443" and cluster["clusterName"] == "busan"
+    assert stat.S_IMODE((root / "etc/kubevc/kubeadm-config.yaml").stat().st_mode) == 0o600
+    assert fetched == [KUBEADM_ADMIN]
+    # an existing control plane is never initialised again
+    again = init_cluster(chroot_target(root), params)
+    assert again.ok and [o.changed for o in again.outcomes] == [False]
+    assert len((root / "var/lib/kubevc-test-kubeadm-calls").read_text().splitlines()) == 1
