@@ -211,16 +211,16 @@ class Gateway:
         body = await self.read_body(request, profile.cfg.name)
         model = profile.cfg.name
         with self.stage(model, "decode"):
-            try:
-                doc = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                raise BadRequest("body is not valid JSON") from None
-            if len(body) > 1 << 20:
-                inputs, columnar, signature = await asyncio.to_thread(
-                    parse_predict, doc, profile.cfg.input.name, profile.dtypes
-                )
-            else:
-                inputs, columnar, signature = parse_predict(doc, profile.cfg.input.name, profile.dtypes)
+
+            def decode() -> tuple[dict[str, Array], bool, str | None]:
+                try:
+                    doc = orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    raise BadRequest("body is not valid JSON") from None
+                return parse_predict(doc, profile.cfg.input.name, profile.dtypes)
+
+            # large JSON tensors take a while to parse: keep the event loop free meanwhile
+            inputs, columnar, signature = await asyncio.to_thread(decode) if len(body) > 1 << 18 else decode()
         main = inputs.get(profile.cfg.input.name)
         if (
             profile.shape is not None

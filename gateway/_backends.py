@@ -192,7 +192,9 @@ def _map_error(name: str, exc: grpc.aio.AioRpcError) -> GatewayError:
     if code == grpc.StatusCode.UNAVAILABLE:
         return BackendUnavailable(f"backend {name} is unavailable")
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return PayloadTooLarge(f"backend {name}: {details or 'message too large'}")
+        if "Sent message larger" in details:  # our request is above maxMessageBytes
+            return PayloadTooLarge(f"request tensor for backend {name} is too large: {details}")
+        return BackendError(f"backend {name}: {details or 'resource exhausted'}")
     return BackendError(f"backend {name} failed: {code.name}")
 
 

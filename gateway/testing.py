@@ -20,7 +20,10 @@ each reported by several overlapping rows so that NMS has real work. Errors foll
 unknown model NOT_FOUND, wrong input name/shape/dtype INVALID_ARGUMENT.
 
 Every call is counted in :attr:`TestBackend.calls` (``{(method, model): n}``);
-:attr:`TestBackend.delay_seconds` slows every inference call down (deadline tests).
+:attr:`TestBackend.delay_seconds` slows every inference call down (deadline tests) and
+:attr:`TestBackend.cancelled` counts the calls the client cancelled while they waited;
+:attr:`TestBackend.fail_next` is a queue of gRPC status codes that the next inference calls
+answer with (retry and error-mapping tests).
 
 Use it from async code (``await backend.start()`` / ``await backend.stop()``) or from sync code
 with :func:`run_test_backend`, which runs it on its own event loop in a thread.
@@ -192,6 +195,8 @@ class TestBackend:
         self.models = default_models() if models is None else models
         self.calls: Counter[tuple[str, str]] = Counter()
         self.delay_seconds = 0.0
+        self.fail_next: list[grpc.StatusCode] = []
+        self.cancelled = 0
         self.port = 0
         self._max = max_message_bytes
         self._server: grpc.aio.Server | None = None
@@ -261,8 +266,15 @@ class TestBackend:
     async def _infer(
         self, context: grpc.aio.ServicerContext[Any, Any], model: TestModel, inputs: dict[str, Array]
     ) -> dict[str, Array]:
+        if self.fail_next:
+            code = self.fail_next.pop(0)
+            await context.abort(code, f"injected {code.name} by the test backend")
         if self.delay_seconds:
-            await asyncio.sleep(self.delay_seconds)
+            try:
+                await asyncio.sleep(self.delay_seconds)
+            except asyncio.CancelledError:  # the client gave up (deadline) and gRPC cancelled us
+                self.cancelled += 1
+                raise
         try:
             return await asyncio.to_thread(self.run, model, inputs)
         except _InvalidArgument as exc:
