@@ -140,7 +140,9 @@ def _text(value: Any) -> Any:
     return value
 
 
-def _jsonable(array: Array) -> Any:
+def _jsonable(array: Any) -> Any:
+    if not isinstance(array, np.ndarray):  # one element of a row: a numpy scalar or bytes
+        return _text(array)
     if array.dtype.kind in "OS":
         flat = np.empty(array.size, dtype=object)
         flat[:] = [_text(v) for v in array.reshape(-1).tolist()]

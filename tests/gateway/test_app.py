@@ -97,10 +97,10 @@ def test_inception_over_v2_grpc(client: httpx.Client, chelsea_jpeg: bytes, backe
     assert backend.calls["ModelInfer", "inceptionv3"] == before + 1
 
 
-def _mp4(frames: int = 12, fps: int = 6) -> bytes:
+def _video(frames: int = 12, fps: int = 6, fmt: str = "mp4", codec: str = "mpeg4") -> bytes:
     buf = io.BytesIO()
-    with av.open(buf, mode="w", format="mp4") as out:
-        stream = out.add_stream("mpeg4", rate=fps)
+    with av.open(buf, mode="w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
         stream.time_base = Fraction(1, fps)
         base = np.asarray(data.chelsea()[:240, :320])
@@ -115,12 +115,44 @@ def _mp4(frames: int = 12, fps: int = 6) -> bytes:
 
 
 def test_mp4_frames_are_sampled_and_batched(client: httpx.Client) -> None:
-    video = _mp4(frames=12, fps=6)  # 2 s of video; the profile samples 2 fps -> 4 frames
+    video = _video(frames=12, fps=6)  # 2 s of video; the profile samples 2 fps -> 4 frames
     r = client.post("/v1/models/yolov5/infer", content=video, headers={"content-type": "video/mp4"})
     assert r.status_code == 200, r.text
     results = r.json()["results"]
     assert [round(x["time"], 2) for x in results] == [0.0, 0.5, 1.0, 1.5]
     assert all((x["width"], x["height"]) == (320, 240) for x in results)
+
+
+def test_webm_vp8(client: httpx.Client) -> None:
+    video = _video(
+        frames=6, fps=3, fmt="webm", codec="libvpx"
+    )  # frames every 1/3 s, sampled at >= 0.5 s apart
+    r = client.post("/v1/models/mobilenet/infer", content=video, headers={"content-type": "video/webm"})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert len(results) == 3 and all(len(x["classes"]) == 3 for x in results)
+    assert [x["time"] for x in results] == pytest.approx([0.0, 2 / 3, 4 / 3], abs=0.01)
+
+
+def test_video_frame_limit(client: httpx.Client) -> None:
+    video = _video(frames=60, fps=30)  # 2 s; at 2 fps that is 4 frames, the limit is 8: fine
+    assert (
+        len(
+            client.post(
+                "/v1/models/mobilenet/infer", content=video, headers={"content-type": "video/mp4"}
+            ).json()["results"]
+        )
+        == 4
+    )
+    long_video = _video(frames=40, fps=4)  # 10 s at 2 fps would be 20 frames: capped at maxVideoFrames 8
+    assert (
+        len(
+            client.post(
+                "/v1/models/mobilenet/infer", content=long_video, headers={"content-type": "video/mp4"}
+            ).json()["results"]
+        )
+        == 8
+    )
 
 
 def test_text_is_tokenised_for_bert(client: httpx.Client, backend) -> None:

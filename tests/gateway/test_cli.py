@@ -90,6 +90,60 @@ def test_serves_logs_json_and_drains_on_sigterm(
     )
 
 
+def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path, vocab_file: Path) -> None:
+    import threading
+
+    from kubevc.gateway.testing import run_test_backend
+
+    with run_test_backend() as slow:
+        slow.delay_seconds = 1.5
+        doc = gateway_config(slow.address, vocab_file)
+        port = _free_port()
+        doc["server"] = {"host": "127.0.0.1", "port": port, "logLevel": "warning", "drainSeconds": 10}
+        path = tmp_path / "gateway.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kubevc.gateway.cli", "--config", str(path)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, "gateway did not start"
+                time.sleep(0.1)
+            answers: list[httpx.Response] = []
+            t = threading.Thread(
+                target=lambda: answers.append(
+                    httpx.post(
+                        url + "/v1/models/bert/infer",
+                        content=b"the edge",
+                        headers={"content-type": "text/plain"},
+                        timeout=30,
+                    )
+                )
+            )
+            t.start()
+            while slow.calls["Predict", "bert"] == 0:  # the request is in flight at the backend
+                assert time.monotonic() < deadline + 30
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGTERM)
+            t.join(30)
+            assert answers and answers[0].status_code == 200, answers
+            assert proc.wait(30) in (0, -signal.SIGTERM)
+            with pytest.raises(httpx.TransportError):  # no longer accepting
+                httpx.get(url + "/healthz", timeout=2)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
 def test_demo_runs() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "kubevc.gateway.demo"], capture_output=True, text=True, timeout=120

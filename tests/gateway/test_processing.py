@@ -138,3 +138,26 @@ def test_tensor_proto_round_trip_uses_tensor_content() -> None:
     scalar = tensor_pb2.TensorProto(dtype=types_pb2.DT_INT32, int_val=[7])
     scalar.tensor_shape.dim.add().size = 3
     assert from_tensor_proto(scalar).tolist() == [7, 7, 7]  # TF's single-value shorthand
+
+
+def test_rest_json_strings_b64_and_dtypes() -> None:
+    from kubevc.gateway._rest import format_predict, json_to_array, parse_predict
+
+    arr = json_to_array([{"b64": "AAEC"}, {"b64": "/w=="}], "instances", None)
+    assert arr.dtype == object and arr.tolist() == [b"\x00\x01\x02", b"\xff"]
+    assert json_to_array([["a", "b"]], "x", None).tolist() == [[b"a", b"b"]]
+    assert json_to_array([[1, 2]], "x", None).dtype == np.int32
+    assert json_to_array([[1.5, 2]], "x", None).dtype == np.float32
+    assert json_to_array([3_000_000_000], "x", None).dtype == np.int64
+    with pytest.raises(BadRequest, match="x: invalid base64"):
+        json_to_array([{"b64": "!!"}], "x", None)
+    with pytest.raises(BadRequest, match="x: expected numbers"):
+        json_to_array([[1, None]], "x", None)
+    inputs, columnar, sig = parse_predict(
+        {"signature_name": "s", "inputs": {"a": [[1, 2]], "b": [0.5]}}, "a", {"a": "uint8"}
+    )
+    assert columnar and sig == "s" and inputs["a"].dtype == np.uint8 and inputs["b"].dtype == np.float32
+    out = format_predict(
+        {"p": np.array([[1, 2], [3, 4]], np.float32), "s": np.array([b"x", b"\xff"], object)}, columnar=False
+    )
+    assert len(out["predictions"]) == 2 and out["predictions"][1]["s"] == {"b64": "/w=="}
