@@ -1,0 +1,50 @@
+"""The gateway configuration the benchmarks run with (camelCase keys, docs/gateway-config.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.gw import COCO_LABELS
+
+
+def gateway_config(backend_address: str, host: str, port: int) -> dict[str, Any]:
+    image = {"kind": "image", "name": "images", "width": 640, "height": 640, "resize": "letterbox"}
+    yolo_out = {"name": "output0", "postprocess": "yolo", "labels": COCO_LABELS}
+    return {
+        "server": {"host": host, "port": port, "logLevel": "warning"},
+        "limits": {"maxBodyBytes": 64 << 20, "requestTimeoutSeconds": 120},
+        "backends": [
+            {
+                "name": "tfserving",
+                "protocol": "tfserving",
+                "address": backend_address,
+                "deadlineSeconds": 60,
+                "maxMessageBytes": 128 << 20,
+            }
+        ],
+        "models": [
+            # JPEG in, detections out: the gateway decodes, letterboxes, sends uint8 tensor_content
+            {
+                "name": "yolov5",
+                "backend": "tfserving",
+                "input": {**image, "dtype": "uint8"},
+                "output": yolo_out,
+            },
+            # TF REST JSON in (float32 instances), raw tensor JSON out: TF Serving's REST contract
+            {
+                "name": "yolov5-f32",
+                "backend": "tfserving",
+                "backendModel": "yolov5",
+                "input": {**image, "dtype": "float32", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
+                "output": {**yolo_out, "postprocess": "none"},
+            },
+        ],
+    }
+
+
+def write_config(path: Path, backend_address: str, host: str, port: int) -> Path:
+    path.write_text(yaml.safe_dump(gateway_config(backend_address, host, port), sort_keys=False))
+    return path
