@@ -94,6 +94,17 @@ class Profile:
             shape = (inp.height, inp.width, 3) if inp.layout == "NHWC" else (3, inp.height, inp.width)
         return cls(cfg, labels, tokenizer, dtypes, shape)
 
+    def check_shape(self, inputs: dict[str, Array], field: str) -> None:
+        """400 (no backend call) when the main input's shape cannot be what an image/text model takes."""
+        main = inputs.get(self.cfg.input.name)
+        if self.shape is None or main is None or main.dtype.kind == "O":
+            return
+        if main.ndim != len(self.shape) + 1 or tuple(main.shape[1:]) != self.shape:
+            raise BadRequest(
+                f"{field}: shape {list(main.shape)} does not match the model input"
+                f" [-1, {', '.join(map(str, self.shape))}]"
+            )
+
 
 class Gateway:
     """State shared by the routes: config, profiles, backends, metrics."""
@@ -221,17 +232,7 @@ class Gateway:
 
             # large JSON tensors take a while to parse: keep the event loop free meanwhile
             inputs, columnar, signature = await asyncio.to_thread(decode) if len(body) > 1 << 18 else decode()
-        main = inputs.get(profile.cfg.input.name)
-        if (
-            profile.shape is not None
-            and main is not None
-            and main.dtype.kind != "O"
-            and (main.ndim != len(profile.shape) + 1 or tuple(main.shape[1:]) != profile.shape)
-        ):
-            raise BadRequest(
-                f"{'inputs' if columnar else 'instances'}: shape {list(main.shape)} does not match the"
-                f" model input [-1, {', '.join(map(str, profile.shape))}]"
-            )
+        profile.check_shape(inputs, "inputs" if columnar else "instances")
         outputs = await self.call_backend(
             profile, inputs, started, version=version, label=label, signature=signature
         )
@@ -342,6 +343,7 @@ class Gateway:
                         body, request.headers.get("x-tensor-dtype"), request.headers.get("x-tensor-shape")
                     )
             inputs = {cfg.input.name: arr}
+            profile.check_shape(inputs, "body")
             w, h = cfg.input.width, cfg.input.height
             geometries = [Geometry(w, h, 1.0, 1.0, 0.0, 0.0)]
         out_name = cfg.output.name
@@ -400,6 +402,12 @@ class Gateway:
         body = await self.read_body(request, profile.cfg.name)
         with self.stage(profile.cfg.name, "decode"):
             req = parse_v2(body, request.headers.get(HEADER_LENGTH))
+            profile.check_shape(
+                req.inputs,
+                f"inputs[{list(req.inputs).index(profile.cfg.input.name)}]"
+                if profile.cfg.input.name in req.inputs
+                else "inputs",
+            )
         v = None
         if version:
             try:

@@ -124,6 +124,22 @@ def test_wrong_json_names_the_field(
     assert field in error(client.post("/v1/models/yolov5:predict", content=body), 400)
 
 
+def test_wrong_shapes_on_v2_and_raw_routes(client: httpx.Client, no_backend_call: None) -> None:
+    body = {"inputs": [{"name": "images", "shape": [1, 2], "datatype": "UINT8", "data": [1, 2]}]}
+    r = client.post("/v2/models/yolov5/infer", content=orjson.dumps(body))
+    assert "inputs[0]: shape [1, 2] does not match the model input [-1, 640, 640, 3]" in error(r, 400)
+    r = client.post(
+        "/v1/models/bert/infer",
+        content=np.zeros((1, 7), np.int32).tobytes(),
+        headers={
+            "content-type": "application/octet-stream",
+            "x-tensor-dtype": "int32",
+            "x-tensor-shape": "1,7",
+        },
+    )
+    assert "body: shape [1, 7] does not match the model input [-1, 500]" in error(r, 400)
+
+
 def test_bert_ids_must_be_integers(client: httpx.Client, no_backend_call: None) -> None:
     body = orjson.dumps({"instances": [[0.5] * 500]})
     assert "expected integers" in error(client.post("/v1/models/bert:predict", content=body), 400)
