@@ -70,7 +70,7 @@ def _uvicorn_config(config: GatewayConfig) -> uvicorn.Config:
         timeout_graceful_shutdown=int(config.server.drain_seconds) or None,
         server_header=False,
         loop="asyncio",
-        http="h11",
+        http="auto",  # httptools when installed, else h11
     )
 
 
