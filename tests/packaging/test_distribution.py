@@ -20,6 +20,7 @@ import pytest
 
 CHARTS = ("kubevc-serving", "kubevc-model-store", "kubevc-gateway", "kubevc-monitoring")
 PACKAGES = ("kubevc.generator", "kubevc.gateway", "kubevc.nodeprep")
+PIP_WHEEL = (sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation")
 
 
 def _tree_files(repo_root: Path) -> list[str]:
@@ -47,8 +48,7 @@ def wheel(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy2(repo_root / rel, src / rel)
     dist = tmp_path_factory.mktemp("dist")
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"]
-        + ["--wheel-dir", str(dist), str(src)],
+        [*PIP_WHEEL, "--wheel-dir", str(dist), str(src)],
         capture_output=True,
         text=True,
     )
