@@ -377,6 +377,12 @@ class Gateway:
         else:
             if arr.ndim not in (2, 3) or arr.shape[-1] < 6:
                 raise BackendError(f"output {out.name!r} has shape {list(arr.shape)}, not YOLO rows")
+            batch = arr.shape[0] if arr.ndim == 3 else 1
+            if not geometries:
+                w, h = profile.cfg.input.width, profile.cfg.input.height
+                geometries = [Geometry(w, h, 1.0, 1.0, 0.0, 0.0)]
+            # one geometry per image; a raw batch shares the identity geometry
+            geometries = [geometries[min(i, len(geometries) - 1)] for i in range(batch)]
             dets = yolo_detections(
                 arr,
                 geometries,
@@ -388,7 +394,7 @@ class Gateway:
             )
             results = [
                 {"width": g.width, "height": g.height, "detections": d}
-                for d, g in zip(dets, geometries or [geometries[-1]] * len(dets), strict=False)
+                for d, g in zip(dets, geometries, strict=True)
             ]
         if times is not None:
             for item, t in zip(results, times, strict=False):

@@ -194,6 +194,20 @@ def test_npy_and_octet_stream_tensors(client: httpx.Client) -> None:
     assert a.json()["outputs"]["output0"]["shape"] == [1, 1001]
 
 
+def test_npy_batch_to_yolo_gives_one_result_per_image(client: httpx.Client) -> None:
+    x = np.stack([np.zeros((640, 640, 3), np.uint8), np.full((640, 640, 3), 200, np.uint8)])
+    x[0, 100:300, 100:300] = 255  # a bright square on black: the test model puts an object there
+    buf = io.BytesIO()
+    np.save(buf, x)
+    r = client.post(
+        "/v1/models/yolov5/infer", content=buf.getvalue(), headers={"content-type": "application/x-npy"}
+    )
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert len(results) == 2 and all((x["width"], x["height"]) == (640, 640) for x in results)
+    assert results[0]["detections"] != results[1]["detections"]
+
+
 def test_tf_rest_predict_row_and_columnar(client: httpx.Client) -> None:
     x = (np.arange(224 * 224 * 3 * 2, dtype=np.int64) % 256).reshape(2, 224, 224, 3)
     row = client.post("/v1/models/mobilenet:predict", content=orjson.dumps({"instances": x.tolist()}))
