@@ -81,7 +81,7 @@ def decode_image(
     max_pixels: int,
     *,
     target: tuple[int, int] | None = None,
-    resize: str = "center-crop",
+    resize: str = "letterbox",
 ) -> Array:
     """Decode to an (H, W, 3) uint8 RGB array; 413 above ``max_pixels``, 400 when undecodable.
 

@@ -26,7 +26,8 @@ Every call is counted in :attr:`TestBackend.calls` (``{(method, model): n}``);
 answer with (retry and error-mapping tests).
 
 Use it from async code (``await backend.start()`` / ``await backend.stop()``) or from sync code
-with :func:`run_test_backend`, which runs it on its own event loop in a thread.
+with :func:`run_test_backend`, which runs it on its own event loop in a thread. It listens on
+``host`` (default 127.0.0.1; another address for benchmarks across network namespaces).
 """
 
 from __future__ import annotations
@@ -192,7 +193,14 @@ class TestBackend:
 
     __test__ = False
 
-    def __init__(self, models: dict[str, TestModel] | None = None, *, max_message_bytes: int = 64 << 20):
+    def __init__(
+        self,
+        models: dict[str, TestModel] | None = None,
+        *,
+        max_message_bytes: int = 64 << 20,
+        host: str = "127.0.0.1",
+    ):
+        self.host = host
         self.models = default_models() if models is None else models
         self.calls: Counter[tuple[str, str]] = Counter()
         self.delay_seconds = 0.0
@@ -204,7 +212,8 @@ class TestBackend:
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
     def inference_calls(self) -> int:
         """Predict + ModelInfer calls so far (status and metadata calls not counted)."""
@@ -219,7 +228,8 @@ class TestBackend:
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_Prediction(self), server)  # type: ignore[no-untyped-call]
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelStatus(self), server)  # type: ignore[no-untyped-call]
         v2grpc.add_GRPCInferenceServiceServicer_to_server(_V2(self), server)  # type: ignore[no-untyped-call]
-        self.port = server.add_insecure_port(f"127.0.0.1:{port}")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.port = server.add_insecure_port(f"{host}:{port}")
         await server.start()
         self._server = server
         return self.port
@@ -410,9 +420,11 @@ class _V2(v2grpc.GRPCInferenceServiceServicer):
 
 
 @contextmanager
-def run_test_backend(models: dict[str, TestModel] | None = None, *, port: int = 0) -> Iterator[TestBackend]:
+def run_test_backend(
+    models: dict[str, TestModel] | None = None, *, port: int = 0, host: str = "127.0.0.1"
+) -> Iterator[TestBackend]:
     """Run a :class:`TestBackend` on its own event loop in a daemon thread (sync callers)."""
-    backend = TestBackend(models)
+    backend = TestBackend(models, host=host)
     loop = asyncio.new_event_loop()
     started = threading.Event()
     errors: list[BaseException] = []

@@ -26,8 +26,13 @@ def test_jpeg_and_png_decode_to_rgb() -> None:
 
 def test_large_jpeg_is_decoded_at_reduced_scale_but_covers_the_target() -> None:
     big = np.ascontiguousarray(np.tile(data.astronaut(), (3, 4, 1)))  # 1536 x 2048
-    out = decode_image(jpeg(big), "image/jpeg", 10**8, target=(224, 224))
-    assert out.shape[0] >= 224 and out.shape[1] >= 224 and out.shape[0] < big.shape[0]
+    data_ = jpeg(big)
+    cover = decode_image(data_, "image/jpeg", 10**8, target=(224, 224), resize="center-crop")
+    assert cover.shape == (384, 512, 3)  # 1/4 scale: the short side still covers 224
+    fit = decode_image(data_, "image/jpeg", 10**8, target=(224, 224), resize="letterbox")
+    assert fit.shape == (192, 256, 3)  # 1/8 scale: still at least the fitted 224 x 168
+    stretch = decode_image(data_, "image/jpeg", 10**8, target=(224, 224), resize="stretch")
+    assert stretch.shape == (384, 512, 3)
 
 
 def test_pixel_limit_is_checked_from_the_header() -> None:
