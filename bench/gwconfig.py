@@ -41,6 +41,23 @@ def gateway_config(backend_address: str, host: str, port: int) -> dict[str, Any]
                 "input": {**image, "dtype": "float32", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
                 "output": {**yolo_out, "postprocess": "none"},
             },
+            # JPEG in, top-5 out: the two classifiers of Table 5
+            *(
+                {
+                    "name": name,
+                    "backend": "tfserving",
+                    "input": {
+                        "kind": "image",
+                        "name": "input",
+                        "width": size,
+                        "height": size,
+                        "dtype": "uint8",
+                        "resize": "center-crop",
+                    },
+                    "output": {"name": "output0", "postprocess": "topk", "topK": 5},
+                }
+                for name, size in (("mobilenet", 224), ("inceptionv3", 299))
+            ),
         ],
     }
 

@@ -27,7 +27,7 @@ def fmt(value: float | None, unit: str = "") -> str:
     elif mag >= 1:
         text = f"{value:.3g}" if mag < 10 else f"{value:.2f}"
     else:
-        digits = max(3, 2 - math.floor(math.log10(mag)) + 1)
+        digits = max(3, 2 - math.floor(math.log10(mag)))
         text = f"{value:.{min(digits, 9)}f}"
     return f"{text} {unit}".strip() if unit else text
 
