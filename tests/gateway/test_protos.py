@@ -176,3 +176,61 @@ def test_wire_compatible_with_tensorflow_serving_api(tmp_path: Path) -> None:
         (3, get_model_status_pb2.ModelVersionStatus.AVAILABLE, 0),
         (2, get_model_status_pb2.ModelVersionStatus.UNLOADING, 14),
     ]
+
+
+OFFICIAL_V2 = r"""
+import sys, pathlib
+from google.protobuf.unknown_fields import UnknownFieldSet
+from mlserver.grpc import dataplane_pb2 as pb
+d = pathlib.Path(sys.argv[1])
+for name, cls in {"infer_request": pb.ModelInferRequest, "infer_response": pb.ModelInferResponse,
+                  "metadata_response": pb.ModelMetadataResponse}.items():
+    ours = (d / f"ours_{name}.bin").read_bytes()
+    msg = cls.FromString(ours)
+    assert msg.SerializeToString(deterministic=True) == ours, name
+    assert not list(UnknownFieldSet(msg)), name
+req = pb.ModelInferRequest.FromString((d / "ours_infer_request.bin").read_bytes())
+assert req.inputs[0].name == "input" and list(req.inputs[0].shape) == [1, 2]
+assert req.raw_input_contents[0] == b"\1\2"
+assert req.parameters["k"].int64_param == 7 and req.outputs[0].name == "output0"
+r = pb.ModelInferResponse(model_name="m", model_version="2", id="x")
+r.outputs.add(name="o", datatype="FP32", shape=[2]).contents.fp32_contents.extend([0.5, 1.5])
+r.parameters["p"].string_param = "v"
+(d / "official_infer_response.bin").write_bytes(r.SerializeToString(deterministic=True))
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_v2_wire_compatible_with_mlserver_dataplane(tmp_path: Path) -> None:
+    from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
+
+    mlserver = Path(os.environ.get("KUBEVC_MLSERVER") or REPO / ".tools/mlserver/bin/mlserver")
+    python = mlserver.parent / "python"
+    if not python.exists():
+        pytest.fail(f"MLServer venv not found next to {mlserver}: run `make tools` (or set KUBEVC_MLSERVER)")
+    req = v2pb.ModelInferRequest(model_name="tiny", model_version="1", id="r1")
+    req.inputs.add(name="input", datatype="UINT8", shape=[1, 2])
+    req.raw_input_contents.append(b"\1\2")
+    req.parameters["k"].int64_param = 7
+    req.outputs.add(name="output0").parameters["binary_data"].bool_param = True
+    resp = v2pb.ModelInferResponse(model_name="tiny", model_version="1", id="r1")
+    resp.outputs.add(name="output0", datatype="FP32", shape=[1, 3])
+    resp.raw_output_contents.append(b"\0" * 12)
+    meta = v2pb.ModelMetadataResponse(name="tiny", versions=["1"], platform="p")
+    meta.inputs.add(name="input", datatype="FP32", shape=[-1, 224, 224, 3])
+    for name, msg in [("infer_request", req), ("infer_response", resp), ("metadata_response", meta)]:
+        (tmp_path / f"ours_{name}.bin").write_bytes(msg.SerializeToString(deterministic=True))
+    script = tmp_path / "official_v2.py"
+    script.write_text(OFFICIAL_V2)
+    proc = subprocess.run(
+        [str(python), str(script), str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+    raw = (tmp_path / "official_infer_response.bin").read_bytes()
+    back = v2pb.ModelInferResponse.FromString(raw)
+    assert back.SerializeToString(deterministic=True) == raw
+    assert (
+        list(back.outputs[0].contents.fp32_contents) == [0.5, 1.5]
+        and back.parameters["p"].string_param == "v"
+    )
