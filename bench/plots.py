@@ -56,6 +56,7 @@ def plot_suite(doc: dict[str, Any], img_dir: Path = IMG_DIR) -> Path | None:
             if g not in groups:
                 groups.append(g)
         width = 0.8 / max(1, len(series))
+        paper_labelled = False
         for i, (name, rs) in enumerate(series.items()):
             by_group = {str(r["extra"]["plot"]["group"]): r for r in rs}
             xs, ys, errs = [], [], []
@@ -66,6 +67,25 @@ def plot_suite(doc: dict[str, Any], img_dir: Path = IMG_DIR) -> Path | None:
                     hi = by_group[g]["extra"]["plot"].get("high")
                     errs.append(max(0.0, hi - by_group[g]["value"]) if isinstance(hi, int | float) else 0.0)
             ax.bar(xs, ys, width=width, label=name, yerr=errs if any(errs) else None, capsize=2)
+            px = [
+                x
+                for x, g in zip(xs, [g for g in groups if g in by_group], strict=True)
+                if by_group[g].get("paper") is not None and by_group[g]["unit"] == by_group[g]["unit"]
+            ]
+            py = [
+                by_group[g]["paper"] for g in groups if g in by_group and by_group[g].get("paper") is not None
+            ]
+            if px:
+                ax.scatter(
+                    px,
+                    py,
+                    marker="_",
+                    s=300,
+                    color="black",
+                    zorder=3,
+                    label="paper" if not paper_labelled else None,
+                )
+                paper_labelled = True
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels(
             groups, rotation=0 if len(groups) < 6 else 20, ha="center" if len(groups) < 6 else "right"
