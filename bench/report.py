@@ -146,6 +146,25 @@ def targets_summary(docs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+METHOD = [
+    "How each suite measures (`python -m bench --quick --suite NAME` runs one; `--report-only` only "
+    "rewrites this file and the plots):",
+    "",
+    "- **payload**: serialized body bytes per path, built with the gateway's own generated protobuf "
+    "messages and `to_tensor_proto`; inputs are real photos (scikit-image samples), outputs come from the "
+    "gateway's test models of the real shapes, post-processed answers from the real gateway app.",
+    "- **transfer**: two network namespaces joined by a veth pair (`tc qdisc ... tbf` at 1 Gbit/s and "
+    "100 Mbit/s, and the bare veth), gateway + test backend + a TCP sink in one namespace, the client in "
+    "the other; request count and time bounded per path. Needs root; skipped with the reason otherwise.",
+    "- **codec**: single-thread encode/decode of one request tensor, plus the gateway's JPEG decode + "
+    "letterbox, YOLO decode + NMS and top-k functions.",
+    "- **throughput**: `kubevc-gateway` and the test backend as their own processes on loopback, load from a "
+    "separate process (`wrk` when installed, else an httpx/asyncio generator); RSS and CPU from /proc.",
+    "- **deploy**: `kubevc-gen` commands as separate processes on a fleet repo in a temp folder.",
+    "",
+]
+
+
 def render_markdown(docs: list[dict[str, Any]], docs_dir: Path = DOC_PATH.parent) -> str:
     order = {s: i for i, s in enumerate(SUITE_ORDER)}
     docs = sorted(docs, key=lambda d: (order.get(d["suite"], 99), d["suite"]))
@@ -161,6 +180,7 @@ def render_markdown(docs: list[dict[str, Any]], docs_dir: Path = DOC_PATH.parent
         "times here come from the machine named under each section.",
         "",
     ]
+    lines += METHOD
     if not docs:
         lines += ["No results yet: run `make bench`.", ""]
     lines += targets_summary(docs)

@@ -179,6 +179,10 @@ def run(mode: str) -> SuiteResult:
             )
         )
     res.notes.append(
+        "protobuf (upb) parses packed repeated floats with a copy and exposes them to numpy as a buffer, so "
+        "float_val parsing is fast; building float_val from a numpy array goes through Python floats."
+    )
+    res.notes.append(
         "MiB/s are MiB of the float32 tensor (4 bytes per value) per second, whatever the encoding's "
         "own size, so rows of one model compare directly."
     )

@@ -139,6 +139,11 @@ def run(mode: str) -> SuiteResult:
                     extra={"plot": {"series": "render + validate", "x": n, "xlabel": "regions in fleet"}},
                 )
             )
+    res.skip(
+        "node prepare in the chroot (first and second run)",
+        "installs packages from the Debian mirror inside a debootstrap'd root; the benchmarks use no network "
+        "beyond loopback and their own namespaces (the nodeprep chroot tests time that run)",
+    )
     if 100 not in sizes:
         res.notes.append(
             "The 100-region row and its target (render + validate < 60 s) run in `make bench-full`."

@@ -287,6 +287,11 @@ def run(mode: str) -> SuiteResult:
         "namespace's own address."
     )
     res.notes.append(
+        "(a)'s answer is the gateway's TF-compatible `:predict` JSON, written with orjson (shortest float32 "
+        "repr), about half the size of stdlib-style JSON of the same tensor (see the payload suite): TF "
+        "Serving's own REST answer would be larger and slower than (a) here."
+    )
+    res.notes.append(
         "The backend is the gateway's test server (numpy models of the real shapes), so inference time "
         "is small and the same for every path; the bare-veth table shows the compute-only baseline."
     )
