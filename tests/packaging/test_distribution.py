@@ -68,6 +68,15 @@ def test_wheel_carries_all_charts_as_package_data(wheel: Path) -> None:
 
 
 @pytest.mark.slow
+def test_wheel_carries_every_module_of_the_three_packages(wheel: Path, repo_root: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for rel in _tree_files(repo_root):
+        folder = rel.split("/")[0]
+        if folder in {"generator", "gateway", "nodeprep"} and rel.endswith(".py"):
+            assert f"kubevc/{rel}" in names, f"{rel} is not in the wheel (pyproject packages list?)"
+
+
+@pytest.mark.slow
 def test_extras_keep_gateway_and_generator_dependencies_apart(wheel: Path) -> None:
     meta = email.message_from_string(_dist_info_text(wheel, "METADATA"))
     requires = meta.get_all("Requires-Dist") or []
