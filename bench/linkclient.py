@@ -90,7 +90,7 @@ def run_path(path: dict[str, Any], http: httpx.Client, channels: dict[str, grpc.
                 ("grpc.max_receive_message_length", 256 << 20),
             ]
             channels[target] = grpc.insecure_channel(target, options=opts)
-        call = channels[target].unary_unary(PREDICT)
+        call = channels[target].unary_unary(PREDICT, request_serializer=None, response_deserializer=None)
 
         def once() -> int:
             reply: bytes = call(body, timeout=120)

@@ -45,7 +45,7 @@ def blas_info() -> list[dict[str, Any]]:
     """numpy's BLAS as threadpoolctl sees it (if installed), else numpy's build configuration."""
     try:
         import numpy  # noqa: F401  (loads the BLAS library so threadpoolctl can see it)
-        from threadpoolctl import threadpool_info
+        from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
 
         return [
             {
@@ -61,7 +61,7 @@ def blas_info() -> list[dict[str, Any]]:
     try:
         import numpy as np
 
-        config = np.show_config(mode="dicts")  # type: ignore[func-returns-value]
+        config: Any = np.show_config(mode="dicts")
         blas = config.get("Build Dependencies", {}).get("blas", {}) if isinstance(config, dict) else {}
         return [{"internal_api": blas.get("name"), "version": blas.get("version"), "source": "numpy config"}]
     except Exception:  # pragma: no cover - very old numpy

@@ -161,7 +161,8 @@ def bert_inputs(length: int = BERT.tokens) -> dict[str, Array]:
 def _test_models() -> dict[str, Any]:
     from kubevc.gateway.testing import default_models
 
-    return default_models()
+    found: dict[str, Any] = default_models()
+    return found
 
 
 def model_output(model: ImageModel | TextModel, inputs: dict[str, Array]) -> dict[str, Array]:

@@ -17,14 +17,10 @@ import numpy as np
 import numpy.typing as npt
 from kubevc.gateway._proto.tensorflow import tensor_pb2, types_pb2
 from kubevc.gateway._proto.tensorflow_serving import predict_pb2
+from kubevc.gateway._tensors import from_tensor_proto, to_tensor_proto
 
 Array = npt.NDArray[Any]
 
-try:  # the gateway's own conversion (tensor_content, one copy)
-    from kubevc.gateway._tensors import from_tensor_proto, to_tensor_proto
-except ImportError:  # pragma: no cover - only while the gateway is being built
-    to_tensor_proto = None  # type: ignore[assignment]
-    from_tensor_proto = None  # type: ignore[assignment]
 
 _DT = {
     np.dtype(np.float32): types_pb2.DT_FLOAT,
@@ -56,7 +52,7 @@ def _shape(proto: tensor_pb2.TensorProto, arr: Array) -> None:
 
 def repeated_tensor(arr: Array) -> tensor_pb2.TensorProto:
     proto = tensor_pb2.TensorProto()
-    proto.dtype = _DT[arr.dtype]  # type: ignore[assignment]
+    proto.dtype = _DT[arr.dtype]
     _shape(proto, arr)
     if arr.dtype == np.float32:
         proto.float_val.extend(arr.ravel().tolist())
@@ -66,13 +62,8 @@ def repeated_tensor(arr: Array) -> tensor_pb2.TensorProto:
 
 
 def content_tensor(arr: Array) -> tensor_pb2.TensorProto:
-    if to_tensor_proto is not None:
-        return to_tensor_proto(arr)
-    proto = tensor_pb2.TensorProto()  # pragma: no cover
-    proto.dtype = _DT[arr.dtype]  # type: ignore[assignment]
-    _shape(proto, arr)
-    proto.tensor_content = np.ascontiguousarray(arr).tobytes()
-    return proto
+    """The gateway's own conversion: ``tensor_content``, one copy."""
+    return to_tensor_proto(arr)
 
 
 def predict_request(
@@ -97,7 +88,6 @@ def predict_response(
 
 
 def parse_tensor(proto: tensor_pb2.TensorProto) -> Array:
-    if from_tensor_proto is not None:
-        return from_tensor_proto(proto)
-    shape = tuple(d.size for d in proto.tensor_shape.dim)  # pragma: no cover
-    return np.frombuffer(proto.tensor_content, dtype=np.float32).reshape(shape)
+    """The gateway's own conversion back (a view of ``tensor_content``)."""
+    out: Array = from_tensor_proto(proto)
+    return out

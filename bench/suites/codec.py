@@ -3,6 +3,7 @@ per model, in MiB/s of the float32 tensor; JPEG decode + letterbox; YOLO decode 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -135,7 +136,7 @@ def run(mode: str) -> SuiteResult:
                 big_photo,
             ),
         ):
-            s = summary(run_timed(lambda body=body, m=model: gw.preprocess_jpeg(body, m.size), small))
+            s = summary(run_timed(functools.partial(gw.preprocess_jpeg, body, model.size), small))
             res.add(
                 Row(
                     t_media,
