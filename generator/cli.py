@@ -491,6 +491,20 @@ else:
     cli.add_command(_cluster_group, "cluster")
 
 
+# live fleet commands (`status`, `reconcile`, `suspend`, `resume`) live in cli_status.py.
+try:
+    from .cli_status import reconcile as _reconcile_cmd
+    from .cli_status import resume as _resume_cmd
+    from .cli_status import status as _status_cmd
+    from .cli_status import suspend as _suspend_cmd
+except ImportError as _exc:  # pragma: no cover - only when the kubernetes client is not installed
+    _STATUS_IMPORT_ERROR: str | None = str(_exc)
+else:
+    _STATUS_IMPORT_ERROR = None
+    for _cmd in (_status_cmd, _reconcile_cmd, _suspend_cmd, _resume_cmd):
+        cli.add_command(_cmd)
+
+
 def main() -> None:
     """Console script entry point (``kubevc-gen``)."""
     cli(prog_name="kubevc-gen")

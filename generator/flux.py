@@ -114,6 +114,7 @@ class KustomizationSpec(_Spec):
     depends_on: list[DependsOn] | None = Field(default=None, alias="dependsOn")
     decryption: Decryption | None = None
     target_namespace: str | None = Field(default=None, alias="targetNamespace")
+    suspend: bool | None = None
 
 
 class HelmChartTemplateSpec(_Spec):

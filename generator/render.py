@@ -152,6 +152,10 @@ def _cluster_files(region: RegionSpec) -> dict[str, bytes]:
             decryption=flux.Decryption(provider="sops", secretRef=flux.LocalRef(name="sops-age")),
         ),
     )
+    if region.suspended:
+        # maintenance window: the flux-system sync stays live, so the `resume` commit reaches the region
+        for suspended in (*infra, apps):
+            suspended.spec.suspend = True
     return {
         f"{base}/flux-system/gotk-sync.yaml": _gen_docs([git_repo.dump(), sync.dump()]),
         f"{base}/flux-system/kustomization.yaml": _gen(_kustomization(["gotk-sync.yaml"])),

@@ -188,6 +188,8 @@ class RegionSpec(_Model):
     architectures: Annotated[list[Architecture], Field(min_length=1)] = Field(default_factory=_default_archs)
     storage: StorageSpec
     monitoring: bool = True
+    # maintenance window: the region's Flux Kustomizations (not the flux-system sync) get spec.suspend
+    suspended: bool = False
     git: GitSpec
     nodes: list[NodeSpec] = Field(default_factory=list)
     models: list[ModelSpec] = Field(default_factory=list)
@@ -249,6 +251,12 @@ class RegionSpec(_Model):
         if len(set(names)) != len(names):
             raise ValueError("models: duplicate model name")
         return self
+
+    def to_yaml_data(self) -> dict[str, Any]:
+        data = super().to_yaml_data()
+        if not self.suspended:  # only a suspended region carries the key in region.yaml
+            data.pop("suspended", None)
+        return data
 
     @property
     def effective_kube_context(self) -> str:
