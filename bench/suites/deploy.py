@@ -134,6 +134,24 @@ def run(mode: str) -> SuiteResult:
                         extra={"plot": {"series": "validate", "x": n, "xlabel": "regions in fleet"}},
                     )
                 )
+                if checkov:
+                    t_plain = timed([*gen_cmd(), "validate", "--no-checkov"], fleet, env)
+                    res.add(
+                        Row(
+                            t,
+                            f"validate --no-checkov, {n} regions",
+                            t_plain,
+                            "s",
+                            note=f"checkov's share of validate: {100 * (1 - t_plain / t_validate):.0f}%",
+                            extra={
+                                "plot": {
+                                    "series": "validate --no-checkov",
+                                    "x": n,
+                                    "xlabel": "regions in fleet",
+                                }
+                            },
+                        )
+                    )
                 res.add(
                     Row(
                         t,
