@@ -74,3 +74,29 @@ def test_committed_doc_matches_committed_results() -> None:
     assert DOC_PATH.read_text(encoding="utf-8") == report.render_markdown(docs, DOC_PATH.parent), (
         "docs/benchmarks.md is stale or hand-edited: run `python -m bench --report-only`"
     )
+
+
+def test_plot_from_result(tmp_path: Path) -> None:
+    from bench import plots
+
+    res = SuiteResult("transfer", "Transfer", "quick")
+    res.machine = {"cpu_model": "Test CPU", "cores": 2}
+    t = res.table("link", "p50")
+    for link in ("1 Gbit/s", "100 Mbit/s"):
+        for path, ms in (("(a)", 900.0), ("(e)", 3.0)):
+            res.add(
+                Row(
+                    t,
+                    f"{link} {path}",
+                    ms,
+                    "ms",
+                    paper=800.0 if path == "(a)" else None,
+                    extra={"plot": {"group": link, "series": path, "high": ms * 1.2}},
+                )
+            )
+    write_result(res, tmp_path / "results")
+    (doc,) = load_results(tmp_path / "results")
+    png = plots.plot_suite(doc, tmp_path / "img")
+    assert png is not None and png.name == "bench-transfer.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plots.plot_suite({**doc, "rows": []}, tmp_path / "img2") is None
