@@ -7,6 +7,13 @@ from pathlib import Path
 
 import pytest
 
+# One pytest process runs the gRPC gateway tests and then pyinfra, which forks (gevent) for every
+# command it runs in the chroot. With gRPC's fork support on, the forked child restarts gRPC's
+# poller, which then finds its epoll fd closed and writes errors into the command's output, so
+# pyinfra facts fail at random. Nothing in kubevc forks with gRPC loaded outside this process.
+# It must be set before grpc is first imported, hence here at the top of the root conftest.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
