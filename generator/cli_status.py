@@ -11,6 +11,7 @@ import json
 import re
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -172,8 +173,8 @@ def print_table(status: FleetStatus, console: Console) -> None:
         )
     console.print(table)
     for r in status.regions:
-        for problem in r.problems[1:] if r.verdict == "unreachable" else r.problems:
-            if len(r.problems) > 1 or r.verdict != "unreachable":
+        if r.verdict in ("degraded", "out-of-sync"):  # the reason cell shows only the first one
+            for problem in r.problems:
                 console.print(f"  {r.region}: {problem}", markup=False)
     console.print(status.summary_line(), markup=False)
 
@@ -329,8 +330,10 @@ def reconcile(
     threads = [threading.Thread(target=work, args=(t,), daemon=True) for t in targets]
     for thread in threads:
         thread.start()
+    # one shared deadline: the requests (a few per object) plus, with --wait, the wait itself
+    deadline = time.monotonic() + (timeout if wait else 0) + request_timeout * 4 + 1
     for thread in threads:
-        thread.join((timeout if wait else 0) + request_timeout * 4 + 1)
+        thread.join(max(0.0, deadline - time.monotonic()))
     for target in targets:
         if target.name not in codes:
             click.echo(f"{target.name}: not reconciled: no answer in time")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import subprocess
 import threading
@@ -245,7 +246,11 @@ def connect(kubeconfig: str | None, context: str, timeout: float) -> KubeApi:
     from kubernetes.config import list_kube_config_contexts, load_kube_config
     from kubernetes.config.config_exception import ConfigException
 
-    shown = kubeconfig or "$KUBECONFIG or ~/.kube/config"
+    if kubeconfig is None:  # read the environment now, not when the client was first imported
+        kubeconfig = os.environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
+    shown = kubeconfig
+    if not any(Path(part).expanduser().is_file() for part in kubeconfig.split(os.pathsep) if part):
+        raise RegionFault(f"kubeconfig {shown} does not exist")
     try:
         contexts, _ = list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
     except (ConfigException, OSError) as exc:
@@ -742,7 +747,15 @@ def reconcile_region(
     token = token or requested_at_now()
     body = reconcile_patch(token)
     targets: list[tuple[tuple[str, str, str], str, str]] = []
-    repo = api.flux_get(SOURCE, SYNC_NAME)
+    try:
+        repo = api.flux_get(SOURCE, SYNC_NAME)
+    except RegionFault as fault:
+        if fault.status == 404:
+            raise RegionFault(
+                f"no GitRepository {FLUX_NS}/{SYNC_NAME} (Flux not installed or not bootstrapped)",
+                unreachable=False,
+            ) from None
+        raise
     if (repo.get("spec") or {}).get("suspend"):
         emit(ReconcileEvent(region, "GitRepository", SYNC_NAME, "skipped", "suspended"))
     else:

@@ -12,7 +12,7 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -417,4 +417,27 @@ def test_reconcile_bad_input(status_fleet: Path, tmp_path: Path) -> None:
     assert run_gen("reconcile", "seoul", "--all-regions", fleet=status_fleet).exit_code == 2
 
 
-Check = Callable[[], None]
+def test_status_api_contract_kubeconfig_from_environment(
+    regions: Fleetside, status_fleet: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    regions.add("seoul", healthy_objects(_head(status_fleet), "seoul"))
+    monkeypatch.setenv("KUBECONFIG", str(regions.kubeconfig()))
+    result = run_gen("status", "seoul", "-o", "json", fleet=status_fleet)
+    assert result.exit_code == 0, result.output
+    assert _rows(json.loads(result.output))["seoul"]["verdict"] == "ok"
+    monkeypatch.setenv("KUBECONFIG", str(regions.directory / "missing"))
+    result = run_gen("status", "seoul", "-o", "json", fleet=status_fleet)
+    assert result.exit_code == 3
+    missing = regions.directory / "missing"
+    assert _rows(json.loads(result.output))["seoul"]["reason"] == f"kubeconfig {missing} does not exist"
+
+
+def test_reconcile_api_contract_without_flux(regions: Fleetside, status_fleet: Path) -> None:
+    regions.add("seoul", healthy_objects(_head(status_fleet), "seoul"), mode="no-flux")
+    code, out = reconcile(status_fleet, regions.kubeconfig(), "seoul")
+    assert code == 2
+    assert out.strip() == (
+        "seoul: not reconciled: no GitRepository flux-system/flux-system "
+        "(Flux not installed or not bootstrapped)"
+    )
+    assert regions.servers["seoul"].patches() == []
