@@ -490,6 +490,15 @@ else:
     cli.add_command(_node_group, "node")
     cli.add_command(_cluster_group, "cluster")
 
+# the central monitoring hub (`hub set/show/remove`) lives in cli_hub.py.
+try:
+    from .cli_hub import hub as _hub_group
+except ImportError as _hub_exc:  # pragma: no cover - a partial installation
+    _HUB_IMPORT_ERROR: str | None = str(_hub_exc)
+else:
+    _HUB_IMPORT_ERROR = None
+    cli.add_command(_hub_group, "hub")
+
 
 # live fleet commands (`status`, `reconcile`, `suspend`, `resume`) live in cli_status.py.
 try:

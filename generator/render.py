@@ -182,7 +182,18 @@ KPS_VALUES: dict[str, Any] = {
     },
     "grafana": {
         "enabled": True,
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
         "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "searchNamespace": "ALL"}},
+    },
+    # Requests and limits on every pod (docs/monitoring.md sums them; hub.py uses the same numbers).
+    "prometheusOperator": {
+        "resources": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
+    },
+    "kube-state-metrics": {
+        "resources": {"requests": {"cpu": "10m", "memory": "48Mi"}, "limits": {"memory": "96Mi"}}
+    },
+    "prometheus-node-exporter": {
+        "resources": {"requests": {"cpu": "10m", "memory": "24Mi"}, "limits": {"memory": "48Mi"}}
     },
     "prometheus": {
         "prometheusSpec": {
@@ -469,6 +480,10 @@ def desired_tree(fleet: Fleet, regions: Sequence[RegionSpec], charts: Path | Non
     for region in sorted(regions, key=lambda r: r.name):
         files.update(_cluster_files(region))
         files.update(_region_app_files(region, cfg))
+    # With a monitoring hub (hub/hub.yaml): the hub's tree, and regions in agent mode (kubevc.generator.hub).
+    from .hub import apply_hub
+
+    apply_hub(fleet, cfg, sorted(regions, key=lambda r: r.name), files)
     return files
 
 

@@ -628,6 +628,17 @@ def validate_fleet(
         except SpecError as exc:
             for problem in exc.problems:
                 report.add(name, "spec", f"regions/{name}/region.yaml", "region", problem)
+    from .hub import HUB_FILE, HUB_NAME, hub_notes, load_hub
+
+    if not regions and (fleet.root / HUB_FILE).is_file():  # the monitoring hub: clusters/hub like a region
+        report.regions.append(HUB_NAME)
+        try:
+            load_hub(fleet.root)
+            valid.append(HUB_NAME)
+            report.notes.extend(hub_notes(fleet))
+        except SpecError as exc:
+            for problem in exc.problems:
+                report.add(HUB_NAME, "spec", HUB_FILE, "hub", problem)
     v = _Validator(fleet, report, say)
     say("secrets: scanning the tree for plain-text Secrets")
     v.secrets(names)

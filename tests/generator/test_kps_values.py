@@ -32,9 +32,22 @@ def _missing(ours: Any, theirs: Any, path: str, sub: dict[str, Any]) -> list[str
         if not options:
             missing.append(f"{path}{key}")
             continue
+        if len(options) == 2 and all(isinstance(o, dict) and o for o in options):
+            # a subchart's section: the parent's keys (enabled ...) and the subchart's own both count
+            options = [_union(options[0], options[1])]
         results = [_missing(value, opt, f"{path}{key}.", {}) for opt in options]
         missing.extend(min(results, key=len))
     return missing
+
+
+def _union(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for key, value in b.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and out[key] and value:
+            out[key] = _union(out[key], value)
+        elif key not in out or (isinstance(out[key], dict) and not out[key]):
+            out[key] = value
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +84,34 @@ def test_the_fleet_pins_the_same_version_and_values(repo_root: Path) -> None:
     release = next(d for d in docs if d and d["kind"] == "HelmRelease")
     assert release["spec"]["chart"]["spec"]["version"] == KPS_CHART_VERSION == "88.5.3"
     assert release["spec"]["values"] == KPS_VALUES
+
+
+def test_hub_and_agent_mode_keys_exist_upstream(upstream: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """The central-monitoring values (kubevc.generator.hub): the hub's full stack and a region's agent."""
+    from kubevc.generator.hub import HubSpec, hub_kps_values, region_kps_values
+    from kubevc.generator.spec import RegionSpec
+
+    main, subs = upstream
+    region = RegionSpec.model_validate(
+        {
+            "name": "seoul",
+            "apiEndpoint": "https://10.8.0.1:6443",
+            "storage": {"nfs": {"server": "10.8.0.10", "path": "/m"}},
+            "git": {"url": "https://git.example.com/f.git"},
+        }
+    )
+    for hub in (
+        HubSpec(api_endpoint="https://10.7.0.1:6443"),
+        HubSpec(
+            api_endpoint="https://10.7.0.1:6443",
+            remote_write_url="https://m.example.com/api/v1/write",
+            ingress_class_name="traefik",
+        ),
+    ):
+        assert _missing(hub_kps_values(hub), main, "", subs) == []
+        assert _missing(region_kps_values(region, hub), main, "", subs) == []
+    # the settings that make the two modes exist where we put them
+    assert main["prometheus"]["agentMode"] is False
+    assert main["prometheus"]["prometheusSpec"]["enableRemoteWriteReceiver"] is False
+    assert main["prometheus"]["prometheusSpec"]["remoteWrite"] == []
+    assert main["prometheus"]["prometheusSpec"]["externalLabels"] == {}
