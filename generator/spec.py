@@ -145,15 +145,29 @@ class ModelSpec(_Model):
     name: str
     base_path: Annotated[str, Field(pattern=r"^/")]
     signature: str = "serving_default"
-    profile: Literal["classification", "detection", "text", "tensor"] = "classification"
+    # a name of generator/profiles/<profile>.yaml (kubevc.generator.model_profiles)
+    profile: str = "classification"
     version_policy: Literal["latest", "all", "specific"] = "latest"
     versions: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)
     version_labels: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+    # `kubevc-gen model ...` keys; None = not written to region.yaml
+    framework: Literal["tensorflow"] | None = None
+    labels_file: Annotated[str, Field(pattern=r"^models/[a-z0-9][-a-z0-9]*/[^/]+$")] | None = None
+    stable_history: list[Annotated[int, Field(ge=1)]] | None = None  # earlier stable versions, newest last
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         check_name(value, "model name")
+        return value
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str) -> str:
+        from .model_profiles import profile_names
+
+        if value not in profile_names():
+            raise ValueError(f"unknown model profile {value!r} (profiles: {', '.join(profile_names())})")
         return value
 
     @model_validator(mode="after")

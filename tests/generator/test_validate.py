@@ -147,11 +147,9 @@ def test_missing_checkov_is_a_clear_error(gen: Gen, monkeypatch: pytest.MonkeyPa
 
 def test_every_profile_and_architecture_passes_the_chart_schemas(gen: Gen, fleet: Path) -> None:
     """Each gateway profile, armhf, specific versions with labels and monitoring off render cleanly."""
-    from kubevc.generator.render import GATEWAY_PROFILES
+    from kubevc.generator.model_profiles import profile_names
 
-    models = ", ".join(
-        f"{{name: m-{p}, basePath: /models/m-{p}, profile: {p}}}" for p in sorted(GATEWAY_PROFILES)
-    )
+    models = ", ".join(f"{{name: m-{p}, basePath: /models/m-{p}, profile: {p}}}" for p in profile_names())
     models = models.replace(
         "profile: classification}",
         "profile: classification, versionPolicy: specific, versions: [1, 2], "
