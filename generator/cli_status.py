@@ -206,8 +206,9 @@ def status(
     """Live state of every region (or the REGIONs named), read in parallel through their kube contexts.
 
     Per region: API reachable/version/latency; nodes ready by architecture and pressure
-    conditions; the flux-system GitRepository revision against the fleet repo's local commit
-    (in sync / behind N / unknown revision); every Kustomization and HelmRelease Ready condition
+    conditions; the flux-system GitRepository revision against the fleet repo's local commit of
+    the region's git branch, HEAD when that branch is not local (in sync / behind N / unknown
+    revision); every Kustomization and HelmRelease Ready condition
     (suspended ones marked); ready replicas of the serving and gateway Deployments; a verdict.
 
     \b
@@ -353,7 +354,8 @@ def _suspend_command(suspend: bool) -> click.Command:
         + " regions/REGION/region.yaml and re-renders "
         "spec.suspend on the region's Kustomizations (one commit; the flux-system sync stays live so "
         f"the change reaches the region), then merge-patches spec.suspend={str(suspend).lower()} on "
-        "the live Kustomizations when the region is reachable (--no-live: git only).\n\n"
+        "the live Kustomizations when the region is reachable (--no-live: git only; with --branch or "
+        "--no-commit the live side waits: run the command again after the merge).\n\n"
         "\b\nExample:\n"
         f"  kubevc-gen {verb} seoul\n"
         f"  kubevc-gen {verb} seoul --no-live --branch {verb}-seoul\n"
@@ -406,6 +408,13 @@ def _suspend_command(suspend: bool) -> click.Command:
             return
         if no_live:
             click.echo(f"--no-live: Flux {verb}s the region once the commit is pushed")
+            return
+        if branch or no_commit:
+            # the change is not on the branch Flux reconciles yet: the live side waits for the merge
+            where = f"on branch {branch}" if branch else "staged, not committed"
+            click.echo(
+                f"live: not changed (the git change is {where}); run `kubevc-gen {verb} {region}` after"
+            )
             return
         context = spec.effective_kube_context
         try:

@@ -157,3 +157,13 @@ def test_suspend_bad_input_changes_nothing(gen: Gen, fleet: Path, side: Fleetsid
     assert sum(1 for line in dry.output.splitlines() if re.fullmatch(r"\+ +suspend: true", line)) == 3
     assert snapshot(fleet) == before
     assert side.servers["seoul"].state.requests == []
+
+
+def test_suspend_api_contract_on_a_review_branch_leaves_the_cluster(
+    gen: Gen, fleet: Path, side: Fleetside
+) -> None:
+    result = gen("suspend", "seoul", "--branch", "maint-seoul", "--kubeconfig", str(side.kubeconfig()))
+    assert result.exit_code == 0, result.output
+    assert "live: not changed (the git change is on branch maint-seoul)" in result.output
+    assert git(fleet, "log", "-1", "--format=%s", "maint-seoul").startswith("suspend seoul")
+    assert side.servers["seoul"].state.requests == []
