@@ -490,6 +490,15 @@ else:
     cli.add_command(_node_group, "node")
     cli.add_command(_cluster_group, "cluster")
 
+# the model lifecycle (`model add/publish/promote/rollback/list`) lives in cli_model.py.
+try:
+    from .cli_model import model as _model_group
+except ImportError as _model_exc:  # pragma: no cover - a partial installation
+    _MODEL_IMPORT_ERROR: str | None = str(_model_exc)
+else:
+    _MODEL_IMPORT_ERROR = None
+    cli.add_command(_model_group, "model")
+
 # the central monitoring hub (`hub set/show/remove`) lives in cli_hub.py.
 try:
     from .cli_hub import hub as _hub_group

@@ -315,45 +315,31 @@ def region_apps(region: RegionSpec) -> list[str]:
     return [a for a in APPS if region.monitoring or a != "kubevc-monitoring"]
 
 
-# Gateway model profiles: how the gateway pre- and post-processes each kind of model.
-GATEWAY_PROFILES: dict[str, dict[str, Any]] = {
-    "classification": {
-        "input": {
-            "kind": "image",
-            "name": "input",
-            "width": 224,
-            "height": 224,
-            "layout": "NHWC",
-            "dtype": "float32",
-            "resize": "center-crop",
-        },
-        "output": {"postprocess": "topk", "topK": 5},
-    },
-    "detection": {
-        "input": {
-            "kind": "image",
-            "name": "images",
-            "width": 640,
-            "height": 640,
-            "layout": "NHWC",
-            "dtype": "float32",
-            "resize": "letterbox",
-        },
-        "output": {"postprocess": "yolo"},
-    },
-    "text": {
-        "input": {"kind": "text", "name": "input_ids", "sequenceLength": 128},
-        "output": {"postprocess": "none"},
-    },
-    "tensor": {
-        "input": {"kind": "tensor", "name": "input"},
-        "output": {"postprocess": "none"},
-    },
-}
+def _gateway_models(region: RegionSpec, root: Path | None) -> tuple[list[dict[str, Any]], bool]:
+    """Gateway ``models[]`` from the profiles (generator/profiles/*.yaml); True if the store is read."""
+    from .model_profiles import gateway_model, profile, read_labels
+
+    models: list[dict[str, Any]] = []
+    needs_store = False
+    for m in region.models:
+        prof = profile(m.profile)
+        needs_store = needs_store or prof.needs_model_store
+        entry: dict[str, Any] = {"name": m.name, "backend": "tfserving", "signature": m.signature}
+        entry.update(gateway_model(prof, m.base_path))
+        if m.labels_file and root is not None:
+            where = f"regions/{region.name}/region.yaml: models[{m.name}].labelsFile"
+            entry["output"]["labels"] = read_labels(root, m.labels_file, where)
+        models.append(entry)
+    return models, needs_store
 
 
-def chart_region_values(region: RegionSpec, app: str, cfg: FleetConfig) -> dict[str, Any]:
-    """The per-region values of ``app`` (they go into the ``<app>-values`` ConfigMap)."""
+def chart_region_values(
+    region: RegionSpec, app: str, cfg: FleetConfig, root: Path | None = None
+) -> dict[str, Any]:
+    """The per-region values of ``app`` (they go into the ``<app>-values`` ConfigMap).
+
+    ``root`` (the fleet repo) is where model label files (``models/<name>/labels.txt``) are read.
+    """
     labels = {REGION_LABEL: region.name}
     if app == "kubevc-serving":
         values: dict[str, Any] = {
@@ -393,29 +379,29 @@ def chart_region_values(region: RegionSpec, app: str, cfg: FleetConfig) -> dict[
             },
         }
     if app == "kubevc-gateway":
-        models = []
-        for m in region.models:
-            profile = GATEWAY_PROFILES[m.profile]
-            models.append({"name": m.name, "backend": "tfserving", "signature": m.signature, **profile})
-        return {
+        models, needs_store = _gateway_models(region, root)
+        gateway: dict[str, Any] = {
             "commonLabels": labels,
             "architectures": list(region.architectures),
             "serviceMonitor": {"enabled": region.monitoring},
             "config": {"models": models},
         }
+        if needs_store:  # a profile reads a file (vocabFile) from the model store
+            gateway["modelStore"] = {"enabled": True}
+        return gateway
     if app == "kubevc-monitoring":
         return {"commonLabels": labels, "region": region.name}
     raise KeyError(app)
 
 
-def _region_app_files(region: RegionSpec, cfg: FleetConfig) -> dict[str, bytes]:
+def _region_app_files(region: RegionSpec, cfg: FleetConfig, root: Path | None = None) -> dict[str, bytes]:
     base = f"apps/{region.name}"
     files: dict[str, bytes] = {}
     resources: list[str] = []
     for app in region_apps(region):
         resources.append(f"../base/{app}")
     for app in region_apps(region):
-        values_text = yamlio.dump_generated(chart_region_values(region, app, cfg))
+        values_text = yamlio.dump_generated(chart_region_values(region, app, cfg, root))
         cm = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -479,7 +465,7 @@ def desired_tree(fleet: Fleet, regions: Sequence[RegionSpec], charts: Path | Non
     files.update(_app_base_files(cfg))
     for region in sorted(regions, key=lambda r: r.name):
         files.update(_cluster_files(region))
-        files.update(_region_app_files(region, cfg))
+        files.update(_region_app_files(region, cfg, fleet.root))
     # With a monitoring hub (hub/hub.yaml): the hub's tree, and regions in agent mode (kubevc.generator.hub).
     from .hub import apply_hub
 
