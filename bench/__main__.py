@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--img-dir", type=Path, default=IMG_DIR)
     args = parser.parse_args(argv)
     run_mode = "full" if args.full else "quick"
+    started = time.perf_counter()
     if not args.report_only:
         print(f"{current_command()}: {run_mode} run")
         for name in args.suite or SUITES:
@@ -71,6 +72,14 @@ def main(argv: list[str] | None = None) -> int:
             write_result(result, args.results_dir)
     path = report.regenerate(args.results_dir, args.doc, args.img_dir)
     print(f"wrote {path}")
+    if not args.report_only:
+        total = time.perf_counter() - started
+        budget = (
+            " (over the 3-minute budget of --quick: is the machine busy?)"
+            if run_mode == "quick" and total > 180
+            else ""
+        )
+        print(f"total {total:.0f} s{budget}")
     return 0
 
 

@@ -87,8 +87,8 @@ def run(mode: str) -> SuiteResult:
         "Gateway media work per request, ms (p50)",
         description="The gateway's own functions on real photos / test-model outputs.",
     )
-    small = Budget(3, 15 if quick else 60, 1.0 if quick else 4.0)
-    big = Budget(2, 3 if quick else 10, 2.0 if quick else 10.0)
+    small = Budget(3, 10 if quick else 60, 0.5 if quick else 4.0)
+    big = Budget(2, 2 if quick else 10, 1.0 if quick else 10.0)
     targets = {
         "tc_build": Target(">=", 2048.0, "tensor_content build >= 2 GiB/s"),
         "tc_parse": Target(">=", 4096.0, "tensor_content parse >= 4 GiB/s"),

@@ -53,8 +53,8 @@ def bodies(tmp: Path) -> dict[str, Path]:
 def client_spec(files: dict[str, Path], server: str, quick: bool, first: bool) -> dict[str, Any]:
     gw = f"http://{server}:{HTTP_PORT}"
     target = f"{server}:{GRPC_PORT}"
-    small = {"min_count": 3, "max_count": 20 if quick else 200, "max_seconds": 2.5 if quick else 15.0}
-    big = {"min_count": 2, "max_count": 5 if quick else 30, "max_seconds": 3.0 if quick else 30.0}
+    small = {"min_count": 3, "max_count": 20 if quick else 200, "max_seconds": 1.5 if quick else 15.0}
+    big = {"min_count": 2, "max_count": 3 if quick else 30, "max_seconds": 2.0 if quick else 30.0}
     paths: list[dict[str, Any]] = [
         {
             "key": "a",
@@ -77,7 +77,7 @@ def client_spec(files: dict[str, Path], server: str, quick: bool, first: bool) -
         },
     ]
     sink = f"{server}:{SINK_PORT}"
-    tcp = {**small, "max_seconds": 1.5 if quick else 10.0, "warmup": False}
+    tcp = {**small, "max_seconds": 1.0 if quick else 10.0, "warmup": False}
     paths += [
         {"key": f"w{k}", "kind": "tcp", "target": sink, "reply_like": k, **(big if k == "a" else tcp)}
         for k in "ace"
