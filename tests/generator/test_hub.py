@@ -319,3 +319,14 @@ def test_docs_footprint_table_matches_the_rendered_values(repo_root: Path, fleet
     table = footprint_markdown(Fleet.find(fleet).load("seoul"), HubSpec(api_endpoint="https://10.7.0.1:6443"))
     assert "| **sum per cluster** | | **190** | **816** | **2144** | **80** | **240** | **544** |" in table
     assert table in (repo_root / "docs/monitoring.md").read_text()
+
+
+def test_region_remove_in_hub_mode_drops_its_agent_and_the_hub_forgets_it(gen: Gen, hub_fleet: Path) -> None:
+    result = gen("region", "remove", "busan")
+    assert result.exit_code == 0, result.output
+    assert not (hub_fleet / "infrastructure/agents/busan").exists()
+    assert (hub_fleet / "infrastructure/agents/seoul/kube-prometheus-stack.yaml").is_file()
+    (cm,) = load_docs(hub_fleet / "apps/hub/kubevc-monitoring-values.yaml")
+    assert yaml.safe_load(cm["data"]["values.yaml"])["regions"] == ["seoul"]
+    assert git(hub_fleet, "status", "--porcelain") == ""
+    assert gen("render", "--check").exit_code == 0
