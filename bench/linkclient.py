@@ -53,7 +53,10 @@ def scrape(http: httpx.Client, url: str) -> dict[str, float]:
 
 
 def run_path(path: dict[str, Any], http: httpx.Client, channels: dict[str, grpc.Channel]) -> dict[str, Any]:
-    body = Path(path["body_file"]).read_bytes()
+    if "request_bytes" in path:  # wire-only twin with given byte counts (content is irrelevant to a sink)
+        body = bytes(int(path["request_bytes"]))
+    else:
+        body = Path(path["body_file"]).read_bytes()
     min_count, max_count = int(path.get("min_count", 2)), int(path.get("max_count", 20))
     max_seconds = float(path.get("max_seconds", 5.0))
     if path["kind"] == "tcp":
