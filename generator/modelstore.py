@@ -32,6 +32,7 @@ import posixpath
 import secrets
 import shlex
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,20 +300,47 @@ class RemoteStore:
 
     @contextlib.contextmanager
     def lock(self, folder: str) -> Iterator[None]:
-        # An SSH session cannot hold an flock across commands: a lock folder (mkdir is atomic),
-        # removed at the end. A lock left by a killed publish names itself in the error.
+        # An SSH session cannot hold an flock across commands: a lock folder (mkdir is atomic)
+        # holding "<operator host> <pid>", removed at the end. A lock whose owner is a dead
+        # process on this machine (a killed publish) is stale and taken over; any other lock
+        # names its owner in the error.
         lock = posixpath.join(folder, LOCK_NAME + ".d")
         q = shlex.quote(lock)
-        out = self._sh(f"mkdir -- {q} 2>/dev/null && echo OK || echo BUSY", "lock")
-        if out.strip() != "OK":
+        me = f"{socket.gethostname()} {os.getpid()}"
+        script = (
+            f"if mkdir -- {q} 2>/dev/null; then printf '%s\\n' {shlex.quote(me)} > {q}/owner; echo OK; "
+            f"else echo BUSY; cat -- {q}/owner 2>/dev/null; fi"
+        )
+        for attempt in (1, 2):
+            lines = self._sh(script, "lock").splitlines()
+            if lines and lines[0] == "OK":
+                break
+            owner = lines[1].strip() if len(lines) > 1 else "unknown"
+            if attempt == 1 and _stale_owner(owner):
+                self.rmtree(lock)
+                continue
             raise StoreError(
-                f"{self.where}: another publish of {folder} is running ({lock} exists; "
-                "remove it if no publish is running)"
+                f"{self.where}: another publish of {folder} is running (lock {lock}, owner {owner}); "
+                "remove the lock folder if no publish is running"
             )
         try:
             yield
         finally:
-            self._sh(f"rmdir -- {q}", "unlock")
+            self._sh(f"rm -rf -- {q}", "unlock")
+
+
+def _stale_owner(owner: str) -> bool:
+    """True when ``owner`` ("host pid") is a process of this machine that no longer runs."""
+    host, _, pid = owner.partition(" ")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 # --------------------------------------------------------------------------- publish / list

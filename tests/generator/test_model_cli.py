@@ -218,6 +218,41 @@ def test_promote_dry_run_and_branch(gen: Gen, with_model: Path, store: Path, sav
     assert git(fleet, "rev-parse", "--abbrev-ref", "HEAD").strip() == "scale-v1"
 
 
+def test_publish_via_host_defaults_to_the_region_export(
+    gen: Gen, with_model: Path, tmp_path: Path, saved_models: Path
+) -> None:
+    """--via-host: pyinfra (@local connector) into the region's storage.nfs.path; list reads it too."""
+    export = tmp_path / "export"
+    export.mkdir()
+    assert gen("region", "set", "seoul", f"storage.nfs.path={export}").exit_code == 0
+    before = snapshot(with_model)
+    v1 = str(saved_models / "v1")
+    dry = gen(
+        "model",
+        "publish",
+        "scale",
+        v1,
+        "--version",
+        "1",
+        "--region",
+        "seoul",
+        "--via-host",
+        "@local",
+        "--dry-run",
+    )
+    assert dry.exit_code == 0 and "dry run: would publish scale version 1" in dry.output, dry.output
+    assert list(export.iterdir()) == []
+    result = gen(
+        "model", "publish", "scale", v1, "--version", "1", "--region", "seoul", "--via-host", "@local"
+    )
+    assert result.exit_code == 0, result.output
+    assert f"published scale version 1 to @local:{export}/scale/1" in result.output
+    assert tree(export / "scale" / "1") == tree(saved_models / "v1")
+    assert snapshot(with_model) == before  # the store changed, git did not
+    listing = gen("model", "list", "--region", "seoul", "--via-host", "@local")
+    assert listing.exit_code == 0 and re.search(r"seoul .*scale .*│ 1 ", listing.output), listing.output
+
+
 def _bad(gen: Gen, fleet: Path, store: Path, args: list[str], message: str) -> None:
     before, before_store = snapshot(fleet), tree(store)
     result = gen(*args)

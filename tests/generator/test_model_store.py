@@ -215,3 +215,24 @@ def test_via_host_store_outside_the_export_is_refused(tmp_path: Path) -> None:
         pass
     with pytest.raises(StoreError, match="needs --store PATH"), modelstore.open_store(None, "@local", None):
         pass
+
+
+def test_remote_lock_left_by_a_killed_publish_is_taken_over(saved_models: Path, tmp_path: Path) -> None:
+    import socket
+
+    export = tmp_path / "export"
+    lock = export / "scale" / ".publish.lock.d"
+    lock.mkdir(parents=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (lock / "owner").write_text(f"{socket.gethostname()} {dead.pid}\n")
+    with modelstore.open_store(None, "@local", str(export)) as store:
+        modelstore.publish(store, model="scale", folder="scale", version=1, src=saved_models / "v1")
+        assert not lock.exists()
+        # a live owner (this test process) is respected: nothing is copied
+        lock.mkdir()
+        (lock / "owner").write_text(f"{socket.gethostname()} {os.getpid()}\n")
+        before = tree(export)
+        with pytest.raises(StoreError, match=r"another publish of .* is running .*owner"):
+            modelstore.publish(store, model="scale", folder="scale", version=2, src=saved_models / "v2")
+        assert tree(export) == before
