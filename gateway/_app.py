@@ -27,7 +27,7 @@ from kubevc.gateway._errors import (
 )
 from kubevc.gateway._media import parse_multipart, parse_npy, parse_raw_tensor
 from kubevc.gateway._metrics import CONTENT_TYPE_LATEST, Metrics
-from kubevc.gateway._postprocess import tensor_json, topk, yolo_detections
+from kubevc.gateway._postprocess import model_detections, tensor_json, topk, yolo_detections
 from kubevc.gateway._preprocess import Geometry, decode_image, decode_video, prepare_images
 from kubevc.gateway._rest import format_predict, parse_predict
 from kubevc.gateway._tokenizer import WordPiece, load_wordpiece
@@ -348,6 +348,8 @@ class Gateway:
             geometries = [Geometry(w, h, 1.0, 1.0, 0.0, 0.0)]
         out_name = cfg.output.name
         output_filter = [out_name] if out_name and cfg.output.postprocess != "none" else None
+        if cfg.output.postprocess == "detections":
+            output_filter = cfg.output.detection_outputs
         outputs = await self.call_backend(profile, inputs, started, output_filter=output_filter)
         with self.stage(cfg.name, "postprocess"):
             result = self.postprocess(profile, outputs, geometries, times)
@@ -366,8 +368,10 @@ class Gateway:
         if out.postprocess == "none":
             chosen = outputs if out.name is None else {out.name: _pick(outputs, out.name)}
             return {"model": name, "outputs": {k: tensor_json(v) for k, v in chosen.items()}}
-        arr = _pick(outputs, out.name)
         results: list[dict[str, Any]]
+        if out.postprocess == "detections":
+            return {"model": name, "results": self.model_detections(profile, outputs, geometries, times)}
+        arr = _pick(outputs, out.name)
         if out.postprocess == "topk":
             if arr.dtype.kind not in "fiu" or arr.ndim < 1:
                 raise BackendError(f"output {out.name!r} is not a numeric tensor")
@@ -378,11 +382,7 @@ class Gateway:
             if arr.ndim not in (2, 3) or arr.shape[-1] < 6:
                 raise BackendError(f"output {out.name!r} has shape {list(arr.shape)}, not YOLO rows")
             batch = arr.shape[0] if arr.ndim == 3 else 1
-            if not geometries:
-                w, h = profile.cfg.input.width, profile.cfg.input.height
-                geometries = [Geometry(w, h, 1.0, 1.0, 0.0, 0.0)]
-            # one geometry per image; a raw batch shares the identity geometry
-            geometries = [geometries[min(i, len(geometries) - 1)] for i in range(batch)]
+            geometries = _per_image(profile, geometries, batch)
             dets = yolo_detections(
                 arr,
                 geometries,
@@ -400,6 +400,44 @@ class Gateway:
             for item, t in zip(results, times, strict=False):
                 item["time"] = t
         return {"model": name, "results": results}
+
+    def model_detections(
+        self,
+        profile: Profile,
+        outputs: dict[str, Array],
+        geometries: list[Geometry],
+        times: list[float] | None,
+    ) -> list[dict[str, Any]]:
+        """``postprocess: detections``: a model that ran NMS itself (TF detection exports)."""
+        out = profile.cfg.output
+        boxes = _pick(outputs, out.boxes_name)
+        num = _pick(outputs, out.num_detections_name) if out.num_detections_name else None
+        batch = boxes.shape[0] if boxes.ndim == 3 else 1
+        geometries = _per_image(profile, geometries, batch)
+        try:
+            dets = model_detections(
+                boxes,
+                _pick(outputs, out.scores_name),
+                _pick(outputs, out.classes_name),
+                num,
+                geometries,
+                (profile.cfg.input.width, profile.cfg.input.height),
+                box_format=out.box_format,
+                box_units=out.box_units,
+                confidence=out.confidence_threshold,
+                max_detections=out.max_detections,
+                labels=profile.labels,
+            )
+        except ValueError as exc:
+            raise BackendError(f"model {profile.cfg.name!r}: detection outputs unusable: {exc}") from None
+        results = [
+            {"width": g.width, "height": g.height, "detections": d}
+            for d, g in zip(dets, geometries, strict=True)
+        ]
+        if times is not None:
+            for item, t in zip(results, times, strict=False):
+                item["time"] = t
+        return results
 
     # -- Open Inference Protocol v2 -----------------------------------------------------------------
     async def v2_infer(
@@ -481,6 +519,14 @@ def _rescale(geometries: list[Geometry], parts: list[tuple[str, bytes]]) -> list
         fx, fy = g.width / w, g.height / h
         out.append(Geometry(w, h, g.scale_x * fx, g.scale_y * fy, g.pad_x, g.pad_y))
     return out
+
+
+def _per_image(profile: Profile, geometries: list[Geometry], batch: int) -> list[Geometry]:
+    """One geometry per image; a raw tensor batch shares the identity geometry."""
+    if not geometries:
+        w, h = profile.cfg.input.width, profile.cfg.input.height
+        geometries = [Geometry(w, h, 1.0, 1.0, 0.0, 0.0)]
+    return [geometries[min(i, len(geometries) - 1)] for i in range(batch)]
 
 
 def _pick(outputs: dict[str, Array], name: str | None) -> Array:

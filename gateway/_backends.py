@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import grpc
 import numpy as np
 import numpy.typing as npt
+from google.protobuf.message import DecodeError
 from kubevc.gateway._config import BackendConfig
 from kubevc.gateway._errors import (
     BackendError,
@@ -31,17 +32,16 @@ from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2_grpc as v2grpc
 from kubevc.gateway._proto.tensorflow_serving import (
     get_model_status_pb2,
+    model_pb2,
     model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
 )
 from kubevc.gateway._tensors import (
     from_tensor_proto,
     from_v2_output,
     numpy_to_v2_datatype,
     pack_bytes,
-    to_tensor_proto,
 )
+from kubevc.gateway._wire import encode_predict_request, read_model_infer_response, read_predict_response
 
 __all__ = ["Backend", "CircuitBreaker", "TFServingBackend", "V2Backend", "make_backend"]
 
@@ -203,7 +203,12 @@ class TFServingBackend(Backend):
 
     def __init__(self, cfg: BackendConfig, metrics: Metrics | None = None) -> None:
         super().__init__(cfg, metrics)
-        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        # Predict answers are read from the raw bytes (kubevc.gateway._wire): no generated-message copies
+        self._predict = self.channel.unary_unary(
+            "/tensorflow.serving.PredictionService/Predict",
+            request_serializer=None,  # requests are serialized by encode_predict_request
+            response_deserializer=None,
+        )
         self._status = model_service_pb2_grpc.ModelServiceStub(self.channel)  # type: ignore[no-untyped-call]
 
     async def predict(
@@ -217,26 +222,22 @@ class TFServingBackend(Backend):
         output_filter: list[str] | None = None,
         budget: float | None = None,
     ) -> dict[str, Array]:
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = model
-        request.model_spec.signature_name = signature
+        spec = model_pb2.ModelSpec(name=model, signature_name=signature)
         if version is not None:
-            request.model_spec.version.value = version
+            spec.version.value = version
         elif label is not None:
-            request.model_spec.version_label = label
-        for name, array in inputs.items():
-            to_tensor_proto(array, request.inputs[name])
-        if output_filter:
-            request.output_filter.extend(output_filter)
+            spec.version_label = label
+        request = encode_predict_request(spec, inputs, output_filter)
 
-        async def run(timeout: float) -> predict_pb2.PredictResponse:
-            response: predict_pb2.PredictResponse = await self._predict.Predict(request, timeout=timeout)
+        async def run(timeout: float) -> bytes:
+            response: bytes = await self._predict(request, timeout=timeout)
             return response
 
-        response = await self.call(run, budget)
+        data = await self.call(run, budget)
         try:
-            return {name: from_tensor_proto(t) for name, t in response.outputs.items()}
-        except ValueError as exc:
+            outputs, _spec = read_predict_response(data, set(output_filter) if output_filter else None)
+            return {name: from_tensor_proto(proto, content) for name, (proto, content) in outputs.items()}
+        except (ValueError, DecodeError) as exc:  # WireError, bad submessages, shape mismatches
             raise BackendError(f"backend {self.cfg.name} sent an unreadable tensor: {exc}") from None
 
     async def model_ready(self, model: str, budget: float | None = None) -> bool:
@@ -263,6 +264,11 @@ class V2Backend(Backend):
     def __init__(self, cfg: BackendConfig, metrics: Metrics | None = None) -> None:
         super().__init__(cfg, metrics)
         self._stub = v2grpc.GRPCInferenceServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self._infer = self.channel.unary_unary(
+            "/inference.GRPCInferenceService/ModelInfer",
+            request_serializer=v2pb.ModelInferRequest.SerializeToString,
+            response_deserializer=None,
+        )
 
     async def predict(
         self,
@@ -291,18 +297,18 @@ class V2Backend(Backend):
         for name in output_filter or []:
             request.outputs.add(name=name)
 
-        async def run(timeout: float) -> v2pb.ModelInferResponse:
-            response: v2pb.ModelInferResponse = await self._stub.ModelInfer(request, timeout=timeout)
+        async def run(timeout: float) -> bytes:
+            response: bytes = await self._infer(request, timeout=timeout)
             return response
 
-        response = await self.call(run, budget)
-        raw = list(response.raw_output_contents)
+        data = await self.call(run, budget)
         try:
+            response, raw = read_model_infer_response(data)
             return {
                 out.name: from_v2_output(out, raw[i] if i < len(raw) else None)
                 for i, out in enumerate(response.outputs)
             }
-        except (ValueError, GatewayError) as exc:
+        except (ValueError, DecodeError, GatewayError) as exc:
             raise BackendError(f"backend {self.cfg.name} sent an unreadable tensor: {exc}") from None
 
     async def model_ready(self, model: str, budget: float | None = None) -> bool:

@@ -120,19 +120,32 @@ class InputConfig(_Model):
 
 class OutputConfig(_Model):
     name: str | None = "output0"
-    postprocess: Literal["yolo", "topk", "none"] = "yolo"
+    postprocess: Literal["yolo", "detections", "topk", "none"] = "yolo"
     top_k: PositiveInt = 5
     labels: list[str] = []
     labels_file: str | None = None
     confidence_threshold: Annotated[float, Field(ge=0, le=1)] = 0.25
     iou_threshold: Annotated[float, Field(ge=0, le=1)] = 0.45
     max_detections: PositiveInt = 300
+    # postprocess detections: a model with NMS in its graph (TF detection exports)
+    boxes_name: str = "detection_boxes"
+    scores_name: str = "detection_scores"
+    classes_name: str = "detection_classes"
+    num_detections_name: str | None = "num_detections"
+    box_format: Literal["yxyx", "xyxy"] = "yxyx"
+    box_units: Literal["normalized", "pixels"] = "normalized"
 
     @model_validator(mode="after")
     def _one_label_source(self) -> OutputConfig:
         if self.labels and self.labels_file:
             raise ValueError("give labels or labelsFile, not both")
         return self
+
+    @property
+    def detection_outputs(self) -> list[str]:
+        """The outputs a ``detections`` model is asked for."""
+        names = [self.boxes_name, self.scores_name, self.classes_name, self.num_detections_name]
+        return [n for n in names if n]
 
 
 class ModelConfig(_Model):

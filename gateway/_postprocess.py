@@ -1,5 +1,7 @@
 """Model outputs -> JSON-ready results: top-k classes, YOLO detections (decode + class-wise NMS),
-or raw tensors. Vectorised numpy; the only loop in NMS runs once per *kept* box."""
+detections of models with NMS in their graph, or raw tensors. Vectorised numpy; the only loop in
+NMS runs once per *kept* box. Both detection paths map boxes back to the original image through
+one function, :func:`detections_json` (the inverse of the letterbox/resize, ``Geometry``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 from kubevc.gateway._preprocess import Geometry
 
-__all__ = ["nms", "tensor_json", "topk", "yolo_detections"]
+__all__ = ["detections_json", "model_detections", "nms", "tensor_json", "topk", "yolo_detections"]
 
 Array = npt.NDArray[Any]
 _MAX_WH = 7680.0  # class offset for batched class-wise NMS (larger than any box coordinate)
@@ -102,18 +104,81 @@ def yolo_detections(
         offset = boxes + (cls.astype(np.float32) * _MAX_WH)[:, None]
         keep = nms(offset, score, iou, max_detections)
         geom = geometries[b] if b < len(geometries) else geometries[-1]
-        kept = geom.to_original(boxes[keep])
-        results.append(
-            [
-                {
-                    "box": [round(float(v), 2) for v in box],
-                    "score": round(float(s), 5),
-                    "class": int(c),
-                    "label": labels[c] if c < len(labels) else str(int(c)),
-                }
-                for box, s, c in zip(kept.tolist(), score[keep].tolist(), cls[keep].tolist(), strict=True)
-            ]
+        results.append(detections_json(boxes[keep], score[keep], cls[keep], geom, labels))
+    return results
+
+
+def detections_json(
+    boxes: Array, scores: Array, classes: Array, geometry: Geometry, labels: list[str]
+) -> list[dict[str, Any]]:
+    """Boxes ``x1, y1, x2, y2`` in model-input pixels -> detections in original-image pixels.
+
+    The one place where boxes leave model-input coordinates, for both the ``yolo`` and the
+    ``detections`` post-processing."""
+    kept = geometry.to_original(np.asarray(boxes, dtype=np.float32).reshape(-1, 4))
+    return [
+        {
+            "box": [round(float(v), 2) for v in box],
+            "score": round(float(s), 5),
+            "class": int(c),
+            "label": labels[int(c)] if 0 <= int(c) < len(labels) else str(int(c)),
+        }
+        for box, s, c in zip(kept.tolist(), scores.tolist(), classes.tolist(), strict=True)
+    ]
+
+
+def model_detections(
+    boxes: Array,
+    scores: Array,
+    classes: Array,
+    num: Array | None,
+    geometries: list[Geometry],
+    input_size: tuple[int, int],
+    *,
+    box_format: str,
+    box_units: str,
+    confidence: float,
+    max_detections: int,
+    labels: list[str],
+) -> list[list[dict[str, Any]]]:
+    """Outputs of a model with NMS in its graph -> per image detections in original pixels.
+
+    ``boxes (N, K, 4)``, ``scores (N, K)``, ``classes (N, K)`` and optionally ``num (N,)`` (valid
+    rows per image; TF's ``num_detections``), as TensorFlow detection exports emit them. Boxes are
+    ``yxyx`` or ``xyxy``, ``normalized`` to 0..1 or in model-input ``pixels``. Rows with a score
+    above ``confidence`` are kept, best first, at most ``max_detections``. ``ValueError`` when the
+    shapes do not fit together."""
+    if boxes.ndim == 2:
+        boxes, scores, classes = boxes[None], scores.reshape(1, -1), classes.reshape(1, -1)
+    if boxes.ndim != 3 or boxes.shape[-1] != 4:
+        raise ValueError(f"boxes have shape {list(boxes.shape)}, not [N, K, 4]")
+    n, k = boxes.shape[:2]
+    if scores.shape != (n, k) or classes.shape != (n, k):
+        raise ValueError(
+            f"scores {list(scores.shape)} and classes {list(classes.shape)} do not match boxes"
+            f" {list(boxes.shape)}"
         )
+    counts = np.full(n, k, dtype=np.int64)
+    if num is not None:
+        flat = np.asarray(num).reshape(-1)
+        if flat.size != n:
+            raise ValueError(f"num_detections has {flat.size} values for a batch of {n}")
+        counts = np.clip(flat.astype(np.int64), 0, k)
+    width, height = input_size
+    order_xyxy = [1, 0, 3, 2] if box_format == "yxyx" else [0, 1, 2, 3]
+    scale = np.array([width, height, width, height], dtype=np.float32)
+    results: list[list[dict[str, Any]]] = []
+    for b in range(n):
+        c = int(counts[b])
+        sc = scores[b, :c].astype(np.float32)
+        keep = np.flatnonzero(sc > confidence)
+        keep = keep[np.argsort(-sc[keep], kind="stable")][:max_detections]
+        bx = boxes[b, keep][:, order_xyxy].astype(np.float32)
+        if box_units == "normalized":
+            bx *= scale
+        cls = np.rint(classes[b, keep]).astype(np.int64)
+        geom = geometries[b] if b < len(geometries) else geometries[-1]
+        results.append(detections_json(bx, sc[keep], cls, geom, labels))
     return results
 
 

@@ -50,10 +50,10 @@ class Geometry:
     def to_original(self, boxes: Array) -> Array:
         """Boxes ``x1, y1, x2, y2`` in model-input pixels -> original pixels, clipped."""
         out = np.empty_like(boxes)
-        out[:, [0, 2]] = (boxes[:, [0, 2]] - self.pad_x) / self.scale_x
-        out[:, [1, 3]] = (boxes[:, [1, 3]] - self.pad_y) / self.scale_y
-        np.clip(out[:, [0, 2]], 0, self.width, out=out[:, [0, 2]])
-        np.clip(out[:, [1, 3]], 0, self.height, out=out[:, [1, 3]])
+        # basic slices (views), so that clip's out= writes into ``out``, not into a copy
+        xs, ys = out[:, 0::2], out[:, 1::2]
+        np.clip((boxes[:, 0::2] - self.pad_x) / self.scale_x, 0, self.width, out=xs)
+        np.clip((boxes[:, 1::2] - self.pad_y) / self.scale_y, 0, self.height, out=ys)
         return out
 
 

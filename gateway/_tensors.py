@@ -18,7 +18,10 @@ __all__ = [
     "from_tensor_proto",
     "from_v2_output",
     "numpy_to_v2_datatype",
+    "pack_bytes",
+    "tensor_header",
     "to_tensor_proto",
+    "unpack_bytes",
     "v2_datatype_to_numpy",
 ]
 
@@ -115,8 +118,26 @@ def to_tensor_proto(array: Array, proto: tensor_pb2.TensorProto | None = None) -
     return proto
 
 
-def from_tensor_proto(proto: tensor_pb2.TensorProto) -> Array:
-    """A TensorProto as a numpy array (zero-copy view of ``tensor_content`` when present)."""
+def tensor_header(array: Array) -> tuple[bytes, Array]:
+    """A numeric array's serialized TensorProto without ``tensor_content`` (dtype and shape), and
+    the little-endian C-contiguous array whose bytes the content is."""
+    shape = array.shape  # before ascontiguousarray, which makes 0-d arrays 1-d
+    array = _little_endian(array)
+    dt = _TF.get(array.dtype.newbyteorder("="))
+    if dt is None:
+        raise BadRequest(f"dtype {array.dtype} cannot be sent to TF Serving")
+    proto = tensor_pb2.TensorProto(dtype=dt)  # type: ignore[arg-type]
+    for size in shape:
+        proto.tensor_shape.dim.add().size = int(size)
+    return proto.SerializeToString(deterministic=True), array
+
+
+def from_tensor_proto(proto: tensor_pb2.TensorProto, content: bytes | memoryview | None = None) -> Array:
+    """A TensorProto as a numpy array.
+
+    ``content`` is the tensor's ``tensor_content`` when the caller already holds it (a view of the
+    received buffer, see ``kubevc.gateway._wire``): the array then wraps it without a copy. Without
+    it ``proto.tensor_content`` is read once (the generated message copies on every access)."""
     shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
     if proto.dtype == types_pb2.DT_STRING:
         values = list(proto.string_val)
@@ -127,8 +148,12 @@ def from_tensor_proto(proto: tensor_pb2.TensorProto) -> Array:
     if dtype is None:
         raise ValueError(f"unsupported TensorProto dtype {proto.dtype}")
     count = int(np.prod(shape)) if shape else 1
-    if proto.tensor_content:
-        return np.frombuffer(proto.tensor_content, dtype=dtype.newbyteorder("<")).reshape(shape)
+    if content is None:
+        content = proto.tensor_content
+    if len(content):
+        if len(content) != count * dtype.itemsize:
+            raise ValueError(f"tensor_content has {len(content)} bytes for shape {list(shape)} {dtype}")
+        return np.frombuffer(content, dtype=dtype.newbyteorder("<")).reshape(shape)
     values = getattr(proto, _TF_VAL_FIELD[proto.dtype])
     if proto.dtype == types_pb2.DT_HALF:
         flat = np.asarray(values, dtype=np.uint16).view(np.float16)
@@ -159,12 +184,14 @@ def v2_datatype_to_numpy(datatype: str) -> np.dtype[Any]:
         raise BadRequest(f"datatype {datatype!r} is not supported") from None
 
 
-def from_v2_output(output: v2pb.ModelInferResponse.InferOutputTensor, raw: bytes | None) -> Array:
+def from_v2_output(
+    output: v2pb.ModelInferResponse.InferOutputTensor, raw: bytes | memoryview | None
+) -> Array:
     """One v2 output tensor as numpy, from its raw bytes or its typed contents."""
     shape = tuple(int(s) for s in output.shape)
     if output.datatype == "BYTES":
         if raw is not None:
-            return _unpack_bytes(raw).reshape(shape)
+            return unpack_bytes(raw, int(np.prod(shape)) if shape else 1).reshape(shape)
         arr = np.empty(len(output.contents.bytes_contents), dtype=object)
         arr[:] = list(output.contents.bytes_contents)
         return arr.reshape(shape)
@@ -175,14 +202,23 @@ def from_v2_output(output: v2pb.ModelInferResponse.InferOutputTensor, raw: bytes
     return np.asarray(values, dtype=dtype).reshape(shape)
 
 
-def _unpack_bytes(raw: bytes) -> Array:
-    """BYTES tensors in raw form: each element is a 4-byte little-endian length, then the bytes."""
+def unpack_bytes(raw: bytes | memoryview, count: int | None = None) -> Array:
+    """A BYTES tensor in raw form (each element a 4-byte little-endian length, then its bytes, as
+    in the Open Inference Protocol binary extension) -> a flat object array of ``bytes``.
+
+    ``ValueError`` when an element runs past the end, or (with ``count``) the element count differs."""
     items: list[bytes] = []
-    pos = 0
-    while pos < len(raw):
+    pos, end = 0, len(raw)
+    while pos < end:
+        if pos + 4 > end:
+            raise ValueError(f"BYTES element {len(items)}: truncated 4-byte length prefix")
         n = int.from_bytes(raw[pos : pos + 4], "little")
-        items.append(raw[pos + 4 : pos + 4 + n])
+        if pos + 4 + n > end:
+            raise ValueError(f"BYTES element {len(items)}: length {n} runs past the end of the data")
+        items.append(bytes(raw[pos + 4 : pos + 4 + n]))
         pos += 4 + n
+    if count is not None and len(items) != count:
+        raise ValueError(f"{len(items)} BYTES elements for a tensor of {count}")
     arr = np.empty(len(items), dtype=object)
     arr[:] = items
     return arr

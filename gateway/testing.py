@@ -12,12 +12,18 @@ mobilenet     ``input: (N, 224, 224, 3)``  ``output0: (N, 1001)`` probs     uint
 inceptionv3   ``input: (N, 299, 299, 3)``  ``output0: (N, 1001)`` probs     uint8, float32
 yolov5        ``images: (N, 640, 640, 3)`` ``output0: (N, 25200, 85)``      uint8, float32
 bert          ``input_ids: (N, 500)``      ``logits: (N, 2)``               int32, int64
+yolov5-nms    ``images: (N, 640, 640, 3)`` ``detection_boxes: (N, 100, 4)``  uint8, float32
+                                           ``detection_scores: (N, 100)``
+                                           ``detection_classes: (N, 100)``
+                                           ``num_detections: (N,)``
 ============  ==========================  ===============================  ===================
 
 YOLO rows are ``cx, cy, w, h`` normalised to 0..1 (as TensorFlow exports of YOLOv5 emit them),
 objectness, then 80 class scores; a few objects placed where the image has the most contrast,
-each reported by several overlapping rows so that NMS has real work. Errors follow TF Serving:
-unknown model NOT_FOUND, wrong input name/shape/dtype INVALID_ARGUMENT.
+each reported by several overlapping rows so that NMS has real work. ``yolov5-nms`` is the same
+detector exported with NMS in the graph (TF detection export outputs, boxes as normalised
+``ymin, xmin, ymax, xmax``): it reports exactly the best row of each ``yolov5`` object. Errors
+follow TF Serving: unknown model NOT_FOUND, wrong input name/shape/dtype INVALID_ARGUMENT.
 
 Every call is counted in :attr:`TestBackend.calls` (``{(method, model): n}``);
 :attr:`TestBackend.delay_seconds` slows every inference call down (deadline tests) and
@@ -114,6 +120,32 @@ def _classifier(input_name: str, size: int, seed: int) -> TestModel:
     )
 
 
+_YOLO_OBJECTS = 3  # objects per image
+_ROWS_PER_OBJECT = 8
+NMS_DETECTIONS = 100  # K of the NMS-in-graph model's outputs
+
+
+def _yolo_objects(images: Array) -> tuple[Array, Array, Array]:
+    """Where the test detectors "see" objects: per image the 3 grid cells with the most contrast.
+
+    Returns boxes ``(N, 3, 4)`` as normalised ``cx, cy, w, h``, classes ``(N, 3)`` and scores
+    ``(N, 3)`` (objectness x class score of the best row)."""
+    grid = 8
+    n = images.shape[0]
+    feats = _features(images, grid).reshape(n, grid * grid, 3)
+    contrast = np.abs(feats - feats.mean(axis=1, keepdims=True)).sum(axis=2)  # (N, 64)
+    cells = np.argsort(-contrast, axis=1, kind="stable")[:, :_YOLO_OBJECTS]  # (N, 3)
+    chosen = np.take_along_axis(feats, cells[:, :, None], axis=1)  # (N, 3, 3)
+    size = 0.12 + 0.1 * chosen.mean(axis=2)
+    boxes = np.stack(
+        [(cells % grid + 0.5) / grid, (cells // grid + 0.5) / grid, size, size * 0.8], axis=2
+    ).astype(np.float32)
+    k = np.arange(_YOLO_OBJECTS)
+    classes = (chosen.argmax(axis=2) * 20 + k * 7) % YOLO_CLASSES
+    scores = np.full(classes.shape, np.float32(0.95) * np.float32(0.9), dtype=np.float32)
+    return boxes, classes, scores
+
+
 def _yolo() -> TestModel:
     rng = np.random.default_rng(5)
     base = np.empty((YOLO_ROWS, 5 + YOLO_CLASSES), dtype=np.float32)
@@ -121,26 +153,20 @@ def _yolo() -> TestModel:
     base[:, 2:4] = rng.random((YOLO_ROWS, 2)) * 0.2 + 0.01
     base[:, 4] = rng.random(YOLO_ROWS) * 0.02  # background: objectness far below any threshold
     base[:, 5:] = rng.random((YOLO_ROWS, YOLO_CLASSES)) * 0.5
-    jitter = rng.normal(0.0, 0.004, size=(8, 4)).astype(np.float32)
+    jitter = _yolo_jitter()
 
     def fn(inputs: dict[str, Array]) -> dict[str, Array]:
         images = inputs["images"]
         n = images.shape[0]
         out = np.repeat(base[None], n, axis=0)
-        grid = 8
-        feats = _features(images, grid).reshape(n, grid * grid, 3)
-        contrast = np.abs(feats - feats.mean(axis=1, keepdims=True)).sum(axis=2)  # (N, 64)
-        for b in range(n):  # a handful of objects per image, 8 rows each
-            cells = np.argsort(-contrast[b], kind="stable")[:3]
-            for k, cell in enumerate(cells):
-                cy, cx = (cell // grid + 0.5) / grid, (cell % grid + 0.5) / grid
-                size = 0.12 + 0.1 * float(feats[b, cell].mean())
-                cls = int(feats[b, cell].argmax() * 20 + k * 7) % YOLO_CLASSES
-                rows = slice(1000 + k * 4000, 1000 + k * 4000 + 8)
-                out[b, rows, 0:4] = np.array([cx, cy, size, size * 0.8], np.float32) + jitter
-                out[b, rows, 4] = np.linspace(0.95, 0.6, 8, dtype=np.float32)
+        boxes, classes, _ = _yolo_objects(images)
+        for b in range(n):  # each object reported by 8 overlapping rows: NMS has real work
+            for k in range(_YOLO_OBJECTS):
+                rows = slice(1000 + k * 4000, 1000 + k * 4000 + _ROWS_PER_OBJECT)
+                out[b, rows, 0:4] = boxes[b, k] + jitter
+                out[b, rows, 4] = np.linspace(0.95, 0.6, _ROWS_PER_OBJECT, dtype=np.float32)
                 out[b, rows, 5:] = 0.01
-                out[b, rows, 5 + cls] = 0.9
+                out[b, rows, 5 + classes[b, k]] = 0.9
         return {"output0": out}
 
     return TestModel(
@@ -148,6 +174,51 @@ def _yolo() -> TestModel:
         inputs={"images": (640, 640, 3)},
         dtypes=("uint8", "float32"),
         outputs={"output0": (YOLO_ROWS, 5 + YOLO_CLASSES)},
+        fn=fn,
+    )
+
+
+def _yolo_jitter() -> Array:
+    jitter: Array = np.random.default_rng(6).normal(0.0, 0.004, size=(_ROWS_PER_OBJECT, 4)).astype(np.float32)
+    jitter[0] = 0.0  # the best row of each object sits exactly on it
+    return jitter
+
+
+def _yolo_nms() -> TestModel:
+    """The same detector exported with NMS in the graph, as TF detection exports do: boxes
+    ``(N, 100, 4)`` as normalised ``ymin, xmin, ymax, xmax``, scores and (float) classes
+    ``(N, 100)``, ``num_detections (N,)``; rows past ``num_detections`` are zero."""
+
+    def fn(inputs: dict[str, Array]) -> dict[str, Array]:
+        images = inputs["images"]
+        n = images.shape[0]
+        cxcywh, classes, scores = _yolo_objects(images)
+        order = np.argsort(-scores, axis=1, kind="stable")
+        cxcywh = np.take_along_axis(cxcywh, order[:, :, None], axis=1)
+        boxes = np.zeros((n, NMS_DETECTIONS, 4), np.float32)
+        cx, cy, w, h = (cxcywh[:, :, i] for i in range(4))
+        boxes[:, :_YOLO_OBJECTS] = np.stack([cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2], axis=2)
+        out_scores = np.zeros((n, NMS_DETECTIONS), np.float32)
+        out_scores[:, :_YOLO_OBJECTS] = np.take_along_axis(scores, order, axis=1)
+        out_classes = np.zeros((n, NMS_DETECTIONS), np.float32)
+        out_classes[:, :_YOLO_OBJECTS] = np.take_along_axis(classes, order, axis=1)
+        return {
+            "detection_boxes": boxes,
+            "detection_scores": out_scores,
+            "detection_classes": out_classes,
+            "num_detections": np.full(n, _YOLO_OBJECTS, np.float32),
+        }
+
+    return TestModel(
+        name="yolov5-nms",
+        inputs={"images": (640, 640, 3)},
+        dtypes=("uint8", "float32"),
+        outputs={
+            "detection_boxes": (NMS_DETECTIONS, 4),
+            "detection_scores": (NMS_DETECTIONS,),
+            "detection_classes": (NMS_DETECTIONS,),
+            "num_detections": (),
+        },
         fn=fn,
     )
 
@@ -173,13 +244,14 @@ def _bert() -> TestModel:
 
 
 def default_models() -> dict[str, TestModel]:
-    """The four models of the paper's Table 5, with their real shapes."""
+    """The four models of the paper's Table 5, with their real shapes, and ``yolov5-nms``."""
     from dataclasses import replace
 
     return {
         "mobilenet": replace(_classifier("input", 224, 1), name="mobilenet"),
         "inceptionv3": replace(_classifier("input", 299, 2), name="inceptionv3"),
         "yolov5": _yolo(),
+        "yolov5-nms": _yolo_nms(),
         "bert": _bert(),
     }
 

@@ -90,6 +90,12 @@ def gateway_config(
                 "output": {"name": "output0", "postprocess": "yolo"},
             },
             {
+                "name": "yolov5-nms",
+                "backend": "tf",
+                "input": {"kind": "image", "name": "images"},
+                "output": {"postprocess": "detections"},
+            },
+            {
                 "name": "mobilenet",
                 "backend": "tf",
                 "input": {

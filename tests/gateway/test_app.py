@@ -23,7 +23,7 @@ def test_health_ready_metrics(client: httpx.Client) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.text
     assert ready.json()["models"] == {
-        m: True for m in ["yolov5", "mobilenet", "inception", "yolo-v2", "bert", "raw"]
+        m: True for m in ["yolov5", "yolov5-nms", "mobilenet", "inception", "yolo-v2", "bert", "raw"]
     }
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").json() == {"ready": True}
@@ -65,6 +65,34 @@ def test_same_photo_over_tf_and_v2_backends_gives_same_detections(
     a = client.post("/v1/models/yolov5/infer", content=astronaut_jpeg, headers=headers).json()["results"]
     b = client.post("/v1/models/yolo-v2/infer", content=astronaut_jpeg, headers=headers).json()["results"]
     assert a == b
+
+
+@pytest.mark.parametrize("photo", ["astronaut", "chelsea", "coffee"])
+def test_nms_in_graph_model_gives_the_gateway_nms_detections(
+    client: httpx.Client, photo: str, backend
+) -> None:
+    """yolov5-nms reports exactly the best row of each yolov5 object, with boxes as normalised
+    yxyx: both post-processing paths must land on the same boxes in original-image pixels,
+    through the same letterbox inverse (square, landscape and wide photos)."""
+    image = jpeg(getattr(data, photo)())
+    headers = {"content-type": "image/jpeg"}
+    before = backend.calls["Predict", "yolov5-nms"]
+    nms = client.post("/v1/models/yolov5-nms/infer", content=image, headers=headers)
+    assert nms.status_code == 200, nms.text
+    assert backend.calls["Predict", "yolov5-nms"] == before + 1
+    yolo = client.post("/v1/models/yolov5/infer", content=image, headers=headers).json()["results"]
+    (result,) = nms.json()["results"]
+    h, w = getattr(data, photo)().shape[:2]
+    assert (result["width"], result["height"]) == (w, h)
+    dets = result["detections"]
+    assert len(dets) == 3
+    ref = yolo[0]["detections"]
+    key = lambda d: (d["class"], d["box"][0])  # noqa: E731
+    assert sorted(d["class"] for d in dets) == sorted(d["class"] for d in ref)
+    for a, b in zip(sorted(dets, key=key), sorted(ref, key=key), strict=True):
+        assert a["box"] == pytest.approx(b["box"], abs=0.05) and a["score"] == pytest.approx(b["score"])
+        x1, y1, x2, y2 = a["box"]
+        assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
 
 
 def test_png_and_multipart_batch_topk(client: httpx.Client, coffee_png: bytes, chelsea_jpeg: bytes) -> None:

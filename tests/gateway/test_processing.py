@@ -166,3 +166,58 @@ def test_rest_json_strings_b64_and_dtypes() -> None:
         {"p": np.array([[1, 2], [3, 4]], np.float32), "s": np.array([b"x", b"\xff"], object)}, columnar=False
     )
     assert len(out["predictions"]) == 2 and out["predictions"][1]["s"] == {"b64": "/w=="}
+
+
+def test_boxes_outside_the_image_are_clipped_to_it() -> None:
+    geom = Geometry(width=451, height=300, scale_x=640 / 451, scale_y=640 / 451, pad_x=0, pad_y=107)
+    out = geom.to_original(np.array([[-20, 50, 700, 600], [10, 120, 20, 130]], np.float32))
+    assert out[0].tolist() == pytest.approx([0, 0, 451, 300])
+    assert out[1].tolist() == pytest.approx([10 * 451 / 640, 13 * 451 / 640, 20 * 451 / 640, 23 * 451 / 640])
+
+
+def test_model_detections_formats_units_count_and_threshold() -> None:
+    from kubevc.gateway._postprocess import model_detections
+
+    geom = Geometry(width=1280, height=720, scale_x=0.5, scale_y=0.5, pad_x=0, pad_y=140)
+    boxes = np.zeros((2, 5, 4), np.float32)
+    scores = np.zeros((2, 5), np.float32)
+    classes = np.zeros((2, 5), np.float32)
+    boxes[0, :3] = [[0.375, 0.25, 0.625, 0.75], [0.5, 0.5, 0.6, 0.6], [0, 0, 0.1, 0.1]]  # yxyx
+    scores[0, :3] = [0.6, 0.9, 0.1]
+    classes[0, :3] = [2, 1, 3]
+    boxes[0, 3], scores[0, 3] = [0.1, 0.1, 0.2, 0.2], 0.99  # past num_detections: ignored
+    boxes[1, 0], scores[1, 0], classes[1, 0] = [0.4, 0.4, 0.6, 0.6], 0.7, 1
+    num = np.array([3, 1], np.float32)
+    kw = {"confidence": 0.25, "max_detections": 10, "labels": ["bg", "person", "car"]}
+    out = model_detections(
+        boxes, scores, classes, num, [geom, geom], (640, 640), box_format="yxyx", box_units="normalized", **kw
+    )
+    assert [[d["label"] for d in img] for img in out] == [["person", "car"], ["person"]]
+    assert out[0][1]["box"] == pytest.approx([320, 200, 960, 520], abs=0.01)  # centre of 1280x720
+    assert out[0][0]["score"] == pytest.approx(0.9)
+    no_num = model_detections(
+        boxes, scores, classes, None, [geom], (640, 640), box_format="yxyx", box_units="normalized", **kw
+    )
+    assert no_num[0][0]["score"] == pytest.approx(0.99)  # without num every row counts
+    pixels = boxes[:, :, [1, 0, 3, 2]] * 640  # the same boxes as xyxy model-input pixels
+    same = model_detections(
+        pixels, scores, classes, num, [geom, geom], (640, 640), box_format="xyxy", box_units="pixels", **kw
+    )
+    assert same == out
+    kw["max_detections"] = 1
+    top = model_detections(
+        boxes, scores, classes, num, [geom, geom], (640, 640), box_format="yxyx", box_units="normalized", **kw
+    )
+    assert [len(x) for x in top] == [1, 1] and top[0][0]["label"] == "person"
+    with pytest.raises(ValueError, match="do not match"):
+        model_detections(
+            boxes,
+            scores[:, :4],
+            classes,
+            num,
+            [geom],
+            (640, 640),
+            box_format="yxyx",
+            box_units="pixels",
+            **kw,
+        )

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from kubevc.gateway import _protogen
-from kubevc.gateway._proto.tensorflow_serving import get_model_status_pb2, predict_pb2
+from kubevc.gateway._proto.tensorflow_serving import get_model_status_pb2, model_pb2, predict_pb2
 from kubevc.gateway._tensors import from_tensor_proto, to_tensor_proto
+from kubevc.gateway._wire import encode_predict_request
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -118,13 +119,14 @@ print("ok")
 
 
 def _ours(d: Path) -> None:
-    req = predict_pb2.PredictRequest()
-    req.model_spec.name = "yolov5"
-    req.model_spec.version_label = "stable"
-    req.model_spec.signature_name = "serving_default"
-    req.inputs["images"].CopyFrom(to_tensor_proto(np.arange(60, dtype=np.uint8).reshape(1, 4, 5, 3)))
-    req.inputs["scale"].CopyFrom(to_tensor_proto(np.array([0.5, 2.0], dtype=np.float32)))
-    req.output_filter.extend(["output0", "extra"])
+    # the request as the gateway sends it: encoded straight from the arrays
+    spec = model_pb2.ModelSpec(name="yolov5", version_label="stable", signature_name="serving_default")
+    inputs = {
+        "images": np.arange(60, dtype=np.uint8).reshape(1, 4, 5, 3),
+        "scale": np.array([0.5, 2.0], dtype=np.float32),
+    }
+    encoded = encode_predict_request(spec, inputs, ["output0", "extra"])
+    req = predict_pb2.PredictRequest.FromString(encoded)
     resp = predict_pb2.PredictResponse()
     resp.model_spec.name = "yolov5"
     resp.model_spec.version.value = 3
@@ -144,6 +146,7 @@ def _ours(d: Path) -> None:
         ("status_response", sresp),
     ]:
         (d / f"ours_{name}.bin").write_bytes(msg.SerializeToString(deterministic=True))
+    (d / "ours_predict_request.bin").write_bytes(encoded)  # the encoder's own bytes, not a re-serialisation
 
 
 @pytest.mark.slow
