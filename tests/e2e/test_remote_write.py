@@ -105,10 +105,10 @@ def http_get(url: str, auth: tuple[str, str] | None = None) -> tuple[int, bytes]
 def processes(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
     procs: list[subprocess.Popen[bytes]] = []
     yield procs
-    for proc in procs:
+    # last started first: the agents stop while the hub can still take their final flush
+    for proc in reversed(procs):
         if proc.poll() is None:
             proc.terminate()
-    for proc in procs:
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
