@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 from kubevc.gateway._backends import Backend, make_backend
+from kubevc.gateway._canary import LabelRouter, is_unknown_label_error
 from kubevc.gateway._config import ConfigError, GatewayConfig, ModelConfig
 from kubevc.gateway._errors import (
     BackendError,
@@ -41,6 +42,9 @@ __all__ = ["Gateway", "create_app"]
 Array = npt.NDArray[Any]
 log = logging.getLogger("kubevc.gateway")
 JSON = "application/json"
+REQUEST_ID = "x-request-id"
+LABEL_HEADER = "X-Kubevc-Model-Version-Label"
+VERSION_HEADER = "X-Kubevc-Model-Version"
 IMAGE_TYPES = ("image/jpeg", "image/png")
 VIDEO_TYPES = ("video/mp4", "video/webm", "video/quicktime", "video/x-matroska")
 _ACCEPTS = {
@@ -114,6 +118,7 @@ class Gateway:
         self.metrics = Metrics()
         self.profiles = {m.name: Profile.load(m) for m in config.models}
         self.backends: dict[str, Backend] = {}
+        self.router = LabelRouter()
 
     async def startup(self) -> None:
         for cfg in self.config.backends:
@@ -233,13 +238,21 @@ class Gateway:
             # large JSON tensors take a while to parse: keep the event loop free meanwhile
             inputs, columnar, signature = await asyncio.to_thread(decode) if len(body) > 1 << 18 else decode()
         profile.check_shape(inputs, "inputs" if columnar else "instances")
+        info: dict[str, Any] = {}
         outputs = await self.call_backend(
-            profile, inputs, started, version=version, label=label, signature=signature
+            profile,
+            inputs,
+            started,
+            version=version,
+            label=label,
+            signature=signature,
+            request_id=request.headers.get(REQUEST_ID),
+            info=info,
         )
         with self.stage(model, "postprocess"):
             payload = format_predict(outputs, columnar)
             data = await asyncio.to_thread(_dumps, payload) if _big(outputs) else _dumps(payload)
-        return Response(data, media_type=JSON)
+        return Response(data, media_type=JSON, headers=_version_headers(info))
 
     async def call_backend(
         self,
@@ -251,18 +264,44 @@ class Gateway:
         label: str | None = None,
         signature: str | None = None,
         output_filter: list[str] | None = None,
+        request_id: str | None = None,
+        info: dict[str, Any] | None = None,
     ) -> dict[str, Array]:
+        """One backend call. Without an explicit version or label a model with ``canary`` set is
+        routed by :class:`LabelRouter`; ``info`` receives ``label`` (the version label used, if
+        any) and ``version`` (the version that answered, when the backend says)."""
         backend = self.backend_for(profile)
-        with self.stage(profile.cfg.name, "backend"):
-            return await backend.predict(
-                profile.cfg.remote_name,
-                inputs,
-                signature=signature or profile.cfg.signature,
-                version=version,
-                label=label,
-                output_filter=output_filter,
-                budget=self.remaining(started),
-            )
+        name = profile.cfg.name
+        canary = profile.cfg.canary
+        routed = canary is not None and version is None and label is None
+        info = {} if info is None else info
+        with self.stage(name, "backend"):
+            for _ in range(3):  # canary -> stable -> default version, as labels turn out missing
+                if routed:
+                    assert canary is not None
+                    label = self.router.choose(name, canary, request_id)
+                try:
+                    outputs = await backend.predict(
+                        profile.cfg.remote_name,
+                        inputs,
+                        signature=signature or profile.cfg.signature,
+                        version=version,
+                        label=label,
+                        output_filter=output_filter,
+                        budget=self.remaining(started),
+                        info=info,
+                    )
+                except BadRequest as exc:
+                    if not (routed and label is not None and is_unknown_label_error(exc.message)):
+                        raise
+                    log.warning("version label missing", extra={"model": name, "label": label})
+                    self.router.mark_missing(name, label)
+                    continue
+                info["label"] = label
+                if label is not None:
+                    self.metrics.version_label.labels(name, label).inc()
+                return outputs
+        raise BackendError(f"model {name!r}: no usable version label")  # pragma: no cover - 3 labels at most
 
     # -- media ------------------------------------------------------------------------------------
     async def infer(
@@ -350,11 +389,19 @@ class Gateway:
         output_filter = [out_name] if out_name and cfg.output.postprocess != "none" else None
         if cfg.output.postprocess == "detections":
             output_filter = cfg.output.detection_outputs
-        outputs = await self.call_backend(profile, inputs, started, output_filter=output_filter)
+        info: dict[str, Any] = {}
+        outputs = await self.call_backend(
+            profile,
+            inputs,
+            started,
+            output_filter=output_filter,
+            request_id=request.headers.get(REQUEST_ID),
+            info=info,
+        )
         with self.stage(cfg.name, "postprocess"):
             result = self.postprocess(profile, outputs, geometries, times)
             data = _dumps(result)
-        return Response(data, media_type=JSON)
+        return Response(data, media_type=JSON, headers=_version_headers(info))
 
     def postprocess(
         self,
@@ -519,6 +566,15 @@ def _rescale(geometries: list[Geometry], parts: list[tuple[str, bytes]]) -> list
         fx, fy = g.width / w, g.height / h
         out.append(Geometry(w, h, g.scale_x * fx, g.scale_y * fy, g.pad_x, g.pad_y))
     return out
+
+
+def _version_headers(info: dict[str, Any]) -> dict[str, str]:
+    headers = {}
+    if info.get("label"):
+        headers[LABEL_HEADER] = str(info["label"])
+    if info.get("version") is not None:
+        headers[VERSION_HEADER] = str(info["version"])
+    return headers
 
 
 def _per_image(profile: Profile, geometries: list[Geometry], batch: int) -> list[Geometry]:

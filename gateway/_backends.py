@@ -173,8 +173,9 @@ class Backend(ABC):
         label: str | None = None,
         output_filter: list[str] | None = None,
         budget: float | None = None,
+        info: dict[str, Any] | None = None,
     ) -> dict[str, Array]:
-        """Run the model; outputs by name."""
+        """Run the model; outputs by name. ``info["version"]`` receives the version that answered."""
 
     @abstractmethod
     async def model_ready(self, model: str, budget: float | None = None) -> bool:
@@ -221,6 +222,7 @@ class TFServingBackend(Backend):
         label: str | None = None,
         output_filter: list[str] | None = None,
         budget: float | None = None,
+        info: dict[str, Any] | None = None,
     ) -> dict[str, Array]:
         spec = model_pb2.ModelSpec(name=model, signature_name=signature)
         if version is not None:
@@ -235,7 +237,9 @@ class TFServingBackend(Backend):
 
         data = await self.call(run, budget)
         try:
-            outputs, _spec = read_predict_response(data, set(output_filter) if output_filter else None)
+            outputs, answered = read_predict_response(data, set(output_filter) if output_filter else None)
+            if info is not None and answered.HasField("version"):
+                info["version"] = answered.version.value
             return {name: from_tensor_proto(proto, content) for name, (proto, content) in outputs.items()}
         except (ValueError, DecodeError) as exc:  # WireError, bad submessages, shape mismatches
             raise BackendError(f"backend {self.cfg.name} sent an unreadable tensor: {exc}") from None
@@ -280,6 +284,7 @@ class V2Backend(Backend):
         label: str | None = None,
         output_filter: list[str] | None = None,
         budget: float | None = None,
+        info: dict[str, Any] | None = None,
     ) -> dict[str, Array]:
         if label is not None:
             raise BadRequest("version labels are not supported by Open Inference Protocol backends")
@@ -304,6 +309,8 @@ class V2Backend(Backend):
         data = await self.call(run, budget)
         try:
             response, raw = read_model_infer_response(data)
+            if info is not None and response.model_version:
+                info["version"] = response.model_version
             return {
                 out.name: from_v2_output(out, raw[i] if i < len(raw) else None)
                 for i, out in enumerate(response.outputs)

@@ -19,6 +19,7 @@ from pydantic.alias_generators import to_camel
 __all__ = [
     "BackendConfig",
     "BreakerConfig",
+    "CanaryConfig",
     "ConfigError",
     "GatewayConfig",
     "InputConfig",
@@ -32,6 +33,7 @@ __all__ = [
 
 ENV_PORT = "KUBEVC_GATEWAY_PORT"
 ENV_LOG_LEVEL = "KUBEVC_GATEWAY_LOG_LEVEL"
+STABLE_LABEL = "stable"  # the TF Serving version label requests go to when they are not in the canary
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ADDRESS = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
@@ -148,6 +150,18 @@ class OutputConfig(_Model):
         return [n for n in names if n]
 
 
+class CanaryConfig(_Model):
+    label: str = "canary"
+    percent: Annotated[float, Field(ge=0, le=100)] = 0
+
+    @field_validator("label")
+    @classmethod
+    def _not_stable(cls, value: str) -> str:
+        if not value or value == STABLE_LABEL:
+            raise ValueError(f"the canary label must be set and differ from {STABLE_LABEL!r}")
+        return value
+
+
 class ModelConfig(_Model):
     name: str
     backend: str
@@ -155,6 +169,7 @@ class ModelConfig(_Model):
     signature: str = "serving_default"
     input: InputConfig
     output: OutputConfig = OutputConfig()
+    canary: CanaryConfig | None = None
 
     @field_validator("name")
     @classmethod
@@ -190,6 +205,10 @@ class GatewayConfig(_Model):
                 raise ValueError(f"models[{i}].backend: {m.backend!r} is not one of backends[].name {names}")
             if m.input.kind == "text" and not m.input.vocab_file:
                 raise ValueError(f"models[{i}].input.vocabFile: required for kind text")
+            if m.canary is not None and self.backend(m.backend).protocol != "tfserving":
+                raise ValueError(
+                    f"models[{i}].canary: version labels need a tfserving backend ({m.backend!r} is v2)"
+                )
         return self
 
     def model(self, name: str) -> ModelConfig | None:

@@ -57,5 +57,12 @@ class Metrics:
             registry=r,
         )
 
+        self.version_label = Counter(
+            "kubevc_gateway_version_label_requests",
+            "Backend calls by model and the TF Serving version label they went to (canary routing)",
+            ["model", "label"],
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

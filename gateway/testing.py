@@ -83,8 +83,13 @@ class TestModel:
     outputs: dict[str, tuple[int, ...]]
     fn: Callable[[dict[str, Array]], dict[str, Array]]
     optional_inputs: tuple[str, ...] = ()
-    version: int = 1
-    labels: dict[str, int] = field(default_factory=lambda: {"stable": 1})
+    version: int = 1  # the latest loaded version: what a request without version or label gets
+    labels: dict[str, int] = field(default_factory=lambda: {"stable": 1})  # label -> version
+    versions: tuple[int, ...] = ()  # every loaded version (empty: just ``version``)
+
+    @property
+    def loaded(self) -> tuple[int, ...]:
+        return tuple(sorted(set(self.versions) | {self.version}))
 
 
 def _features(images: Array, grid: int = 4) -> Array:
@@ -275,6 +280,9 @@ class TestBackend:
         self.host = host
         self.models = default_models() if models is None else models
         self.calls: Counter[tuple[str, str]] = Counter()
+        # every Predict/ModelInfer: (method, model, version asked, label asked, version that
+        # answered or None when the request was refused)
+        self.requests: list[tuple[str, str, int | None, str | None, int | None]] = []
         self.delay_seconds = 0.0
         self.fail_next: list[grpc.StatusCode] = []
         self.cancelled = 0
@@ -312,15 +320,21 @@ class TestBackend:
             self._server = None
 
     # -- shared model logic -------------------------------------------------------------------
-    def _model(self, name: str, version: int | None = None, label: str | None = None) -> TestModel:
+    def _model(
+        self, name: str, version: int | None = None, label: str | None = None
+    ) -> tuple[TestModel, int]:
+        """The model and the version a request resolves to; KeyError (NOT_FOUND) for unknown
+        models and versions, ``_InvalidArgument`` for unknown labels, as TF Serving answers."""
         model = self.models.get(name)
         if model is None:
             raise KeyError(f"Servable not found for request: Latest({name})")
-        if version is not None and version != model.version:
+        if version is not None and version not in model.loaded:
             raise KeyError(f"Servable not found for request: Specific({name}, {version})")
-        if label is not None and label not in model.labels:
-            raise KeyError(f"Unrecognized servable version label: {label}")
-        return model
+        if label is not None:
+            if label not in model.labels:
+                raise _InvalidArgument(f"Unrecognized servable version label: {label}")
+            version = model.labels[label]
+        return model, model.version if version is None else version
 
     def run(self, model: TestModel, inputs: dict[str, Array]) -> dict[str, Array]:
         for name in inputs:
@@ -375,14 +389,17 @@ class _Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
         spec = request.model_spec
         self.owner.calls["Predict", spec.name] += 1
         which = spec.WhichOneof("version_choice")
+        asked_version = spec.version.value if which == "version" else None
+        asked_label = spec.version_label if which == "version_label" else None
         try:
-            model = self.owner._model(
-                spec.name,
-                spec.version.value if which == "version" else None,
-                spec.version_label if which == "version_label" else None,
-            )
+            model, version = self.owner._model(spec.name, asked_version, asked_label)
         except KeyError as exc:
+            self.owner.requests.append(("Predict", spec.name, asked_version, asked_label, None))
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc.args[0]))
+        except _InvalidArgument as exc:
+            self.owner.requests.append(("Predict", spec.name, asked_version, asked_label, None))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        self.owner.requests.append(("Predict", spec.name, asked_version, asked_label, version))
         if spec.signature_name not in ("", "serving_default"):
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, f'Serving signature name: "{spec.signature_name}" not found'
@@ -394,7 +411,7 @@ class _Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
         outputs = await self.owner._infer(context, model, inputs)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = model.name
-        response.model_spec.version.value = model.version
+        response.model_spec.version.value = version
         response.model_spec.signature_name = "serving_default"
         for name, arr in outputs.items():
             if request.output_filter and name not in request.output_filter:
@@ -416,10 +433,29 @@ class _ModelStatus(model_service_pb2_grpc.ModelServiceServicer):
             await context.abort(
                 grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {request.model_spec.name}"
             )
+        spec = request.model_spec
+        which = spec.WhichOneof("version_choice")
+        versions = model.loaded
+        if which == "version":
+            if spec.version.value not in versions:
+                await context.abort(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"Could not find version {spec.version.value} of model {spec.name}",
+                )
+            versions = (spec.version.value,)
+        elif which == "version_label":
+            if spec.version_label not in model.labels:
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"Unrecognized servable version label: {spec.version_label}",
+                )
+            versions = (model.labels[spec.version_label],)
         response = get_model_status_pb2.GetModelStatusResponse()
-        status = response.model_version_status.add()
-        status.version = model.version
-        status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+        for v in sorted(versions, reverse=True):  # TF Serving lists the newest first
+            status = response.model_version_status.add()
+            status.version = v
+            status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+            status.status.SetInParent()  # error_code OK, as TF Serving always reports it
         return response
 
 
@@ -462,12 +498,15 @@ class _V2(v2grpc.GRPCInferenceServiceServicer):
         self, request: v2pb.ModelInferRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> v2pb.ModelInferResponse:
         self.owner.calls["ModelInfer", request.model_name] += 1
+        asked = int(request.model_version) if request.model_version.isdigit() else None
         try:
-            model = self.owner._model(
-                request.model_name, int(request.model_version) if request.model_version else None
-            )
-        except (KeyError, ValueError) as exc:
+            if request.model_version and asked is None:
+                raise KeyError(f"Model {request.model_name} version {request.model_version} not found")
+            model, version = self.owner._model(request.model_name, asked)
+        except KeyError as exc:
+            self.owner.requests.append(("ModelInfer", request.model_name, asked, None, None))
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc.args[0]))
+        self.owner.requests.append(("ModelInfer", request.model_name, asked, None, version))
         inputs: dict[str, Array] = {}
         try:
             for i, tensor in enumerate(request.inputs):
@@ -480,9 +519,7 @@ class _V2(v2grpc.GRPCInferenceServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad input tensor: {exc}")
         outputs = await self.owner._infer(context, model, inputs)
         wanted = [o.name for o in request.outputs]
-        response = v2pb.ModelInferResponse(
-            model_name=model.name, model_version=str(model.version), id=request.id
-        )
+        response = v2pb.ModelInferResponse(model_name=model.name, model_version=str(version), id=request.id)
         for name, arr in outputs.items():
             if wanted and name not in wanted:
                 continue

@@ -154,9 +154,13 @@ def gateway(backend: TestBackend, vocab_file: Path) -> Iterator[GatewayServer]:
         yield gw
 
 
+def http_client(url: str, timeout: float = 60) -> httpx.Client:
+    return httpx.Client(base_url=url, timeout=timeout)
+
+
 @pytest.fixture
 def client(gateway: GatewayServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gateway.url, timeout=60) as c:
+    with http_client(gateway.url) as c:
         yield c
 
 

@@ -315,3 +315,11 @@ def test_wire_bytes_protobuf_vs_json(client: httpx.Client, astronaut_jpeg: bytes
     json_in = len(orjson.dumps({"instances": np.zeros((1, 640, 640, 3), np.float32).tolist()}))
     assert media_bytes < 0.1 * tensor_bytes < json_in
     assert struct.calcsize("f") == 4
+
+
+def test_test_server_socket_is_tcp_so_asyncio_sets_nodelay(gateway) -> None:
+    """asyncio turns Nagle off only for sockets whose proto is IPPROTO_TCP; with proto 0 every
+    keep-alive response of serve() waited for the client's delayed ACK (~40 ms)."""
+    import socket
+
+    assert gateway.sock.proto == socket.IPPROTO_TCP

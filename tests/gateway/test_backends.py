@@ -131,7 +131,8 @@ def test_backend_not_found_version_is_404(client: httpx.Client) -> None:
     r = client.post("/v1/models/mobilenet/versions/9:predict", content=orjson.dumps({"instances": x}))
     assert r.status_code == 404 and "Specific(mobilenet, 9)" in r.json()["error"]
     r = client.post("/v1/models/mobilenet/labels/canary:predict", content=orjson.dumps({"instances": x}))
-    assert r.status_code == 404 and "canary" in r.json()["error"]
+    # TF Serving answers an unknown label with INVALID_ARGUMENT (its REST API: 400)
+    assert r.status_code == 400 and "Unrecognized servable version label: canary" in r.json()["error"]
 
 
 def test_large_photo_decoded_at_reduced_scale_keeps_original_coordinates(client: httpx.Client) -> None:

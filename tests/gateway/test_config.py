@@ -31,10 +31,13 @@ def test_documented_example_is_valid_and_matches_defaults() -> None:
                 "backend": "tfserving",
                 "backendModel": "yolov5",
                 "input": {"kind": "image", "name": "images"},
+                "canary": {"percent": 10},  # canary is off (null) by default; its label defaults
             }
         ],
     }
     assert parse_config(minimal, env={}) == config
+    no_canary = {**minimal, "models": [{k: v for k, v in minimal["models"][0].items() if k != "canary"}]}
+    assert parse_config(no_canary, env={}).models[0].canary is None
 
 
 def test_dump_round_trips_with_camel_case_keys() -> None:
@@ -56,6 +59,13 @@ def test_dump_round_trips_with_camel_case_keys() -> None:
         (lambda d: d["models"][0]["input"].update(kind="text"), "vocabFile: required for kind text"),
         (lambda d: d["models"][0]["output"].update(labelsFile="x.txt", labels=["a"]), "labels or labelsFile"),
         (lambda d: d["models"].append(dict(d["models"][0])), "duplicate name"),
+        (lambda d: d["models"][0]["canary"].update(percent=101), "models.0.canary.percent"),
+        (lambda d: d["models"][0]["canary"].update(label="stable"), "differ from 'stable'"),
+        (lambda d: d["models"][0]["output"].update(boxFormat="cxcywh"), "models.0.output.boxFormat"),
+        (
+            lambda d: d["backends"][0].update(protocol="v2"),
+            "models[0].canary: version labels need a tfserving backend",
+        ),
     ],
 )
 def test_invalid_configs_name_the_problem(patch, message) -> None:

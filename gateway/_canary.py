@@ -1,0 +1,73 @@
+"""Canary routing: which TF Serving version label a request without an explicit version goes to.
+
+With ``models[].canary`` set, such a request goes to the canary label with probability
+``percent``/100 and to the ``stable`` label otherwise. With an ``X-Request-Id`` header the choice is
+a hash of the model name and that id, so the same id always lands on the same side (a client that
+keeps its id sticks to one version); without one it is random. A label the backend does not know
+(TF Serving: INVALID_ARGUMENT "Unrecognized servable version label") is remembered as missing for
+a while and the request is sent again without it: no ``stable`` label means the backend's default
+version, no canary label means everyone gets ``stable``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable
+
+from kubevc.gateway._config import STABLE_LABEL, CanaryConfig
+
+__all__ = ["MISSING_LABEL_SECONDS", "LabelRouter", "canary_fraction", "is_unknown_label_error"]
+
+MISSING_LABEL_SECONDS = 30.0  # how long a label the backend refused is skipped before it is tried again
+_SCALE = float(1 << 64)
+
+
+def canary_fraction(model: str, request_id: str) -> float:
+    """A uniform number in [0, 1) fixed by (model, request id)."""
+    digest = hashlib.blake2b(f"{model}\x00{request_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / _SCALE
+
+
+def is_unknown_label_error(message: str) -> bool:
+    return "servable version label" in message.lower()
+
+
+class LabelRouter:
+    """Chooses labels per request and remembers labels a backend does not have."""
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, rand: Callable[[], float] = random.random
+    ) -> None:
+        self._missing: dict[tuple[str, str], float] = {}
+        self._clock = clock
+        self._rand = rand
+
+    def missing(self, model: str, label: str) -> bool:
+        until = self._missing.get((model, label))
+        if until is None:
+            return False
+        if self._clock() >= until:
+            del self._missing[(model, label)]
+            return False
+        return True
+
+    def mark_missing(self, model: str, label: str) -> None:
+        self._missing[(model, label)] = self._clock() + MISSING_LABEL_SECONDS
+
+    def in_canary(self, model: str, canary: CanaryConfig, request_id: str | None) -> bool:
+        if canary.percent <= 0:
+            return False
+        if canary.percent >= 100:
+            return True
+        x = canary_fraction(model, request_id) if request_id else self._rand()
+        return x * 100.0 < canary.percent
+
+    def choose(self, model: str, canary: CanaryConfig, request_id: str | None) -> str | None:
+        """The label for one request: canary, stable, or None (the backend's default version)."""
+        if self.in_canary(model, canary, request_id) and not self.missing(model, canary.label):
+            return canary.label
+        if not self.missing(model, STABLE_LABEL):
+            return STABLE_LABEL
+        return None
