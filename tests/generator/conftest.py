@@ -13,16 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from kubevc.generator.cli import cli
-
-SEOUL = [
-    "region", "add", "seoul", "--api-endpoint", "https://10.8.0.1:6443", "--distribution", "k3s",
-    "--arch", "arm64", "--nfs-server", "10.8.0.10", "--nfs-path", "/export/models",
-]  # fmt: skip
-BUSAN = [
-    "region", "add", "busan", "--api-endpoint", "https://10.9.0.1:6443", "--distribution", "kubeadm",
-    "--arch", "amd64", "--iscsi-portal", "10.9.0.20:3260", "--iscsi-iqn", "iqn.2026-01.kr.busan:models",
-    "--iscsi-lun", "0",
-]  # fmt: skip
+from kubevc.generator.demo import BUSAN, SEOUL  # the demo's two regions, as `region add` arguments
 
 
 @pytest.fixture(scope="session", autouse=True)

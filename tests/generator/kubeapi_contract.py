@@ -1,8 +1,9 @@
 """A small HTTPS Kubernetes API per region, speaking exactly the paths ``kubevc-gen status`` uses.
 
 One :class:`RegionApi` per region (its own port, like a real edge cluster), TLS with a test CA
-(``tests.nodeprep.kubeapi.make_pki``: a self-signed CA made with ``cryptography``), bearer-token
-auth. Paths served (anything else is a 404 naming the path, so a new call shows up as a failure):
+(``tests.kubeapi.make_pki``: a self-signed CA made with ``cryptography``), bearer-token auth; the
+server, request recording, merge patch and kubeconfig writer are the shared ones in ``tests/kubeapi.py``.
+Paths served (anything else is a 404 naming the path, so a new call shows up as a failure):
 
 * ``GET /version``, ``GET /api/v1/nodes``
 * ``GET /apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories[/NAME]``
@@ -24,21 +25,23 @@ contract tests validate them against the upstream CRDs in ``../shared/crds``.
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
-import ssl
-import threading
+import re
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-import yaml
-
-from ..nodeprep.kubeapi import Pki
+from ..kubeapi import (
+    KubeApiServer,
+    KubeHandler,
+    Pki,
+    Recorded,
+    Request,
+    Router,
+    merge_patch,
+    write_kubeconfig,
+)
 
 SOURCE = "/apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories"
 KUSTOMIZE = "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations"
@@ -239,15 +242,7 @@ def healthy_objects(sha: str, region: str, archs: tuple[str, ...] = ("arm64",)) 
 
 
 @dataclass
-class Request:
-    method: str
-    path: str
-    content_type: str | None
-    body: Any
-
-
-@dataclass
-class RegionState:
+class RegionState(Recorded):
     token: str
     mode: str = "healthy"
     version: str = "v1.32.5+k3s1"
@@ -258,234 +253,141 @@ class RegionState:
     deployments: list[dict[str, Any]] = field(default_factory=list)
     handle_delay: float = 0.0  # seconds until a requested reconcile shows as handled
     pending: dict[str, tuple[float, str]] = field(default_factory=dict)  # "<plural>/<name>" -> (due, token)
-    requests: list[Request] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def load(self, objects: dict[str, Any]) -> None:
         for key, value in objects.items():
             setattr(self, key, copy.deepcopy(value))
 
+    def store(self, plural: str) -> dict[str, dict[str, Any]]:
+        return self.gitrepositories if plural == "gitrepositories" else self.kustomizations
 
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
-def _status(code: int, reason: str, message: str) -> dict[str, Any]:
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "status": "Failure",
-        "reason": reason,
-        "message": message,
-        "code": code,
-    }
+    def flux_progress(self) -> None:
+        """Requested reconciles whose time has come show as handled, as the Flux controllers do."""
+        now = time.monotonic()
+        for key, (due, token) in list(self.pending.items()):
+            if now >= due:
+                plural, name = key.split("/", 1)
+                obj = self.store(plural)[name]
+                obj.setdefault("status", {})["lastHandledReconcileAt"] = token
+                del self.pending[key]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: RegionApi
+route: Router[RegionState] = Router()
+Match = re.Match[str]
+
+
+def _list(h: KubeHandler, kind: str, items: list[dict[str, Any]]) -> None:
+    h.send(200, {"apiVersion": "v1", "kind": kind, "metadata": {}, "items": items})
+
+
+@route("GET", "/api/v1/nodes")
+def _nodes(h: KubeHandler, state: RegionState, _: Match) -> None:
+    _list(h, "NodeList", state.nodes)
+
+
+@route("GET", SOURCE)
+def _gitrepositories(h: KubeHandler, state: RegionState, _: Match) -> None:
+    _list(h, "GitRepositoryList", list(state.gitrepositories.values()))
+
+
+@route("GET", KUSTOMIZE)
+def _kustomizations(h: KubeHandler, state: RegionState, _: Match) -> None:
+    _list(h, "KustomizationList", list(state.kustomizations.values()))
+
+
+@route("GET", HELM)
+def _helmreleases(h: KubeHandler, state: RegionState, _: Match) -> None:
+    _list(h, "HelmReleaseList", state.helmreleases)
+
+
+FLUX_OBJECT = f"(?:{re.escape(SOURCE)}|{re.escape(KUSTOMIZE)})/(.*)"
+
+
+def _flux_object(state: RegionState, m: Match) -> tuple[str, str, dict[str, dict[str, Any]]]:
+    """``(plural, name, store)`` for a GitRepository or Kustomization path."""
+    plural = "gitrepositories" if m.group(0).startswith(SOURCE + "/") else "kustomizations"
+    return plural, m.group(1), state.store(plural)
+
+
+@route("GET", FLUX_OBJECT)
+def _flux_get(h: KubeHandler, state: RegionState, m: Match) -> None:
+    _, name, store = _flux_object(state, m)
+    if name in store:
+        h.send(200, store[name])
+    else:
+        h.fail(404, "NotFound", f'"{name}" not found')
+
+
+@route("PATCH", FLUX_OBJECT)
+def _flux_patch(h: KubeHandler, state: RegionState, m: Match) -> None:
+    if h.headers.get("Content-Type") != "application/merge-patch+json":
+        h.fail(415, "UnsupportedMediaType", "this contract accepts merge-patch only")
+        return
+    plural, name, store = _flux_object(state, m)
+    if name not in store:
+        h.fail(404, "NotFound", f'"{name}" not found')
+        return
+    obj = merge_patch(store[name], h.body)
+    token = (obj["metadata"].get("annotations") or {}).get(REQUESTED_AT)
+    if token and token != (obj.get("status") or {}).get("lastHandledReconcileAt"):
+        state.pending[f"{plural}/{name}"] = (time.monotonic() + state.handle_delay, token)
+    store[name] = obj
+    h.send(200, obj)
+
+
+@route("GET", r"/apis/apps/v1/namespaces/([^/]+)/deployments")
+def _deployments(h: KubeHandler, state: RegionState, m: Match) -> None:
+    namespace = m.group(1)
+    selector = dict(
+        part.split("=", 1) for s in h.query.get("labelSelector", []) for part in s.split(",") if "=" in part
+    )
+    items = [
+        d
+        for d in state.deployments
+        if d["metadata"]["namespace"] == namespace
+        and all(d["metadata"].get("labels", {}).get(k) == v for k, v in selector.items())
+    ]
+    h.send(200, {"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {}, "items": items})
+
+
+class _Handler(KubeHandler):
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
-    def _send(self, code: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+class RegionApi(KubeApiServer[RegionState]):
+    """One region's API server on 127.0.0.1 (a random port), TLS with the test CA."""
 
-    def _not_found(self, path: str) -> None:
-        self._send(
-            404, _status(404, "NotFound", f"{self.command} {path} is not part of this contract server")
-        )
+    handler = _Handler
+    routes = route
 
-    def _route(self) -> None:
-        state = self.server.state
-        split = urlsplit(self.path)
-        path, query = split.path, parse_qs(split.query)
-        body: Any = None
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            body = json.loads(self.rfile.read(length))
-        with state.lock:
-            state.requests.append(Request(self.command, self.path, self.headers.get("Content-Type"), body))
+    def respond(self, handler: KubeHandler, path: str) -> None:
+        state = self.state
         if state.mode == "slow":
-            self.server.closing.wait(60)  # never answers within any client timeout
+            self.closing.wait(60)  # never answers within any client timeout
             return
-        if self.headers.get("Authorization") != f"Bearer {state.token}" or state.mode == "unauthorized":
-            self._send(401, _status(401, "Unauthorized", "Unauthorized"))
+        if not handler.bearer(state.token):
             return
-        if path in ("/version", "/version/") and self.command == "GET":  # the client asks /version/
-            self._send(
+        if state.mode == "unauthorized":
+            handler.fail(401, "Unauthorized", "Unauthorized")
+            return
+        if path in ("/version", "/version/") and handler.command == "GET":  # the client asks /version/
+            handler.send(
                 200, {"major": "1", "minor": "32", "gitVersion": state.version, "platform": "linux/arm64"}
             )
             return
         if state.mode == "forbidden":
-            self._send(
-                403,
-                _status(403, "Forbidden", f'User "viewer" cannot access {path}: RBAC: access denied'),
-            )
+            handler.fail(403, "Forbidden", f'User "viewer" cannot access {path}: RBAC: access denied')
             return
         if state.mode == "no-flux" and path.startswith(FLUX_PREFIXES):
-            self._send(404, _status(404, "NotFound", "the server could not find the requested resource"))
+            handler.fail(404, "NotFound", "the server could not find the requested resource")
             return
         with state.lock:
-            self._flux_progress(state)
-            if self.command == "GET":
-                self._get(state, path, query)
-            elif self.command == "PATCH":
-                self._patch(state, path, body)
-            else:
-                self._not_found(path)
-
-    def _flux_progress(self, state: RegionState) -> None:
-        now = time.monotonic()
-        for key, (due, token) in list(state.pending.items()):
-            if now >= due:
-                plural, name = key.split("/", 1)
-                store = state.gitrepositories if plural == "gitrepositories" else state.kustomizations
-                obj = store[name]
-                obj.setdefault("status", {})["lastHandledReconcileAt"] = token
-                del state.pending[key]
-
-    def _get(self, state: RegionState, path: str, query: dict[str, list[str]]) -> None:
-        lists: dict[str, tuple[str, list[dict[str, Any]]]] = {
-            "/api/v1/nodes": ("NodeList", state.nodes),
-            SOURCE: ("GitRepositoryList", list(state.gitrepositories.values())),
-            KUSTOMIZE: ("KustomizationList", list(state.kustomizations.values())),
-            HELM: ("HelmReleaseList", state.helmreleases),
-        }
-        if path in lists:
-            kind, items = lists[path]
-            self._send(200, {"apiVersion": "v1", "kind": kind, "metadata": {}, "items": items})
-            return
-        for prefix, store in ((SOURCE + "/", state.gitrepositories), (KUSTOMIZE + "/", state.kustomizations)):
-            if path.startswith(prefix):
-                name = path[len(prefix) :]
-                if name in store:
-                    self._send(200, store[name])
-                else:
-                    self._send(404, _status(404, "NotFound", f'"{name}" not found'))
-                return
-        if path.startswith("/apis/apps/v1/namespaces/") and path.endswith("/deployments"):
-            namespace = path.split("/")[5]
-            selector = dict(
-                part.split("=", 1)
-                for s in query.get("labelSelector", [])
-                for part in s.split(",")
-                if "=" in part
-            )
-            items = [
-                d
-                for d in state.deployments
-                if d["metadata"]["namespace"] == namespace
-                and all(d["metadata"].get("labels", {}).get(k) == v for k, v in selector.items())
-            ]
-            self._send(
-                200, {"apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": {}, "items": items}
-            )
-            return
-        self._not_found(path)
-
-    def _patch(self, state: RegionState, path: str, body: Any) -> None:
-        if self.headers.get("Content-Type") != "application/merge-patch+json":
-            self._send(415, _status(415, "UnsupportedMediaType", "this contract accepts merge-patch only"))
-            return
-        for prefix, plural, store in (
-            (SOURCE + "/", "gitrepositories", state.gitrepositories),
-            (KUSTOMIZE + "/", "kustomizations", state.kustomizations),
-        ):
-            if path.startswith(prefix):
-                name = path[len(prefix) :]
-                if name not in store:
-                    self._send(404, _status(404, "NotFound", f'"{name}" not found'))
-                    return
-                obj = merge_patch(store[name], body)
-                token = (obj["metadata"].get("annotations") or {}).get(REQUESTED_AT)
-                if token and token != (obj.get("status") or {}).get("lastHandledReconcileAt"):
-                    state.pending[f"{plural}/{name}"] = (time.monotonic() + state.handle_delay, token)
-                store[name] = obj
-                self._send(200, obj)
-                return
-        self._not_found(path)
-
-    def do_GET(self) -> None:
-        self._route()
-
-    def do_PATCH(self) -> None:
-        self._route()
-
-    def do_POST(self) -> None:
-        self._route()
-
-    def do_PUT(self) -> None:
-        self._route()
-
-    def do_DELETE(self) -> None:
-        self._route()
-
-
-class RegionApi(ThreadingHTTPServer):
-    """One region's API server on 127.0.0.1 (a random port), TLS with the test CA."""
-
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, pki: Pki, state: RegionState) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.state = state
-        self.closing = threading.Event()
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(pki.server_cert, pki.server_key)
-        self.socket = context.wrap_socket(self.socket, server_side=True)
-        self.thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> RegionApi:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.closing.set()
-        self.shutdown()
-        self.server_close()
+            state.flux_progress()
+            super().respond(handler, path)
 
     def patches(self) -> list[Request]:
         with self.state.lock:
             return [r for r in self.state.requests if r.method == "PATCH"]
-
-
-def write_kubeconfig(path: Path, ca_pem: bytes, contexts: dict[str, tuple[str, str]]) -> Path:
-    """A kubeconfig with one context per region: ``{context: (server url, bearer token)}``."""
-    ca = base64.b64encode(ca_pem).decode()
-    doc = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {"name": n, "cluster": {"server": url, "certificate-authority-data": ca}}
-            for n, (url, _) in contexts.items()
-        ],
-        "users": [{"name": f"{n}-admin", "user": {"token": token}} for n, (_, token) in contexts.items()],
-        "contexts": [{"name": n, "context": {"cluster": n, "user": f"{n}-admin"}} for n in contexts],
-        "current-context": next(iter(contexts)),
-    }
-    path.write_text(yaml.safe_dump(doc))
-    path.chmod(0o600)
-    return path
 
 
 class Fleetside:

@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 import yaml
 
-from ..nodeprep.kubeapi import Pki, make_pki
+from ..kubeapi import Pki, make_pki
 from .conftest import git, run_gen
 from .kubeapi_contract import (
     HELM,

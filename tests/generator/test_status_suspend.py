@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
-from ..nodeprep.kubeapi import make_pki
+from ..kubeapi import make_pki
 from .conftest import Gen, git, snapshot
 from .kubeapi_contract import KUSTOMIZE, Fleetside, healthy_objects
 from .test_flux_crds import _strict

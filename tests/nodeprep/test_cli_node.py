@@ -16,8 +16,9 @@ import yaml
 from click.testing import CliRunner, Result
 from kubevc.generator.cli import cli
 
+from ..kubeapi import make_pki
 from . import debroot
-from .kubeapi import FakeKubeApi, make_pki, operator_kubeconfig
+from .kubeapi import FakeKubeApi, operator_kubeconfig
 from .test_cluster_chroot import stub_files
 from .test_join_api_contract import STUB_KUBEADM
 
@@ -244,7 +245,7 @@ def test_k3s_join_dry_run_stages_nothing(fleet: Path, fresh_root: FreshRoot, tmp
         assert result.exit_code == 0, result.output
         assert "kubevc: stage k3s v1.31.4+k3s1: would change" in result.output
         assert "nothing changed" in result.output
-        assert api.state.created == [] and not [m for m, _ in api.state.requests if m != "GET"]
+        assert api.state.created == [] and not [r for r in api.state.requests if r.method != "GET"]
     assert debroot.tree_digest(root) == before
 
 

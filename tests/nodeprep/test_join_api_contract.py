@@ -34,8 +34,9 @@ from kubevc.nodeprep.join import (
 )
 from pyinfra.api.command import StringCommand
 
+from ..kubeapi import Pki, make_pki
 from .conftest import chroot_target
-from .kubeapi import FakeKubeApi, Pki, make_pki, operator_kubeconfig
+from .kubeapi import FakeKubeApi, operator_kubeconfig
 
 
 @pytest.fixture
@@ -182,7 +183,7 @@ def test_join_api_contract_kubeadm_success(
     everything = "\n".join([out.out, out.err, caplog.text, *progress, repr(result)])
     assert fields["token-secret"] not in everything
     assert any("Ready" in line for line in progress)
-    methods = [m for m, p in api.state.requests if "secrets" in p]
+    methods = [r.method for r in api.state.requests if "secrets" in r.path]
     assert methods == ["POST", "DELETE"]
 
 
@@ -322,5 +323,5 @@ def test_join_api_contract_labels_after_ready(api: FakeKubeApi, core: object) ->
     labels = (("zone", "a"), ("kubevc.io/region", "seoul"))
     join_node(core, request(labels=labels), RecordingRunner(api, [True]))
     assert api.state.node_labels == {"seoul-pi-2": {"zone": "a", "kubevc.io/region": "seoul"}}
-    patches = [p for m, p in api.state.requests if m == "PATCH"]
+    patches = [r.path for r in api.state.requests if r.method == "PATCH"]
     assert patches == ["/api/v1/nodes/seoul-pi-2"]
