@@ -142,8 +142,19 @@ def targets_summary(docs: list[dict[str, Any]]) -> list[str]:
             f"| {d['suite']} | {_escape(r['label'])} | {fmt(r['value'], r['unit'])} | "
             f"{_target_text(r)} | {STATUS.get(r.get('status'), 'not measured')} |"
         )
+    seen = {r["target"].get("text") for _, r in rows}
+    for suite, text, how in ISSUE_TARGETS:
+        if text not in seen:
+            lines.append(f"| {suite} | {_escape(text)} | — | | not measured in this run ({how}) |")
     lines.append("")
     return lines
+
+
+# Targets of issue 7 that a run may not reach (listed as "not measured" rather than left out).
+ISSUE_TARGETS = (
+    ("deploy", "render+validate of 100 regions < 60 s", "`make bench-full`"),
+    ("transfer", "wire time at 1 Gbit/s <= 2 ms", "needs root for network namespaces"),
+)
 
 
 METHOD = [

@@ -100,3 +100,8 @@ def test_plot_from_result(tmp_path: Path) -> None:
     assert png is not None and png.name == "bench-transfer.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plots.plot_suite({**doc, "rows": []}, tmp_path / "img2") is None
+
+
+def test_unreached_issue_targets_are_listed(tmp_path: Path) -> None:
+    md = report.render_markdown([_doc(tmp_path)])
+    assert "| deploy | render+validate of 100 regions < 60 s | — | | not measured in this run" in md
