@@ -5,17 +5,20 @@ Order of use::
     kubevc-gen model add resnet50 --region busan --profile classification   # git: region spec
     kubevc-gen model publish resnet50 ./export/3 --version 3 --store /mnt/models  # store only
     kubevc-gen model promote resnet50 --version 3 --label canary --store /mnt/models  # git
+    kubevc-gen model canary resnet50 --percent 10                             # git
     kubevc-gen model promote resnet50 --version 3 --label stable --store /mnt/models  # git
     kubevc-gen model rollback resnet50                                        # git
 
-``add``, ``promote`` and ``rollback`` change region specs and go through the one mutating path
-(:func:`kubevc.generator.gitops.apply_change`: validate, write atomically, one commit, or
-``--branch``/``--no-commit``/``--dry-run``). ``publish`` changes only the model store
+``add``, ``promote``, ``canary`` and ``rollback`` change region specs and go through the one
+mutating path (:func:`kubevc.generator.gitops.apply_change`: validate, write atomically, one
+commit, or ``--branch``/``--no-commit``/``--dry-run``). ``publish`` changes only the model store
 (:mod:`kubevc.generator.modelstore`) and commits nothing. ``list`` changes nothing.
 
 Version labels and policy: while a canary runs the model's ``versionPolicy`` is ``specific`` with
 the stable and the canary version loaded; promoting to stable keeps the earlier stable version in
-``stableHistory`` (region.yaml), which ``rollback`` pops.
+``stableHistory`` (region.yaml), which ``rollback`` pops. While a model has both a ``stable``
+and a ``canary`` label, ``render`` gives its gateway model ``canary: {label: canary, percent: P}``
+with P = ``canaryPercent`` (region.yaml; unset = 0, everyone on stable).
 """
 
 from __future__ import annotations
@@ -158,6 +161,7 @@ def model() -> None:
       kubevc-gen model add resnet50 --region busan --profile classification
       kubevc-gen model publish resnet50 ./export/resnet50/3 --version 3 --store /mnt/models
       kubevc-gen model promote resnet50 --version 3 --label canary --store /mnt/models
+      kubevc-gen model canary resnet50 --percent 10
       kubevc-gen model list --store /mnt/models
     """
 
@@ -325,24 +329,58 @@ def model_publish(
 # --------------------------------------------------------------------------- promote / rollback
 
 
-def _promoted(model_spec: ModelSpec, version: int, label: str, region: str) -> tuple[ModelSpec, str]:
+def _share(percent: int | None) -> str:
+    return f"{percent or 0}%"
+
+
+def _promoted(
+    model_spec: ModelSpec, version: int, label: str, region: str, canary_percent: int | None = None
+) -> tuple[ModelSpec, str]:
     labels = dict(model_spec.version_labels)
     history = list(model_spec.stable_history or [])
     stable = labels.get("stable")
+    old_canary = labels.get("canary")
+    old_share = model_spec.canary_percent if model_spec.has_canary else None
+    share = model_spec.canary_percent
     if label == "canary":
         if stable == version:
             raise SpecError(f"region {region}: version {version} is already stable; a canary must differ")
+        if canary_percent is not None and stable is None:
+            raise SpecError(
+                f"region {region}: {model_spec.name} has no stable version, so there is no traffic to "
+                f"split; promote one first (kubevc-gen model promote {model_spec.name} --version N "
+                "--label stable)"
+            )
         labels["canary"] = version
-        what = f"canary -> {version}" + (f" (stable stays {stable})" if stable else "")
+        if old_canary != version:
+            share = canary_percent  # a new canary starts at the share given (unset: 0%, all on stable)
+        elif canary_percent is not None:
+            share = canary_percent
+        if old_canary == version:
+            what = f"canary stays {version}"
+        else:
+            what = f"canary {old_canary} -> {version}" if old_canary else f"canary -> {version}"
+        notes = [f"stable stays {stable}"] if stable else []
+        if stable is not None:
+            if old_canary is None:
+                notes.append(f"share {_share(share)}")
+            elif (old_share or 0) != (share or 0):
+                notes.append(f"share {_share(old_share)} -> {_share(share)}")
+        if notes:
+            what += f" ({', '.join(notes)})"
     else:
         if stable == version:
             raise SpecError(f"region {region}: version {version} is already stable")
         if stable is not None:
             history.append(stable)
         labels["stable"] = version
-        if labels.get("canary") == version:
-            del labels["canary"]  # the canary graduated
         what = f"stable {stable} -> {version}" if stable else f"stable -> {version}"
+        if old_canary == version:
+            del labels["canary"]  # the canary graduated: its share goes with it
+            share = None
+            what += f" (canary {version} graduated" + (
+                f", share {_share(old_share)} -> off)" if old_share else ")"
+            )
     loaded = sorted(set(labels.values()))
     return (
         model_spec.model_copy(
@@ -351,6 +389,7 @@ def _promoted(model_spec: ModelSpec, version: int, label: str, region: str) -> t
                 "version_policy": "specific",
                 "versions": loaded,
                 "stable_history": history or None,
+                "canary_percent": share,
             }
         ),
         what,
@@ -376,6 +415,14 @@ def _check_published(
 @click.option("--version", "version", type=int, required=True, help="The version the label points to.")
 @click.option("--label", type=click.Choice(LABELS), required=True, help="stable or canary.")
 @click.option(
+    "--canary-percent",
+    type=click.IntRange(0, 100),
+    default=None,
+    metavar="P",
+    help="With --label canary: the gateway sends P% of the requests naming no version or label to "
+    "the canary, the rest to stable (default for a new canary: 0, everyone on stable).",
+)
+@click.option(
     "--region", "regions", multiple=True, metavar="R", help="Only region R (repeatable; default: all)."
 )
 @store_options
@@ -390,6 +437,7 @@ def model_promote(
     name: str,
     version: int,
     label: str,
+    canary_percent: int | None,
     regions: tuple[str, ...],
     store: str | None,
     via_host: str | None,
@@ -400,25 +448,30 @@ def model_promote(
 ) -> None:
     """Point label stable|canary of NAME at version N (TF Serving version labels, in git).
 
-    A canary keeps the stable version loaded next to it (versionPolicy specific). Promoting a
-    version to stable records the earlier stable version for `model rollback`. The version must
-    be published in the store (checked via --store/--via-host).
+    A canary keeps the stable version loaded next to it (versionPolicy specific), and the gateway
+    sends --canary-percent of the requests that name no version or label to it (a new canary
+    starts at 0%: only /labels/canary reaches it; change the share with `model canary`).
+    Promoting the canary's version to stable ends the canary and its share. Promoting a version
+    to stable records the earlier stable version for `model rollback`. The version must be
+    published in the store (checked via --store/--via-host).
 
     \b
     Example:
-      kubevc-gen model promote resnet50 --version 3 --label canary --store /mnt/models
+      kubevc-gen model promote resnet50 --version 3 --label canary --canary-percent 10 --store /mnt/models
       kubevc-gen model promote resnet50 --version 3 --label stable --region busan --store /mnt/models
     """
     options = _options(branch, no_commit, dry_run)
     check_name(name, "model name")
     if version < 1:
         raise SpecError(f"--version {version}: versions are positive integers")
+    if canary_percent is not None and label != "canary":
+        raise SpecError("--canary-percent goes with --label canary (promoting to stable ends the canary)")
     fleet = get_fleet(ctx)
     specs = _regions_for(fleet, name, regions)
     updated: list[RegionSpec] = []
     changes: list[str] = []
     for spec in specs:
-        new_model, what = _promoted(_model_in(spec, name), version, label, spec.name)
+        new_model, what = _promoted(_model_in(spec, name), version, label, spec.name, canary_percent)
         updated.append(_revalidate(_replace_model(spec, new_model)))
         changes.append(f"{spec.name}: {what}")
     if skip_store_check:
@@ -454,6 +507,9 @@ def model_rollback(
 ) -> None:
     """Move label stable of NAME back to the version it pointed to before (one commit).
 
+    A running canary stays loaded but its traffic share drops to 0% (raise it again with
+    `model canary`); a canary whose version becomes stable again ends.
+
     \b
     Example:
       kubevc-gen model rollback resnet50
@@ -479,16 +535,26 @@ def model_rollback(
         targets.add(previous)
         labels = dict(m.version_labels)
         labels["stable"] = previous
+        what = f"stable {stable} -> {previous}"
+        canary = labels.get("canary")
+        if canary == previous:  # the canary's version is stable again: nothing left to split
+            del labels["canary"]
+            what += f" (canary {canary} ended" + (
+                f", share {_share(m.canary_percent)} -> off)" if m.canary_percent else ")"
+            )
+        elif canary is not None and m.canary_percent:  # a rollback stops the canary's traffic
+            what += f" (canary {canary} share {_share(m.canary_percent)} -> 0%)"
         new_model = m.model_copy(
             update={
                 "version_labels": labels,
                 "version_policy": "specific",
                 "versions": sorted(set(labels.values())),
                 "stable_history": history or None,
+                "canary_percent": None,
             }
         )
         updated.append(_revalidate(_replace_model(spec, new_model)))
-        changes.append(f"{spec.name}: stable {stable} -> {previous}")
+        changes.append(f"{spec.name}: {what}")
     if skip_store_check:
         _progress("not checking the store (--skip-store-check)")
     elif store is not None or via_host is not None:
@@ -496,6 +562,75 @@ def model_rollback(
             _check_published(specs, name, v, store, via_host)
     message = f"model rollback {name}: {'; '.join(changes)}"
     _report(apply_change(fleet, plan_with_regions(fleet, updated, message), options))
+
+
+@model.command("canary", context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+@click.option(
+    "--percent",
+    type=click.IntRange(0, 100),
+    required=True,
+    metavar="P",
+    help="Share 0..100 of the requests naming no version or label that go to the canary.",
+)
+@click.option(
+    "--region", "regions", multiple=True, metavar="R", help="Only region R (repeatable; default: all)."
+)
+@git_options
+@click.pass_context
+@handle_errors
+def model_canary(
+    ctx: click.Context,
+    name: str,
+    percent: int,
+    regions: tuple[str, ...],
+    branch: str | None,
+    no_commit: bool,
+    dry_run: bool,
+) -> None:
+    """Set the traffic share of NAME's running canary (one commit; versions stay as they are).
+
+    The gateway sends P% of the requests that name no version or label to version label canary
+    and the rest to stable, sticky per X-Request-Id; 0 keeps everyone on stable. The model needs
+    a stable and a canary version (`model promote ... --label canary`).
+
+    \b
+    Example:
+      kubevc-gen model canary resnet50 --percent 10 --region busan
+      kubevc-gen model canary resnet50 --percent 50
+    """
+    options = _options(branch, no_commit, dry_run)
+    check_name(name, "model name")
+    fleet = get_fleet(ctx)
+    specs = _regions_for(fleet, name, regions)
+    updated: list[RegionSpec] = []
+    changes: list[str] = []
+    for spec in specs:
+        m = _model_in(spec, name)
+        if not m.has_canary:
+            missing = "stable" if "canary" in m.version_labels else "canary"
+            raise SpecError(
+                f"region {spec.name}: {name} has no {missing} version, so there is no canary to share "
+                f"traffic with (labels: {_labels_text(m)}); "
+                f"run `kubevc-gen model promote {name} --version N --label {missing}` first"
+            )
+        old = m.canary_percent or 0
+        changes.append(
+            f"{spec.name}: {old}% -> {percent}%" if old != percent else f"{spec.name}: {percent}% (unchanged)"
+        )
+        if old != percent:
+            updated.append(
+                _revalidate(_replace_model(spec, m.model_copy(update={"canary_percent": percent})))
+            )
+    message = f"model canary {name}: {'; '.join(changes)}"
+    _report(apply_change(fleet, plan_with_regions(fleet, updated, message), options))
+
+
+def _labels_text(m: ModelSpec) -> str:
+    text = ", ".join(f"{k}={v}" for k, v in sorted(m.version_labels.items())) or "none"
+    if m.has_canary:
+        text += f" (canary share {_share(m.canary_percent)})"
+    return text
 
 
 # --------------------------------------------------------------------------- list
@@ -531,7 +666,7 @@ def model_list(ctx: click.Context, regions: tuple[str, ...], store: str | None, 
         table.add_column(col)
     for spec, m in rows:
         loaded = ", ".join(map(str, m.versions)) if m.version_policy == "specific" else m.version_policy
-        labels = ", ".join(f"{k}={v}" for k, v in sorted(m.version_labels.items())) or "-"
+        labels = _labels_text(m) if m.version_labels else "-"
         folder = modelstore.model_folder(m.base_path)
         table.add_row(
             spec.name,

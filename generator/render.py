@@ -50,6 +50,7 @@ MONITORING_NS = "monitoring"
 GENERATED_ROOTS = ("clusters", "apps", "infrastructure")
 CHART_EXCLUDE = {"__pycache__", "__init__.py"}
 REGION_LABEL = "kubevc.io/region"
+CANARY_LABEL = "canary"  # the TF Serving version label `kubevc-gen model promote --label canary` sets
 
 
 def _doc(text: str) -> bytes:
@@ -329,6 +330,8 @@ def _gateway_models(region: RegionSpec, root: Path | None) -> tuple[list[dict[st
         if m.labels_file and root is not None:
             where = f"regions/{region.name}/region.yaml: models[{m.name}].labelsFile"
             entry["output"]["labels"] = read_labels(root, m.labels_file, where)
+        if m.has_canary:  # requests naming no version/label: canaryPercent % to canary, the rest to stable
+            entry["canary"] = {"label": CANARY_LABEL, "percent": m.canary_percent or 0}
         models.append(entry)
     return models, needs_store
 

@@ -154,6 +154,9 @@ class ModelSpec(_Model):
     framework: Literal["tensorflow"] | None = None
     labels_file: Annotated[str, Field(pattern=r"^models/[a-z0-9][-a-z0-9]*/[^/]+$")] | None = None
     stable_history: list[Annotated[int, Field(ge=1)]] | None = None  # earlier stable versions, newest last
+    # share (%) of the requests naming no version/label that the gateway sends to the canary label;
+    # None = unset (rendered as 0 while a canary runs: everyone stays on stable)
+    canary_percent: Annotated[int, Field(ge=0, le=100, strict=True)] | None = None
 
     @field_validator("name")
     @classmethod
@@ -174,7 +177,17 @@ class ModelSpec(_Model):
     def _policy(self) -> ModelSpec:
         if self.version_policy == "specific" and not self.versions:
             raise ValueError("versionPolicy 'specific' needs at least one entry in versions")
+        if self.canary_percent is not None and not self.has_canary:
+            raise ValueError(
+                "canaryPercent needs both a 'stable' and a 'canary' entry in versionLabels "
+                "(kubevc-gen model promote NAME --version N --label canary)"
+            )
         return self
+
+    @property
+    def has_canary(self) -> bool:
+        """A canary runs: the gateway splits traffic between labels ``stable`` and ``canary``."""
+        return {"stable", "canary"} <= set(self.version_labels)
 
 
 def _cidr(value: str, field: str) -> str:

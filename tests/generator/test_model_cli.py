@@ -145,7 +145,7 @@ def test_publish_promote_rollback_walkthrough(
     promote(2, "canary")
     assert last_message(fleet) == (
         "model promote scale: canary -> 2 "
-        "(busan: canary -> 2 (stable stays 1); seoul: canary -> 2 (stable stays 1))"
+        "(busan: canary -> 2 (stable stays 1, share 0%); seoul: canary -> 2 (stable stays 1, share 0%))"
     )
     for region in ("seoul", "busan"):
         serving = region_values(fleet, region, "kubevc-serving")["models"][0]
@@ -160,7 +160,12 @@ def test_publish_promote_rollback_walkthrough(
         assert re.findall(r"versions: (\d+)", block) == ["1", "2"]
         assert labels_of(block) == {"canary": 2, "stable": 1}
 
+    for region in ("seoul", "busan"):  # a canary without a share: the gateway keeps everyone on stable
+        gw = region_values(fleet, region, "kubevc-gateway")["config"]["models"][0]
+        assert gw["canary"] == {"label": "canary", "percent": 0}
+
     promote(2, "stable")
+    assert "canary" not in region_values(fleet, "busan", "kubevc-gateway")["config"]["models"][0]
     assert labels_of(model_block(serving_model_config(fleet, "busan"), "scale")) == {"stable": 2}
     promote(3, "stable", "--region", "busan")
     busan = yaml.safe_load((fleet / "regions/busan/region.yaml").read_text())["models"][0]
@@ -313,7 +318,7 @@ def test_bad_input_changes_nothing(
 
 
 def test_help_has_examples(gen: Gen) -> None:
-    for sub in ("add", "publish", "promote", "rollback", "list"):
+    for sub in ("add", "publish", "promote", "canary", "rollback", "list"):
         result = gen("model", sub, "--help")
         assert (
             result.exit_code == 0
