@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import orjson
+from google.protobuf import json_format
+from google.protobuf.message import Message
 from kubevc.gateway._backends import Backend, make_backend
 from kubevc.gateway._canary import LabelRouter, is_unknown_label_error
 from kubevc.gateway._config import ConfigError, GatewayConfig, ModelConfig
@@ -30,6 +32,8 @@ from kubevc.gateway._media import parse_multipart, parse_npy, parse_raw_tensor
 from kubevc.gateway._metrics import CONTENT_TYPE_LATEST, Metrics
 from kubevc.gateway._postprocess import model_detections, tensor_json, topk, yolo_detections
 from kubevc.gateway._preprocess import Geometry, decode_image, decode_video, prepare_images
+from kubevc.gateway._proto.tensorflow import meta_graph_pb2, types_pb2
+from kubevc.gateway._proto.tensorflow_serving import get_model_metadata_pb2, model_pb2
 from kubevc.gateway._rest import format_predict, parse_predict
 from kubevc.gateway._tokenizer import WordPiece, load_wordpiece
 from kubevc.gateway._v2json import HEADER_LENGTH, format_v2, parse_v2
@@ -542,6 +546,50 @@ class Gateway:
             "outputs": outputs,
         }
 
+    # -- TF Serving REST model status and metadata ---------------------------------------------------
+    async def model_status(self, profile: Profile, version: int | None, label: str | None) -> Response[bytes]:
+        """``GET /v1/models/{name}[/versions/N|/labels/L]``: TF Serving's GetModelStatus as its REST
+        API shows it (``model_version_status`` with versions as strings and enum names)."""
+        status = await self.backend_for(profile).model_status(
+            profile.cfg.remote_name, version=version, label=label, budget=self.backend_budget(profile)
+        )
+        return Response(_dumps(_pb_json(status)), media_type=JSON)
+
+    async def model_metadata(
+        self, profile: Profile, version: int | None, label: str | None
+    ) -> Response[bytes]:
+        """``GET /v1/models/{name}[/versions/N|/labels/L]/metadata``: the backend's signature_def
+        (TF Serving GetModelMetadata); from the gateway profile when the backend has no such call."""
+        backend = self.backend_for(profile)
+        response: get_model_metadata_pb2.GetModelMetadataResponse | None
+        try:
+            response = await backend.model_metadata(
+                profile.cfg.remote_name, version=version, label=label, budget=self.backend_budget(profile)
+            )
+        except GatewayError as exc:
+            if exc.grpc_code != "UNIMPLEMENTED":
+                raise
+            response = None
+        spec = model_pb2.ModelSpec(name=profile.cfg.name)
+        if response is None:  # Open Inference Protocol backend, or a server without GetModelMetadata
+            if version is not None:
+                spec.version.value = version
+            elif label is not None:
+                spec.version_label = label
+            signatures = profile_signature(profile)
+        else:
+            spec.CopyFrom(response.model_spec)
+            spec.name = profile.cfg.name  # the name the client knows the model by
+            signatures = get_model_metadata_pb2.SignatureDefMap()
+            packed = response.metadata.get("signature_def")
+            if packed is None or not packed.Unpack(signatures):
+                raise BackendError(f"backend {backend.cfg.name} sent no signature_def metadata")
+        doc = {"model_spec": _pb_json(spec), "metadata": {"signature_def": _pb_json(signatures)}}
+        return Response(_dumps(doc), media_type=JSON)
+
+    def backend_budget(self, profile: Profile) -> float:
+        return min(self.backend_for(profile).cfg.deadline_seconds, self.config.limits.request_timeout_seconds)
+
     async def ready(self) -> dict[str, bool]:
         async def one(p: Profile) -> bool:
             ok = await self.backend_for(p).model_ready(p.cfg.remote_name, budget=2.0)
@@ -566,6 +614,37 @@ def _rescale(geometries: list[Geometry], parts: list[tuple[str, bytes]]) -> list
         fx, fy = g.width / w, g.height / h
         out.append(Geometry(w, h, g.scale_x * fx, g.scale_y * fy, g.pad_x, g.pad_y))
     return out
+
+
+_TF_DTYPES = {"uint8": types_pb2.DT_UINT8, "float32": types_pb2.DT_FLOAT, "int32": types_pb2.DT_INT32}
+
+
+def profile_signature(profile: Profile) -> get_model_metadata_pb2.SignatureDefMap:
+    """The signature the gateway's profile implies: its inputs with their dtypes and shapes, the
+    outputs it post-processes (shape unknown)."""
+    cfg = profile.cfg
+    sig = meta_graph_pb2.SignatureDef(method_name="tensorflow/serving/predict")
+    for name, dtype in profile.dtypes.items():
+        info = sig.inputs[name]
+        info.name, info.dtype = name, _TF_DTYPES[dtype]
+        for size in (-1, *(profile.shape or (-1,))):
+            info.tensor_shape.dim.add(size=size)
+    out = cfg.output
+    outputs = out.detection_outputs if out.postprocess == "detections" else [out.name] if out.name else []
+    for name in outputs:
+        info = sig.outputs[name]
+        info.name, info.dtype = name, types_pb2.DT_FLOAT
+        info.tensor_shape.unknown_rank = True
+    result = get_model_metadata_pb2.SignatureDefMap()
+    result.signature_def[cfg.signature].CopyFrom(sig)
+    return result
+
+
+def _pb_json(message: Message) -> dict[str, Any]:
+    """A message as TF Serving's REST API prints it: proto field names, defaults included."""
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
 
 
 def _version_headers(info: dict[str, Any]) -> dict[str, str]:
@@ -637,6 +716,26 @@ def _parse_v1(rest: str) -> tuple[str, str, int | None, str | None]:
     raise ModelNotFound(f"no route /v1/models/{rest}")
 
 
+def _parse_v1_get(rest: str) -> tuple[str, str, int | None, str | None]:
+    """``name``, ``name/versions/3``, ``name/labels/x``, each optionally with ``/metadata``."""
+    if rest.endswith(("/infer", ":predict", ":classify", ":regress")):
+        raise GatewayError(f"/v1/models/{rest.lstrip('/')} takes POST", 405)
+    parts = rest.strip("/").split("/")
+    route = "status"
+    if len(parts) in (2, 4) and parts[-1] == "metadata":
+        route, parts = "metadata", parts[:-1]
+    if len(parts) == 1 and parts[0]:
+        return parts[0], route, None, None
+    if len(parts) == 3 and parts[1] == "versions":
+        try:
+            return parts[0], route, int(parts[2]), None
+        except ValueError:
+            raise BadRequest(f"version {parts[2]!r} is not an integer") from None
+    if len(parts) == 3 and parts[1] == "labels" and parts[2]:
+        return parts[0], route, None, parts[2]
+    raise ModelNotFound(f"no route GET /v1/models/{rest}")
+
+
 def create_app(config: GatewayConfig) -> Litestar:
     """The Litestar app for ``config``; gRPC channels open at startup and close at shutdown."""
     gw = Gateway(config)
@@ -681,6 +780,23 @@ def create_app(config: GatewayConfig) -> Litestar:
         return await gw.handle(
             request, name, route, lambda t0: gw.predict(request, profile, version, label, t0)
         )
+
+    @get("/v1/models/{rest:path}")
+    async def v1_get(request: Request[Any, Any, Any], rest: FromPath[str]) -> Response[bytes]:
+        try:
+            name, route, version, label = _parse_v1_get(rest)
+        except GatewayError as exc:
+            return await gw.handle(request, "unknown", "v1", _raise(exc))
+        profile = gw.profiles.get(name)
+        if profile is None:
+            return await gw.handle(
+                request, name, route, _raise(ModelNotFound(f"model {name!r} is not configured"))
+            )
+        if route == "metadata":
+            return await gw.handle(
+                request, name, route, lambda t0: gw.model_metadata(profile, version, label)
+            )
+        return await gw.handle(request, name, route, lambda t0: gw.model_status(profile, version, label))
 
     @get("/v2/health/live", sync_to_thread=False)
     def v2_live() -> Response[bytes]:
@@ -737,6 +853,7 @@ def create_app(config: GatewayConfig) -> Litestar:
             readyz,
             metrics,
             v1,
+            v1_get,
             v2_live,
             v2_ready,
             v2_server,

@@ -31,6 +31,7 @@ from kubevc.gateway._metrics import Metrics
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2_grpc as v2grpc
 from kubevc.gateway._proto.tensorflow_serving import (
+    get_model_metadata_pb2,
     get_model_status_pb2,
     model_pb2,
     model_service_pb2_grpc,
@@ -181,8 +182,26 @@ class Backend(ABC):
     async def model_ready(self, model: str, budget: float | None = None) -> bool:
         """True when the backend reports the model AVAILABLE / ready."""
 
+    @abstractmethod
+    async def model_status(
+        self, model: str, *, version: int | None = None, label: str | None = None, budget: float | None = None
+    ) -> get_model_status_pb2.GetModelStatusResponse:
+        """The model's versions and their states, as TF Serving's GetModelStatus reports them."""
+
+    async def model_metadata(
+        self, model: str, *, version: int | None = None, label: str | None = None, budget: float | None = None
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse | None:
+        """TF Serving's GetModelMetadata (signature_def); None when the protocol has no such call."""
+        return None
+
 
 def _map_error(name: str, exc: grpc.aio.AioRpcError) -> GatewayError:
+    error = _mapped(name, exc)
+    error.grpc_code = exc.code().name
+    return error
+
+
+def _mapped(name: str, exc: grpc.aio.AioRpcError) -> GatewayError:
     code, details = exc.code(), (exc.details() or "").strip()
     if code == grpc.StatusCode.INVALID_ARGUMENT or code == grpc.StatusCode.FAILED_PRECONDITION:
         return BadRequest(details or "the backend refused the input")
@@ -211,6 +230,11 @@ class TFServingBackend(Backend):
             response_deserializer=None,
         )
         self._status = model_service_pb2_grpc.ModelServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self._metadata = self.channel.unary_unary(
+            "/tensorflow.serving.PredictionService/GetModelMetadata",
+            request_serializer=get_model_metadata_pb2.GetModelMetadataRequest.SerializeToString,
+            response_deserializer=get_model_metadata_pb2.GetModelMetadataResponse.FromString,
+        )
 
     async def predict(
         self,
@@ -260,6 +284,43 @@ class TFServingBackend(Backend):
             return False
         available = get_model_status_pb2.ModelVersionStatus.AVAILABLE
         return any(s.state == available for s in response.model_version_status)
+
+    async def model_status(
+        self, model: str, *, version: int | None = None, label: str | None = None, budget: float | None = None
+    ) -> get_model_status_pb2.GetModelStatusResponse:
+        request = get_model_status_pb2.GetModelStatusRequest(model_spec=_spec(model, version, label))
+
+        async def run(timeout: float) -> get_model_status_pb2.GetModelStatusResponse:
+            response: get_model_status_pb2.GetModelStatusResponse = await self._status.GetModelStatus(
+                request, timeout=timeout
+            )
+            return response
+
+        return await self.call(run, budget)
+
+    async def model_metadata(
+        self, model: str, *, version: int | None = None, label: str | None = None, budget: float | None = None
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse | None:
+        request = get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec=_spec(model, version, label), metadata_field=["signature_def"]
+        )
+
+        async def run(timeout: float) -> get_model_metadata_pb2.GetModelMetadataResponse:
+            response: get_model_metadata_pb2.GetModelMetadataResponse = await self._metadata(
+                request, timeout=timeout
+            )
+            return response
+
+        return await self.call(run, budget)
+
+
+def _spec(model: str, version: int | None, label: str | None) -> model_pb2.ModelSpec:
+    spec = model_pb2.ModelSpec(name=model)
+    if version is not None:
+        spec.version.value = version
+    elif label is not None:
+        spec.version_label = label
+    return spec
 
 
 class V2Backend(Backend):
@@ -330,6 +391,30 @@ class V2Backend(Backend):
         except GatewayError:
             return False
         return bool(response.ready)
+
+    async def model_status(
+        self, model: str, *, version: int | None = None, label: str | None = None, budget: float | None = None
+    ) -> get_model_status_pb2.GetModelStatusResponse:
+        """v2 has no version list with states: the asked version (or the default one, reported as
+        version 0) is AVAILABLE when the server says it is ready, else UNKNOWN."""
+        if label is not None:
+            raise BadRequest("version labels are not supported by Open Inference Protocol backends")
+        request = v2pb.ModelReadyRequest(name=model, version="" if version is None else str(version))
+
+        async def run(timeout: float) -> v2pb.ModelReadyResponse:
+            response: v2pb.ModelReadyResponse = await self._stub.ModelReady(request, timeout=timeout)
+            return response
+
+        ready = (await self.call(run, budget)).ready
+        response = get_model_status_pb2.GetModelStatusResponse()
+        status = response.model_version_status.add(version=version or 0)
+        status.state = (
+            get_model_status_pb2.ModelVersionStatus.AVAILABLE
+            if ready
+            else get_model_status_pb2.ModelVersionStatus.UNKNOWN
+        )
+        status.status.SetInParent()
+        return response
 
 
 def make_backend(cfg: BackendConfig, metrics: Metrics | None = None) -> Backend:

@@ -18,6 +18,7 @@ class GatewayError(Exception):
     """An error with an HTTP status and a short message that is safe to show to clients."""
 
     status_code = 500
+    grpc_code: str | None = None  # the backend's gRPC status code name, when a backend call failed
 
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)

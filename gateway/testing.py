@@ -51,7 +51,9 @@ import numpy as np
 import numpy.typing as npt
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2_grpc as v2grpc
+from kubevc.gateway._proto.tensorflow import meta_graph_pb2, types_pb2
 from kubevc.gateway._proto.tensorflow_serving import (
+    get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
@@ -276,8 +278,10 @@ class TestBackend:
         *,
         max_message_bytes: int = 64 << 20,
         host: str = "127.0.0.1",
+        metadata: bool = True,
     ):
         self.host = host
+        self.metadata = metadata  # False: GetModelMetadata answers UNIMPLEMENTED (servers without it)
         self.models = default_models() if models is None else models
         self.calls: Counter[tuple[str, str]] = Counter()
         # every Predict/ModelInfer: (method, model, version asked, label asked, version that
@@ -419,6 +423,57 @@ class _Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
             to_tensor_proto(arr, response.outputs[name])
         return response
 
+    async def GetModelMetadata(
+        self,
+        request: get_model_metadata_pb2.GetModelMetadataRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        """The model's ``serving_default`` signature, shaped like a SavedModel's in TF Serving."""
+        spec = request.model_spec
+        self.owner.calls["GetModelMetadata", spec.name] += 1
+        which = spec.WhichOneof("version_choice")
+        try:
+            model, version = self.owner._model(
+                spec.name,
+                spec.version.value if which == "version" else None,
+                spec.version_label if which == "version_label" else None,
+            )
+        except KeyError as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(exc.args[0]))
+        except _InvalidArgument as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        if not self.owner.metadata:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
+        if list(request.metadata_field) != ["signature_def"]:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "Metadata field signature_def is the only one supported"
+            )
+        sig = meta_graph_pb2.SignatureDef(method_name="tensorflow/serving/predict")
+        dtype = "float32" if "float32" in model.dtypes else model.dtypes[0]
+        for name, shape in [
+            *model.inputs.items(),
+            *((n, model.inputs.get(n, (-1,))) for n in model.optional_inputs),
+        ]:
+            info = sig.inputs[name]
+            info.name = f"serving_default_{name}:0"
+            info.dtype = to_tensor_proto(np.zeros(0, dtype)).dtype
+            for size in (-1, *shape):
+                info.tensor_shape.dim.add(size=size)
+        for i, (name, shape) in enumerate(model.outputs.items()):
+            info = sig.outputs[name]
+            info.name = f"StatefulPartitionedCall:{i}"
+            info.dtype = types_pb2.DT_FLOAT
+            for size in (-1, *shape):
+                info.tensor_shape.dim.add(size=size)
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        signatures.signature_def["serving_default"].CopyFrom(sig)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.model_spec.name = model.name
+        response.model_spec.version.value = version
+        response.model_spec.signature_name = "serving_default"
+        response.metadata["signature_def"].Pack(signatures)
+        return response
+
 
 class _ModelStatus(model_service_pb2_grpc.ModelServiceServicer):
     def __init__(self, owner: TestBackend) -> None:
@@ -530,10 +585,14 @@ class _V2(v2grpc.GRPCInferenceServiceServicer):
 
 @contextmanager
 def run_test_backend(
-    models: dict[str, TestModel] | None = None, *, port: int = 0, host: str = "127.0.0.1"
+    models: dict[str, TestModel] | None = None,
+    *,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    metadata: bool = True,
 ) -> Iterator[TestBackend]:
     """Run a :class:`TestBackend` on its own event loop in a daemon thread (sync callers)."""
-    backend = TestBackend(models, host=host)
+    backend = TestBackend(models, host=host, metadata=metadata)
     loop = asyncio.new_event_loop()
     started = threading.Event()
     errors: list[BaseException] = []

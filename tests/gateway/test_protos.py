@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from kubevc.gateway import _protogen
-from kubevc.gateway._proto.tensorflow_serving import get_model_status_pb2, model_pb2, predict_pb2
+from kubevc.gateway._proto.tensorflow import types_pb2
+from kubevc.gateway._proto.tensorflow_serving import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_pb2,
+    predict_pb2,
+)
 from kubevc.gateway._tensors import from_tensor_proto, to_tensor_proto
 from kubevc.gateway._wire import encode_predict_request
 
@@ -61,7 +67,7 @@ def _tf_python() -> Path | None:
 
 OFFICIAL = r'''
 import sys, pathlib
-from tensorflow_serving.apis import predict_pb2, get_model_status_pb2
+from tensorflow_serving.apis import predict_pb2, get_model_status_pb2, get_model_metadata_pb2
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from google.protobuf.unknown_fields import UnknownFieldSet
 import numpy as np
@@ -82,7 +88,9 @@ def unknown(msg):
 
 kinds = {"predict_request": predict_pb2.PredictRequest, "predict_response": predict_pb2.PredictResponse,
          "status_request": get_model_status_pb2.GetModelStatusRequest,
-         "status_response": get_model_status_pb2.GetModelStatusResponse}
+         "status_response": get_model_status_pb2.GetModelStatusResponse,
+         "metadata_request": get_model_metadata_pb2.GetModelMetadataRequest,
+         "metadata_response": get_model_metadata_pb2.GetModelMetadataResponse}
 for name, cls in kinds.items():
     ours = (d / f"ours_{name}.bin").read_bytes()
     msg = cls.FromString(ours)
@@ -114,6 +122,28 @@ v.status.error_code = 0; v.status.error_message = ""
 v = s.model_version_status.add(); v.version = 2; v.state = get_model_status_pb2.ModelVersionStatus.UNLOADING
 v.status.error_code = 14; v.status.error_message = "unloading"
 (d / "official_status_response.bin").write_bytes(s.SerializeToString(deterministic=True))
+# metadata: the Any inside must unpack into the official SignatureDefMap with nothing unknown
+meta = get_model_metadata_pb2.GetModelMetadataResponse.FromString(
+    (d / "ours_metadata_response.bin").read_bytes())
+sigs = get_model_metadata_pb2.SignatureDefMap()
+assert meta.metadata["signature_def"].Unpack(sigs), meta.metadata["signature_def"].type_url
+assert not unknown(sigs), f"SignatureDefMap fields unknown to the official messages: {unknown(sigs)}"
+inp = sigs.signature_def["serving_default"].inputs["images"]
+assert inp.name == "serving_default_images:0" and inp.dtype == types_pb2.DT_UINT8
+assert [x.size for x in inp.tensor_shape.dim] == [-1, 640, 640, 3]
+assert sigs.signature_def["serving_default"].method_name == "tensorflow/serving/predict"
+req = get_model_metadata_pb2.GetModelMetadataRequest.FromString(
+    (d / "ours_metadata_request.bin").read_bytes())
+assert list(req.metadata_field) == ["signature_def"] and req.model_spec.version_label == "canary"
+m = get_model_metadata_pb2.GetModelMetadataResponse()
+m.model_spec.name = "bert"; m.model_spec.version.value = 2
+sm = get_model_metadata_pb2.SignatureDefMap()
+t = sm.signature_def["serving_default"].outputs["logits"]
+t.name = "StatefulPartitionedCall:0"; t.dtype = types_pb2.DT_FLOAT
+t.tensor_shape.dim.add().size = -1; t.tensor_shape.dim.add().size = 2
+sm.signature_def["serving_default"].method_name = "tensorflow/serving/predict"
+m.metadata["signature_def"].Pack(sm)
+(d / "official_metadata_response.bin").write_bytes(m.SerializeToString(deterministic=True))
 print("ok")
 '''
 
@@ -139,11 +169,28 @@ def _ours(d: Path) -> None:
     st = sresp.model_version_status.add(version=1, state=get_model_status_pb2.ModelVersionStatus.AVAILABLE)
     st.status.error_message = "ok"
     st = sresp.model_version_status.add(version=2, state=get_model_status_pb2.ModelVersionStatus.LOADING)
+    mreq = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    mreq.model_spec.name = "yolov5"
+    mreq.model_spec.version_label = "canary"
+    mresp = get_model_metadata_pb2.GetModelMetadataResponse()
+    mresp.model_spec.name = "yolov5"
+    mresp.model_spec.version.value = 2
+    sigs = get_model_metadata_pb2.SignatureDefMap()
+    sig = sigs.signature_def["serving_default"]
+    sig.method_name = "tensorflow/serving/predict"
+    info = sig.inputs["images"]
+    info.name, info.dtype = "serving_default_images:0", types_pb2.DT_UINT8
+    for size in (-1, 640, 640, 3):
+        info.tensor_shape.dim.add(size=size)
+    sig.outputs["output0"].name = "StatefulPartitionedCall:0"
+    mresp.metadata["signature_def"].Pack(sigs)
     for name, msg in [
         ("predict_request", req),
         ("predict_response", resp),
         ("status_request", sreq),
         ("status_response", sresp),
+        ("metadata_request", mreq),
+        ("metadata_response", mresp),
     ]:
         (d / f"ours_{name}.bin").write_bytes(msg.SerializeToString(deterministic=True))
     (d / "ours_predict_request.bin").write_bytes(encoded)  # the encoder's own bytes, not a re-serialisation
@@ -179,6 +226,13 @@ def test_wire_compatible_with_tensorflow_serving_api(tmp_path: Path) -> None:
         (3, get_model_status_pb2.ModelVersionStatus.AVAILABLE, 0),
         (2, get_model_status_pb2.ModelVersionStatus.UNLOADING, 14),
     ]
+    raw = (tmp_path / "official_metadata_response.bin").read_bytes()
+    meta = get_model_metadata_pb2.GetModelMetadataResponse.FromString(raw)
+    assert meta.SerializeToString(deterministic=True) == raw
+    sigs = get_model_metadata_pb2.SignatureDefMap()
+    assert meta.metadata["signature_def"].Unpack(sigs) and meta.model_spec.version.value == 2
+    logits = sigs.signature_def["serving_default"].outputs["logits"]
+    assert logits.name == "StatefulPartitionedCall:0" and [d.size for d in logits.tensor_shape.dim] == [-1, 2]
 
 
 OFFICIAL_V2 = r"""

@@ -23,16 +23,17 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from kubevc.gateway._proto.tensorflow_serving import get_model_metadata_pb2 as kubevc_dot_gateway_dot___proto_dot_tensorflow__serving_dot_get__model__metadata__pb2
 from kubevc.gateway._proto.tensorflow_serving import predict_pb2 as kubevc_dot_gateway_dot___proto_dot_tensorflow__serving_dot_predict__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\nAkubevc/gateway/_proto/tensorflow_serving/prediction_service.proto\x12\x12tensorflow.serving\x1a\x36kubevc/gateway/_proto/tensorflow_serving/predict.proto2g\n\x11PredictionService\x12R\n\x07Predict\x12\".tensorflow.serving.PredictRequest\x1a#.tensorflow.serving.PredictResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\nAkubevc/gateway/_proto/tensorflow_serving/prediction_service.proto\x12\x12tensorflow.serving\x1a\x41kubevc/gateway/_proto/tensorflow_serving/get_model_metadata.proto\x1a\x36kubevc/gateway/_proto/tensorflow_serving/predict.proto2\xd6\x01\n\x11PredictionService\x12R\n\x07Predict\x12\".tensorflow.serving.PredictRequest\x1a#.tensorflow.serving.PredictResponse\x12m\n\x10GetModelMetadata\x12+.tensorflow.serving.GetModelMetadataRequest\x1a,.tensorflow.serving.GetModelMetadataResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'kubevc.gateway._proto.tensorflow_serving.prediction_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PREDICTIONSERVICE']._serialized_start=145
-  _globals['_PREDICTIONSERVICE']._serialized_end=248
+  _globals['_PREDICTIONSERVICE']._serialized_start=213
+  _globals['_PREDICTIONSERVICE']._serialized_end=427
 # @@protoc_insertion_point(module_scope)

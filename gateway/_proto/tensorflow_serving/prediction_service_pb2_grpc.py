@@ -4,6 +4,7 @@
 import grpc
 import warnings
 
+from kubevc.gateway._proto.tensorflow_serving import get_model_metadata_pb2 as kubevc_dot_gateway_dot___proto_dot_tensorflow__serving_dot_get__model__metadata__pb2
 from kubevc.gateway._proto.tensorflow_serving import predict_pb2 as kubevc_dot_gateway_dot___proto_dot_tensorflow__serving_dot_predict__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -40,12 +41,23 @@ class PredictionServiceStub:
                 request_serializer=kubevc_dot_gateway_dot___proto_dot_tensorflow__serving_dot_predict__pb2.PredictRequest.SerializeToString,
                 response_deserializer=kubevc_dot_gateway_dot___proto_dot_tensorflow__serving_dot_predict__pb2.PredictResponse.FromString,
                 _registered_method=True)
+        self.GetModelMetadata = channel.unary_unary(
+                '/tensorflow.serving.PredictionService/GetModelMetadata',
+                request_serializer=kubevc_dot_gateway_dot___proto_dot_tensorflow__serving_dot_get__model__metadata__pb2.GetModelMetadataRequest.SerializeToString,
+                response_deserializer=kubevc_dot_gateway_dot___proto_dot_tensorflow__serving_dot_get__model__metadata__pb2.GetModelMetadataResponse.FromString,
+                _registered_method=True)
 
 
 class PredictionServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Predict(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModelMetadata(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -58,6 +70,11 @@ def add_PredictionServiceServicer_to_server(servicer, server):
                     servicer.Predict,
                     request_deserializer=kubevc_dot_gateway_dot___proto_dot_tensorflow__serving_dot_predict__pb2.PredictRequest.FromString,
                     response_serializer=kubevc_dot_gateway_dot___proto_dot_tensorflow__serving_dot_predict__pb2.PredictResponse.SerializeToString,
+            ),
+            'GetModelMetadata': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelMetadata,
+                    request_deserializer=kubevc_dot_gateway_dot___proto_dot_tensorflow__serving_dot_get__model__metadata__pb2.GetModelMetadataRequest.FromString,
+                    response_serializer=kubevc_dot_gateway_dot___proto_dot_tensorflow__serving_dot_get__model__metadata__pb2.GetModelMetadataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -87,6 +104,33 @@ class PredictionService:
             '/tensorflow.serving.PredictionService/Predict',
             kubevc_dot_gateway_dot___proto_dot_tensorflow__serving_dot_predict__pb2.PredictRequest.SerializeToString,
             kubevc_dot_gateway_dot___proto_dot_tensorflow__serving_dot_predict__pb2.PredictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelMetadata(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tensorflow.serving.PredictionService/GetModelMetadata',
+            kubevc_dot_gateway_dot___proto_dot_tensorflow__serving_dot_get__model__metadata__pb2.GetModelMetadataRequest.SerializeToString,
+            kubevc_dot_gateway_dot___proto_dot_tensorflow__serving_dot_get__model__metadata__pb2.GetModelMetadataResponse.FromString,
             options,
             channel_credentials,
             insecure,
