@@ -104,6 +104,11 @@ def _status_message(body: Any) -> str:
     return ""
 
 
+def timeout_reason(timeout: float, what: str | None) -> str:
+    """The one wording for a region that did not answer in time (``what``: the call in flight)."""
+    return f"no answer within {timeout:g}s" + (f" ({what})" if what else "")
+
+
 def describe_error(exc: BaseException, what: str, timeout: float) -> RegionFault:
     """Map a client error to a one-line :class:`RegionFault` (no credentials, no traceback)."""
     from kubernetes.client.exceptions import ApiException
@@ -126,7 +131,7 @@ def describe_error(exc: BaseException, what: str, timeout: float) -> RegionFault
         return RegionFault(f"HTTP {status} on {what}{detail}", unreachable=status >= 500, status=status)
     text = f"{exc.__class__.__name__}: {exc}"
     if "timed out" in text.lower() or "timeout" in exc.__class__.__name__.lower():
-        return RegionFault(f"no answer within {timeout:g}s ({what})")
+        return RegionFault(timeout_reason(timeout, what))
     if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in text:
         return RegionFault(f"TLS error on {what}: the API certificate is not trusted by the kubeconfig CA")
     if "Connection refused" in text or "NewConnectionError" in text:
@@ -147,17 +152,23 @@ class KubeApi:
 
         self.client = client
         self.timeout = timeout
+        # The call in flight, so a region cut off by the fleet deadline is described exactly as one
+        # whose own call timed out: which of the two fires first depends only on scheduling.
+        self.pending: str | None = None
         self._version = VersionApi(client)
         self._core = CoreV1Api(client)
         self._apps = AppsV1Api(client)
         self._custom = CustomObjectsApi(client)
 
     def _call(self, what: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.pending = what
         try:
             response = func(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
             data: Any = json.loads(response.data)
         except Exception as exc:  # every client/transport error becomes a short reason
             raise describe_error(exc, what, self.timeout) from None
+        finally:
+            self.pending = None
         if not isinstance(data, dict):
             raise RegionFault(f"unexpected answer on {what}", unreachable=False)
         return data
@@ -660,6 +671,7 @@ def collect_fleet(
     """
     load_client()
     results: dict[str, RegionStatus] = {}
+    apis: dict[str, KubeApi] = {}
     lock = threading.Lock()
 
     def work(target: RegionTarget) -> None:
@@ -667,6 +679,8 @@ def collect_fleet(
             if target.fault is not None or target.context is None:
                 raise RegionFault(target.fault or "no kube context")
             api = connector(kubeconfig, target.context, timeout)
+            with lock:
+                apis[target.name] = api
             status = collect_region(target, api, fleet_root)
         except RegionFault as fault:
             status = RegionStatus(target.name, target.context, reason=fault.reason, problems=[fault.reason])
@@ -689,7 +703,9 @@ def collect_fleet(
         for target in targets:
             status = results.get(target.name)
             if status is None:
-                reason = f"no answer within {timeout:g}s"
+                api = apis.get(target.name)
+                pending = api.pending if api is not None else None
+                reason = timeout_reason(timeout, pending)
                 status = RegionStatus(target.name, target.context, reason=reason, problems=[reason])
                 status.elapsed_ms = round(timeout * 1000, 1)
             regions.append(status)
