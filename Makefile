@@ -18,8 +18,9 @@ export KUBEVC_TF_PYTHON := $(abspath $(TF_PYTHON))
 export PATH := $(abspath $(BIN)):$(PATH)
 PIP_QUIET   := --quiet --disable-pip-version-check
 # Debian packages the tests use: debootstrap (pyinfra @chroot tests), iproute2 (network
-# namespaces for benchmarks), zstd (chroot cache), prometheus + node exporter (monitoring tests).
-APT_PACKAGES := debootstrap iproute2 zstd prometheus prometheus-node-exporter
+# namespaces for benchmarks), zstd (chroot cache), prometheus + node exporter (monitoring tests),
+# wrk (benchmark load generator in its own process).
+APT_PACKAGES := debootstrap iproute2 zstd prometheus prometheus-node-exporter wrk
 
 .PHONY: help venv tools system-deps test test-fast demo lint protos fleet bench bench-full clean
 
