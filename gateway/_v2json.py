@@ -1,4 +1,8 @@
-"""Open Inference Protocol v2 REST bodies (JSON and the binary-data extension) <-> numpy."""
+"""Open Inference Protocol v2 REST bodies (JSON and the binary-data extension) <-> numpy.
+
+In the binary-data extension numeric tensors are their little-endian bytes, row-major; BYTES
+tensors are their elements in row-major order, each a 4-byte little-endian length followed by the
+element's bytes (``binary_data_size`` counts the prefixes too)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 from kubevc.gateway._errors import BadRequest
-from kubevc.gateway._tensors import numpy_to_v2_datatype, pack_bytes, v2_datatype_to_numpy
+from kubevc.gateway._tensors import numpy_to_v2_datatype, pack_bytes, unpack_bytes, v2_datatype_to_numpy
 
 __all__ = ["HEADER_LENGTH", "V2Request", "format_v2", "parse_v2"]
 
@@ -72,11 +76,20 @@ def parse_v2(body: bytes, header_length: str | None) -> V2Request:
         count = int(np.prod(shape)) if shape else 1
         size = params.get("binary_data_size")
         if size is not None:
-            if datatype.upper() == "BYTES":
-                raise BadRequest(f"{field}: binary BYTES tensors are not supported")
-            dtype = v2_datatype_to_numpy(datatype)
-            if not isinstance(size, int) or size < 0 or pos + size > len(blob):
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0 or pos + size > len(blob):
                 raise BadRequest(f"{field}.parameters.binary_data_size: outside the binary data")
+            if datatype.upper() == "BYTES":
+                # each element: a 4-byte little-endian length, then that many bytes
+                try:
+                    arr = unpack_bytes(memoryview(blob)[pos : pos + size], count).reshape(shape)
+                except ValueError as exc:
+                    raise BadRequest(f"{field}: binary BYTES data: {exc}") from None
+                pos += size
+                if name in inputs:
+                    raise BadRequest(f"{field}.name: duplicate input {name!r}")
+                inputs[name] = arr
+                continue
+            dtype = v2_datatype_to_numpy(datatype)
             if size != count * dtype.itemsize:
                 raise BadRequest(
                     f"{field}.parameters.binary_data_size: {size} bytes for shape {list(shape)} {datatype}"

@@ -62,7 +62,9 @@ from kubevc.gateway._proto.tensorflow_serving import (
 from kubevc.gateway._tensors import (
     from_tensor_proto,
     numpy_to_v2_datatype,
+    pack_bytes,
     to_tensor_proto,
+    unpack_bytes,
     v2_datatype_to_numpy,
 )
 
@@ -565,11 +567,13 @@ class _V2(v2grpc.GRPCInferenceServiceServicer):
         inputs: dict[str, Array] = {}
         try:
             for i, tensor in enumerate(request.inputs):
-                dtype = v2_datatype_to_numpy(tensor.datatype)
                 raw = request.raw_input_contents[i]
-                inputs[tensor.name] = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).reshape(
-                    tuple(tensor.shape)
-                )
+                shape = tuple(tensor.shape)
+                if tensor.datatype == "BYTES":
+                    inputs[tensor.name] = unpack_bytes(raw, int(np.prod(shape))).reshape(shape)
+                    continue
+                dtype = v2_datatype_to_numpy(tensor.datatype)
+                inputs[tensor.name] = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).reshape(shape)
         except (ValueError, IndexError, Exception) as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad input tensor: {exc}")
         outputs = await self.owner._infer(context, model, inputs)
@@ -579,7 +583,9 @@ class _V2(v2grpc.GRPCInferenceServiceServicer):
             if wanted and name not in wanted:
                 continue
             response.outputs.add(name=name, datatype=numpy_to_v2_datatype(arr.dtype), shape=list(arr.shape))
-            response.raw_output_contents.append(np.ascontiguousarray(arr).tobytes())
+            response.raw_output_contents.append(
+                pack_bytes(arr) if arr.dtype.kind in "SUO" else np.ascontiguousarray(arr).tobytes()
+            )
         return response
 
 
