@@ -509,18 +509,23 @@ class Gateway:
                 v = int(version)
             except ValueError:
                 raise BadRequest(f"version {version!r} is not an integer") from None
+        info: dict[str, Any] = {}
         outputs = await self.call_backend(
-            profile, req.inputs, started, version=v, output_filter=req.outputs or None
+            profile,
+            req.inputs,
+            started,
+            version=v,
+            output_filter=req.outputs or None,
+            request_id=request.headers.get(REQUEST_ID),
+            info=info,
         )
         with self.stage(profile.cfg.name, "postprocess"):
             data, header_len = format_v2(profile.cfg.name, version or "", req, outputs)
+        headers = _version_headers(info)
         if header_len is None:
-            return Response(data, media_type=JSON)
-        return Response(
-            data,
-            media_type="application/octet-stream",
-            headers={"Inference-Header-Content-Length": str(header_len)},
-        )
+            return Response(data, media_type=JSON, headers=headers)
+        headers["Inference-Header-Content-Length"] = str(header_len)
+        return Response(data, media_type="application/octet-stream", headers=headers)
 
     def v2_metadata(self, profile: Profile) -> dict[str, Any]:
         inp = profile.cfg.input
@@ -533,11 +538,9 @@ class Gateway:
             }
             for n, d in profile.dtypes.items()
         ]
-        outputs = (
-            [{"name": profile.cfg.output.name, "datatype": "FP32", "shape": [-1]}]
-            if profile.cfg.output.name
-            else []
-        )
+        out = profile.cfg.output
+        names = out.detection_outputs if out.postprocess == "detections" else [out.name] if out.name else []
+        outputs = [{"name": n, "datatype": "FP32", "shape": [-1]} for n in names]
         return {
             "name": profile.cfg.name,
             "versions": [],

@@ -143,8 +143,15 @@ def test_explicit_version_or_label_bypasses_the_split(
         assert "x-kubevc-model-version-label" not in r.headers and r.headers["x-kubevc-model-version"] == "1"
         assert _predict(canary_client, "all-canary").headers["x-kubevc-model-version-label"] == "canary"
         assert "x-kubevc-model-version-label" not in _predict(canary_client, "plain").headers
+        v2 = canary_client.post(
+            "/v2/models/all-canary/infer",
+            content=orjson.dumps(
+                {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [0, 1, 2, 3]}]}
+            ),
+        )
+        assert v2.status_code == 200 and v2.headers["x-kubevc-model-version-label"] == "canary", v2.text
     asked = [(r[2], r[3]) for r in canary_backend.requests[start:]]
-    assert asked == [(None, "stable"), (1, None), (None, "canary"), (None, None)] * 5
+    assert asked == [(None, "stable"), (1, None), (None, "canary"), (None, None), (None, "canary")] * 5
 
 
 def test_missing_labels_fall_back_and_are_remembered(

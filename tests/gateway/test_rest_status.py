@@ -109,3 +109,9 @@ def test_backend_without_get_model_metadata_falls_back_to_the_profile(
         _dims(sig["inputs"]["attention_mask"]) == [-1, 500]
         and sig["inputs"]["input_ids"]["dtype"] == "DT_INT32"
     )
+
+
+def test_v2_metadata_lists_the_detection_outputs(client: httpx.Client) -> None:
+    names = [o["name"] for o in client.get("/v2/models/yolov5-nms").json()["outputs"]]
+    assert names == ["detection_boxes", "detection_scores", "detection_classes", "num_detections"]
+    assert [o["name"] for o in client.get("/v2/models/yolov5").json()["outputs"]] == ["output0"]
