@@ -28,6 +28,7 @@ from kubevc.gateway._tensors import tensor_header, to_tensor_proto
 __all__ = [
     "WireError",
     "encode_predict_request",
+    "encode_predict_response",
     "iter_fields",
     "read_model_infer_response",
     "read_predict_response",
@@ -164,18 +165,11 @@ def _len_field(number: int, size: int) -> bytes:
     return _put_varint(number << 3 | _LEN) + _put_varint(size)
 
 
-def encode_predict_request(
-    spec: model_pb2.ModelSpec, inputs: dict[str, Array], output_filter: list[str] | None = None
-) -> bytes:
-    """A serialized ``PredictRequest``, byte-identical to the generated message's deterministic
-    serialization (fields in number order, map entries sorted by key), with each numeric input's
-    bytes copied once, straight from the array."""
+def _tensor_map(number: int, tensors: dict[str, Array]) -> list[bytes | memoryview]:
+    """Map field ``number`` (string -> TensorProto) in deterministic order, contents copied once."""
     parts: list[bytes | memoryview] = []
-    spec_bytes = spec.SerializeToString(deterministic=True)
-    if spec_bytes:
-        parts += [_len_field(1, len(spec_bytes)), spec_bytes]
-    for name in sorted(inputs):
-        array = inputs[name]
+    for name in sorted(tensors):
+        array = tensors[name]
         key = name.encode()
         if array.dtype.kind in "SUO":
             tensor: list[bytes | memoryview] = [to_tensor_proto(array).SerializeToString(deterministic=True)]
@@ -191,8 +185,37 @@ def encode_predict_request(
                 size += len(prefix) + len(data)
         entry_key = _len_field(1, len(key)) + key
         value_prefix = _len_field(2, size)
-        parts += [_len_field(2, len(entry_key) + len(value_prefix) + size), entry_key, value_prefix, *tensor]
+        parts += [
+            _len_field(number, len(entry_key) + len(value_prefix) + size),
+            entry_key,
+            value_prefix,
+            *tensor,
+        ]
+    return parts
+
+
+def encode_predict_request(
+    spec: model_pb2.ModelSpec, inputs: dict[str, Array], output_filter: list[str] | None = None
+) -> bytes:
+    """A serialized ``PredictRequest``, byte-identical to the generated message's deterministic
+    serialization (fields in number order, map entries sorted by key), with each numeric input's
+    bytes copied once, straight from the array."""
+    parts: list[bytes | memoryview] = []
+    spec_bytes = spec.SerializeToString(deterministic=True)
+    if spec_bytes:
+        parts += [_len_field(1, len(spec_bytes)), spec_bytes]
+    parts += _tensor_map(2, inputs)
     for out in output_filter or []:
         raw = out.encode()
         parts += [_len_field(3, len(raw)), raw]
+    return b"".join(parts)
+
+
+def encode_predict_response(spec: model_pb2.ModelSpec, outputs: dict[str, Array]) -> bytes:
+    """A serialized ``PredictResponse`` (as :func:`encode_predict_request`: deterministic bytes,
+    one copy of each output). The test backend answers with it, as TF Serving's C++ would."""
+    parts = _tensor_map(1, outputs)
+    spec_bytes = spec.SerializeToString(deterministic=True)
+    if spec_bytes:
+        parts += [_len_field(2, len(spec_bytes)), spec_bytes]
     return b"".join(parts)

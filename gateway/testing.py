@@ -55,6 +55,7 @@ from kubevc.gateway._proto.tensorflow import meta_graph_pb2, types_pb2
 from kubevc.gateway._proto.tensorflow_serving import (
     get_model_metadata_pb2,
     get_model_status_pb2,
+    model_pb2,
     model_service_pb2_grpc,
     predict_pb2,
     prediction_service_pb2_grpc,
@@ -67,6 +68,7 @@ from kubevc.gateway._tensors import (
     unpack_bytes,
     v2_datatype_to_numpy,
 )
+from kubevc.gateway._wire import encode_predict_response
 
 __all__ = ["TestBackend", "TestModel", "default_models", "run_test_backend"]
 
@@ -311,7 +313,24 @@ class TestBackend:
             ("grpc.max_receive_message_length", self._max),
         ]
         server = grpc.aio.server(options=opts)
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(_Prediction(self), server)  # type: ignore[no-untyped-call]
+        prediction = _Prediction(self)
+        handlers = {
+            # answers are written by encode_predict_response (one copy per output), not the generated
+            # message (three), so the test backend serializes roughly like TF Serving's C++ does
+            "Predict": grpc.unary_unary_rpc_method_handler(
+                prediction.Predict,
+                request_deserializer=predict_pb2.PredictRequest.FromString,
+                response_serializer=None,
+            ),
+            "GetModelMetadata": grpc.unary_unary_rpc_method_handler(
+                prediction.GetModelMetadata,
+                request_deserializer=get_model_metadata_pb2.GetModelMetadataRequest.FromString,
+                response_serializer=get_model_metadata_pb2.GetModelMetadataResponse.SerializeToString,
+            ),
+        }
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler("tensorflow.serving.PredictionService", handlers),)
+        )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelStatus(self), server)  # type: ignore[no-untyped-call]
         v2grpc.add_GRPCInferenceServiceServicer_to_server(_V2(self), server)  # type: ignore[no-untyped-call]
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -391,7 +410,7 @@ class _Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     async def Predict(
         self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> predict_pb2.PredictResponse:
+    ) -> bytes:
         spec = request.model_spec
         self.owner.calls["Predict", spec.name] += 1
         which = spec.WhichOneof("version_choice")
@@ -415,15 +434,12 @@ class _Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
         except ValueError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         outputs = await self.owner._infer(context, model, inputs)
-        response = predict_pb2.PredictResponse()
-        response.model_spec.name = model.name
-        response.model_spec.version.value = version
-        response.model_spec.signature_name = "serving_default"
-        for name, arr in outputs.items():
-            if request.output_filter and name not in request.output_filter:
-                continue
-            to_tensor_proto(arr, response.outputs[name])
-        return response
+        answered = model_pb2.ModelSpec(name=model.name, signature_name="serving_default")
+        answered.version.value = version
+        wanted = set(request.output_filter)
+        return encode_predict_response(
+            answered, {k: v for k, v in outputs.items() if not wanted or k in wanted}
+        )
 
     async def GetModelMetadata(
         self,

@@ -126,3 +126,23 @@ def test_encoded_request_is_the_generated_message_byte_for_byte(label: str | Non
     back = predict_pb2.PredictRequest.FromString(ours)
     assert from_tensor_proto(back.inputs["strided"]).tolist() == [[0, 2], [4, 6], [8, 10]]
     assert from_tensor_proto(back.inputs["scale"]).tolist() == [0.5, 2.0]
+
+
+def test_encoded_response_is_the_generated_message_byte_for_byte() -> None:
+    from kubevc.gateway._proto.tensorflow_serving import model_pb2
+    from kubevc.gateway._wire import encode_predict_response
+
+    outputs = {
+        "output0": np.random.default_rng(2).random((2, 7, 85), dtype=np.float32),
+        "num_detections": np.array([3.0, 0.0], np.float32),
+        "names": np.array([b"a", b"bc"], dtype=object),
+    }
+    spec = model_pb2.ModelSpec(name="yolov5", signature_name="serving_default")
+    spec.version.value = 2
+    ours = encode_predict_response(spec, outputs)
+    ref = predict_pb2.PredictResponse(model_spec=spec)
+    for name, arr in outputs.items():
+        to_tensor_proto(arr, ref.outputs[name])
+    assert ours == ref.SerializeToString(deterministic=True)
+    read, answered = read_predict_response(ours)
+    assert answered == spec and np.array_equal(from_tensor_proto(*read["output0"]), outputs["output0"])
