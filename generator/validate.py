@@ -11,8 +11,8 @@ Per region, following the chain Flux follows (``clusters/<r>`` -> every Kustomiz
 * ``helm``: every HelmRelease whose chart comes from the fleet repo rendered through the Helm SDK
   with its merged values (chart defaults < ``valuesFrom`` in order < ``spec.values``);
 * ``schema``: ``kubernetes-validate`` (strict) on every core object built or rendered;
-* ``checkov``: one checkov run over everything rendered (:data:`CHECKOV_SKIPS` lists the checks
-  kubevc deliberately does not follow, with the reason);
+* ``checkov``: checkov over everything rendered, one run per :data:`CHECKOV_BATCH` regions
+  (:data:`CHECKOV_SKIPS` lists the checks kubevc deliberately does not follow, with the reason);
 * ``secrets``: no plain-text Secret anywhere in the tree (SOPS-encrypted ones are fine).
 """
 
@@ -25,7 +25,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -39,6 +40,13 @@ __all__ = ["CHECKOV_SKIPS", "CHECKS", "Finding", "Report", "print_report", "vali
 
 CHECKS = ("kustomize", "flux", "helm", "schema", "checkov", "secrets")
 KUBE_VERSION = "1.32.0"
+# Regions per checkov run. checkov's Kubernetes graph builder collects edges per resource *name*
+# (``Kind.namespace.name``), and every region has the same names, so one run over N regions builds
+# O(N^2) edges (100 regions: 17 million, over a minute) and links resources of different clusters.
+# Runs of at most this many regions (two at a time, while the next regions are validated) check
+# the same files with the same policy.
+CHECKOV_BATCH = 10
+WORKERS = 2  # kubectl kustomize subprocesses and checkov runs at a time
 SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 SHARED = "(shared)"
 
@@ -112,8 +120,88 @@ def _obj_name(obj: dict[str, Any]) -> str:
     return f"{obj.get('kind', '?')}/{ns + '/' if ns else ''}{name}"
 
 
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it
+
+
+def _safe_load_all(text: str) -> list[Any]:
+    """``yaml.safe_load_all`` through libyaml; on an error the pure loader re-parses, so the
+    message (and what is accepted) is exactly the pure loader's."""
+    try:
+        return list(yaml.load_all(text, Loader=_FAST_LOADER))
+    except yaml.YAMLError:
+        return list(yaml.safe_load_all(text))
+
+
+def _safe_load(text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_FAST_LOADER)  # noqa: S506 - CSafeLoader (or SafeLoader)
+    except yaml.YAMLError:
+        return yaml.safe_load(text)
+
+
 def _load_docs(text: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+    return [d for d in _safe_load_all(text) if isinstance(d, dict)]
+
+
+class _Schemas:
+    """kubernetes-validate's strict schemas, each file read and its validator built once.
+
+    ``kubernetes_validate.validate`` re-reads the kind's schema and the whole ``_definitions.json``
+    (megabytes of JSON) on every call; this does the same lookups once per (kind, apiVersion) and
+    raises the same exceptions (``SchemaNotFoundError``, ``InvalidSchemaError``,
+    ``jsonschema.ValidationError``).
+    """
+
+    def __init__(self, desired_version: str) -> None:
+        from kubernetes_validate import utils as kv
+
+        self._kv = kv
+        desired = desired_version.removeprefix("v")
+        if kv.major_minor(desired) > kv.latest_version():
+            raise kv.VersionNotSupportedError(version=kv.major_minor(desired))
+        self.desired = desired
+        self.version = [v for v in kv.all_versions() if kv.major_minor(v) <= kv.major_minor(desired)][-1]
+        self.schema_dir = f"v{self.version}-local-strict"
+        self._defs: Any = None
+        self._validators: dict[tuple[str, str], Any] = {}
+
+    def validator(self, kind: str, api_version: str) -> Any:
+        key = (kind, api_version)
+        found = self._validators.get(key)
+        if found is None:
+            try:
+                found = self._build(kind, api_version)
+            except (self._kv.SchemaNotFoundError, self._kv.InvalidSchemaError) as exc:
+                found = exc
+            self._validators[key] = found
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def _build(self, kind: str, api_version: str) -> Any:
+        import jsonschema
+        from referencing import Registry, Resource
+
+        kv = self._kv
+        group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+        try:
+            schema = kv.schema_contents(
+                f"kubernetes-json-schema/{self.schema_dir}/{kind.lower()}-{group}.json", self.desired
+            )
+        except FileNotFoundError:
+            raise kv.SchemaNotFoundError(
+                version=kv.major_minor(self.desired), kind=kind, api_version=api_version
+            ) from None
+        if self._defs is None:
+            self._defs = kv.schema_contents(
+                f"kubernetes-json-schema/{self.schema_dir}/_definitions.json", self.desired
+            )
+        registry: Any = Resource.from_contents(schema) @ Registry()
+        registry = Resource.from_contents(self._defs) @ registry
+        return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+    def validate(self, obj: dict[str, Any]) -> None:
+        self.validator(obj["kind"], obj["apiVersion"]).validate(obj)
 
 
 class _SourceIndex:
@@ -157,6 +245,36 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _run_checkov(exe: str, files: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """One checkov run over ``files`` (``<region>/<file>`` -> text), written to a temp folder."""
+    with tempfile.TemporaryDirectory(prefix="kubevc-checkov-") as tmp:
+        for rel, text in files.items():
+            dest = Path(tmp) / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(text, encoding="utf-8")
+        env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
+        return subprocess.run(
+            [
+                exe,
+                "-d",
+                tmp,
+                "--framework",
+                "kubernetes",
+                "-o",
+                "json",
+                "--quiet",
+                "--compact",
+                "--skip-download",
+                "--skip-check",
+                ",".join(sorted(CHECKOV_SKIPS)),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+
+
 class _Validator:
     def __init__(self, fleet: Fleet, report: Report, progress: Progress) -> None:
         self.fleet = fleet
@@ -168,17 +286,39 @@ class _Validator:
         self.sources = _SourceIndex(fleet.root)
         self.rendered: dict[str, dict[str, str]] = {}  # region -> {name: manifest text}
         self.schema_version = KUBE_VERSION
+        self._schemas: _Schemas | None = None
+        self._charts: dict[str, Any] = {}  # chart path -> helm_python.Chart (or the load error)
+        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubevc-validate")
+        self._prefetched: dict[str, Future[subprocess.CompletedProcess[str]]] = {}
+        self._checkov_runs: list[tuple[list[str], Future[subprocess.CompletedProcess[str]]]] = []
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     # ---------------------------------------------------------------- kustomize
+    def _kustomize(self, rel: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.kubectl, "kustomize", str(self.root / rel)], capture_output=True, text=True, check=False
+        )
+
+    def prefetch(self, rels: Iterable[str]) -> None:
+        """Start ``kubectl kustomize`` for folders :meth:`build` is likely to ask for, in a pool.
+
+        Only the subprocess runs ahead: :meth:`build` still decides which folders are built and
+        reports on them, in the same order as without the prefetch.
+        """
+        for rel in rels:
+            if rel not in self._prefetched and (self.root / rel / "kustomization.yaml").is_file():
+                self._prefetched[rel] = self._pool.submit(self._kustomize, rel)
+
     def build(self, region: str, rel: str) -> list[dict[str, Any]] | None:
         rel = rel.removeprefix("./").rstrip("/")
         self.report.count(region, "kustomize")
         if rel in self.builds:
             return self.builds[rel]
         self.progress(f"{region}: kubectl kustomize {rel}")
-        proc = subprocess.run(
-            [self.kubectl, "kustomize", str(self.root / rel)], capture_output=True, text=True, check=False
-        )
+        pending = self._prefetched.pop(rel, None)
+        proc = pending.result() if pending is not None else self._kustomize(rel)
         docs: list[dict[str, Any]] | None
         if proc.returncode != 0:
             self.report.add(
@@ -271,8 +411,10 @@ class _Validator:
                     self.flux_object(name, self.sources.file_of(obj, origin), obj)
             elif not flux.is_flux(obj):
                 self.schema(name, self.sources.file_of(obj, origin), obj)
-        self.rendered.setdefault(name, {})["fleet-tree.yaml"] = yaml.safe_dump_all(
-            [o for _, o in all_objects if not flux.is_flux(o)], sort_keys=False
+        self.rendered.setdefault(name, {})["fleet-tree.yaml"] = yaml.dump_all(
+            [o for _, o in all_objects if not flux.is_flux(o)],
+            Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+            sort_keys=False,
         )
 
     def flux_object(self, region: str, file: str, obj: dict[str, Any]) -> flux.FluxObject | None:
@@ -357,7 +499,7 @@ class _Validator:
                     )
                     continue
                 try:
-                    loaded = yaml.safe_load(text) or {}
+                    loaded = _safe_load(text) or {}
                 except yaml.YAMLError as exc:
                     rep.add(
                         region,
@@ -454,9 +596,16 @@ class _Validator:
         self.progress(f"{region}: helm render {chart_rel} as {namespace}/{release}")
         self.report.count(region, "helm")
         try:
-            out = helm_python.Chart.load(str(self.root / chart_rel)).render(
-                values, name=release, namespace=namespace
-            )
+            chart = self._charts.get(chart_rel)
+            if chart is None:
+                try:
+                    chart = helm_python.Chart.load(str(self.root / chart_rel))
+                except helm_python.HelmError as exc:
+                    chart = exc
+                self._charts[chart_rel] = chart  # loaded once, rendered for every region
+            if isinstance(chart, Exception):
+                raise chart
+            out = chart.render(values, name=release, namespace=namespace)
         except helm_python.HelmError as exc:
             message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
             self.report.add(region, "helm", file, ref, f"{chart_rel}: {message}")
@@ -474,13 +623,16 @@ class _Validator:
 
     # ---------------------------------------------------------------- schemas
     def schema(self, region: str, file: str, obj: dict[str, Any]) -> None:
+        import jsonschema
         import kubernetes_validate
 
+        if self._schemas is None:
+            self._schemas = _Schemas(self.schema_version)
         try:
-            kubernetes_validate.validate(obj, self.schema_version, strict=True)
+            self._schemas.validate(obj)
         except kubernetes_validate.SchemaNotFoundError:
             return  # a custom resource: no core schema
-        except kubernetes_validate.ValidationError as exc:
+        except jsonschema.ValidationError as exc:
             path = ".".join(str(p) for p in exc.path) or "(object)"
             self.report.add(region, "schema", file, _obj_name(obj), f"{path}: {exc.message}")
         except kubernetes_validate.InvalidSchemaError as exc:
@@ -488,38 +640,24 @@ class _Validator:
         self.report.count(region, "schema")
 
     # ---------------------------------------------------------------- checkov
-    def checkov(self, regions: Iterable[str]) -> None:
+    def checkov(self, regions: Sequence[str], run: int = 1, runs: int = 1) -> None:
+        """Start one checkov run over ``regions``' rendered manifests (in the pool; see
+        :data:`CHECKOV_BATCH`); :meth:`checkov_results` collects every run's findings."""
         exe = checkov_path()
-        with tempfile.TemporaryDirectory(prefix="kubevc-checkov-") as tmp:
-            n = 0
-            for region in regions:
-                for fname, text in self.rendered.get(region, {}).items():
-                    dest = Path(tmp) / region / fname
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    dest.write_text(text, encoding="utf-8")
-                    n += 1
-            self.progress(f"checkov on {n} rendered manifest file(s) (one run)")
-            env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
-            proc = subprocess.run(
-                [
-                    exe,
-                    "-d",
-                    tmp,
-                    "--framework",
-                    "kubernetes",
-                    "-o",
-                    "json",
-                    "--quiet",
-                    "--compact",
-                    "--skip-download",
-                    "--skip-check",
-                    ",".join(sorted(CHECKOV_SKIPS)),
-                ],
-                capture_output=True,
-                text=True,
-                env=env,
-                check=False,
-            )
+        files = {
+            f"{region}/{fname}": text
+            for region in regions
+            for fname, text in self.rendered.get(region, {}).items()
+        }
+        which = "one run" if runs == 1 else f"run {run} of {runs}, {len(regions)} region(s)"
+        self.progress(f"checkov on {len(files)} rendered manifest file(s) ({which})")
+        self._checkov_runs.append((list(regions), self._pool.submit(_run_checkov, exe, files)))
+
+    def checkov_results(self) -> None:
+        totals = {"passed": 0, "failed": 0, "resource_count": 0}
+        summaries = 0
+        for regions, future in self._checkov_runs:
+            proc = future.result()
             try:
                 data = json.loads(proc.stdout)
             except json.JSONDecodeError:
@@ -527,7 +665,7 @@ class _Validator:
                 self.report.add(
                     SHARED, "checkov", "-", "-", f"checkov failed (exit {proc.returncode}): {' '.join(tail)}"
                 )
-                return
+                continue
             results = data if isinstance(data, list) else [data]
             for res in results:
                 for f in (res.get("results") or {}).get("failed_checks", []):
@@ -544,13 +682,17 @@ class _Validator:
                     )
                 summary = res.get("summary") or {}
                 if summary:
-                    self.report.notes.append(
-                        f"checkov: {summary.get('passed', 0)} passed, {summary.get('failed', 0)} failed, "
-                        f"{summary.get('resource_count', 0)} resources; "
-                        f"skipped by policy: {', '.join(sorted(CHECKOV_SKIPS))}"
-                    )
+                    summaries += 1
+                    for key in totals:
+                        totals[key] += int(summary.get(key, 0) or 0)
                     for region in regions:
                         self.report.count(region, "checkov", 1)
+        if summaries:
+            self.report.notes.append(
+                f"checkov: {totals['passed']} passed, {totals['failed']} failed, "
+                f"{totals['resource_count']} resources; "
+                f"skipped by policy: {', '.join(sorted(CHECKOV_SKIPS))}"
+            )
 
     # ---------------------------------------------------------------- secrets
     def secrets(self, regions: list[str]) -> None:
@@ -640,15 +782,36 @@ def validate_fleet(
             for problem in exc.problems:
                 report.add(HUB_NAME, "spec", HUB_FILE, "hub", problem)
     v = _Validator(fleet, report, say)
-    say("secrets: scanning the tree for plain-text Secrets")
-    v.secrets(names)
-    for name in valid:
-        v.region(name)
-    if checkov and valid:
-        v.checkov(valid)
-    elif not checkov:
-        report.notes.append("checkov skipped (--no-checkov)")
+    try:
+        say("secrets: scanning the tree for plain-text Secrets")
+        v.secrets(names)
+        v.prefetch(_likely_builds(valid))
+        batches = [valid[i : i + CHECKOV_BATCH] for i in range(0, len(valid), CHECKOV_BATCH)]
+        last_of_batch = {batch[-1]: i for i, batch in enumerate(batches)}
+        for name in valid:
+            v.region(name)
+            if checkov and name in last_of_batch:  # checkov on these regions while the next are checked
+                i = last_of_batch[name]
+                v.checkov(batches[i], i + 1, len(batches))
+        if checkov and valid:
+            v.checkov_results()
+        elif not checkov:
+            report.notes.append("checkov skipped (--no-checkov)")
+    finally:
+        v.close()
     return report
+
+
+def _likely_builds(names: Sequence[str]) -> list[str]:
+    """The folders Flux applies for ``names`` in a tree kubevc-gen rendered, in the order
+    :meth:`_Validator.region` builds them (for :meth:`_Validator.prefetch`)."""
+    rels: list[str] = []
+    for i, name in enumerate(names):
+        rels.append(f"clusters/{name}")
+        if i == 0:
+            rels += ["infrastructure/controllers", "infrastructure/hub/controllers", "infrastructure/configs"]
+        rels += [f"infrastructure/agents/{name}", f"apps/{name}"]
+    return rels
 
 
 def print_report(report: Report, console: Any) -> None:
