@@ -10,7 +10,11 @@ added (for example SOPS-encrypted secrets under ``apps/<region>/``).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import json
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -457,6 +461,103 @@ def _chart_files(source: Path) -> dict[str, bytes]:
     return files
 
 
+# --------------------------------------------------------------------------- render cache
+
+RENDER_CACHE = "kubevc-gen/render-cache.json"  # in the fleet repo's .git folder: never committed
+RENDER_CACHE_ENV = "KUBEVC_RENDER_CACHE"  # "0" turns the cache off
+
+
+@functools.cache
+def _code_digest() -> str:
+    """Hash of everything in the generator that can change a region's files (code, profiles)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256()
+    with contextlib.suppress(PackageNotFoundError):  # a plain checkout: the files alone
+        digest.update(version("kubevc").encode())
+    base = Path(__file__).resolve().parent
+    for path in sorted(base.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            digest.update(path.relative_to(base).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _region_key(region: RegionSpec, cfg: FleetConfig, root: Path | None) -> str | None:
+    """Cache key of :func:`_region_files`: every input it reads, or None (render, do not cache)."""
+    from .model_profiles import _PENDING
+
+    labels: dict[str, str] = {}
+    for m in region.models:
+        if m.labels_file and root is not None:
+            data = (_PENDING.get() or {}).get(m.labels_file)
+            if data is None:
+                path = root / m.labels_file
+                if not path.is_file():
+                    return None  # the render reports it
+                data = path.read_bytes()
+            labels[m.labels_file] = hashlib.sha256(data).hexdigest()
+    key = {
+        "code": _code_digest(),
+        "region": region.model_dump(mode="json", by_alias=True),
+        "config": cfg.model_dump(mode="json", by_alias=True),
+        "root": root is not None,
+        "labels": labels,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+class _RenderCache:
+    """Each region's rendered files by :func:`_region_key`, kept in the fleet's git folder.
+
+    ``region add`` on a fleet of 100 regions renders one region; the other 99 come from here
+    (their specs, the fleet config, their label files and the generator itself are unchanged).
+    Only the entries the last render used are kept.
+    """
+
+    def __init__(self, root: Path | None) -> None:
+        self.path: Path | None = None
+        if root is not None and os.environ.get(RENDER_CACHE_ENV, "1") != "0" and (root / ".git").is_dir():
+            self.path = root / ".git" / RENDER_CACHE
+        self.old: dict[str, dict[str, str]] = {}
+        self.new: dict[str, dict[str, str]] = {}
+        if self.path is not None and self.path.is_file():
+            try:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = None
+            if isinstance(data, dict) and data.get("code") == _code_digest():
+                entries = data.get("regions")
+                if isinstance(entries, dict):
+                    self.old = {
+                        k: v
+                        for k, v in entries.items()
+                        if isinstance(v, dict) and all(isinstance(t, str) for t in v.values())
+                    }
+
+    def region_files(self, region: RegionSpec, cfg: FleetConfig, root: Path | None) -> dict[str, bytes]:
+        key = _region_key(region, cfg, root) if self.path is not None else None
+        if key is not None and key in self.old:
+            self.new[key] = self.old[key]
+            return {rel: text.encode() for rel, text in self.old[key].items()}
+        files = _region_files(region, cfg, root)
+        if key is not None:
+            self.new[key] = {rel: content.decode() for rel, content in files.items()}
+        return files
+
+    def save(self) -> None:
+        if self.path is None or self.new == self.old:
+            return
+        data = {"code": _code_digest(), "regions": self.new}
+        with contextlib.suppress(OSError):  # a read-only .git: render still works, only slower next time
+            yamlio.atomic_write(self.path, json.dumps(data, sort_keys=True).encode())
+
+
+def _region_files(region: RegionSpec, cfg: FleetConfig, root: Path | None) -> dict[str, bytes]:
+    files = _cluster_files(region)
+    files.update(_region_app_files(region, cfg, root))
+    return files
+
+
 # --------------------------------------------------------------------------- planning
 
 
@@ -466,9 +567,10 @@ def desired_tree(fleet: Fleet, regions: Sequence[RegionSpec], charts: Path | Non
     files.update(_chart_files(charts or charts_dir()))
     files.update(_infrastructure_files(cfg))
     files.update(_app_base_files(cfg))
+    cache = _RenderCache(fleet.root)
     for region in sorted(regions, key=lambda r: r.name):
-        files.update(_cluster_files(region))
-        files.update(_region_app_files(region, cfg, fleet.root))
+        files.update(cache.region_files(region, cfg, fleet.root))
+    cache.save()
     # With a monitoring hub (hub/hub.yaml): the hub's tree, and regions in agent mode (kubevc.generator.hub).
     from .hub import apply_hub
 
