@@ -135,6 +135,35 @@ def detections(output: Array, size: int = 640) -> list[dict[str, Any]]:
     return result[0]
 
 
+def model_detections(outputs: dict[str, Array], size: int = 640) -> list[dict[str, Any]]:
+    """The gateway's ``postprocess: detections`` (NMS ran in the model graph) on one image's TF
+    detection-export outputs (profile defaults: yxyx boxes normalised to the model input)."""
+    fn = _attr("kubevc.gateway._postprocess", "model_detections")
+    result: list[list[dict[str, Any]]] = fn(
+        outputs["detection_boxes"],
+        outputs["detection_scores"],
+        outputs["detection_classes"],
+        outputs.get("num_detections"),
+        [identity_geometry(size)],
+        (size, size),
+        box_format="yxyx",
+        box_units="normalized",
+        confidence=0.25,
+        max_detections=300,
+        labels=COCO_LABELS,
+    )
+    return result[0]
+
+
+def read_response(data: bytes, wanted: set[str]) -> dict[str, Array]:
+    """The gateway's zero-copy ``PredictResponse`` reader + tensor views, as its backend client
+    does with every answer."""
+    read = _attr("kubevc.gateway._wire", "read_predict_response")
+    convert = _attr("kubevc.gateway._tensors", "from_tensor_proto")
+    outputs, _spec = read(data, wanted)
+    return {name: convert(proto, content) for name, (proto, content) in outputs.items()}
+
+
 def topk(output: Array, k: int = 5) -> list[dict[str, Any]]:
     """The gateway's top-k on one (1, classes) output."""
     fn = _attr("kubevc.gateway._postprocess", "topk")

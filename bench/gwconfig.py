@@ -26,12 +26,21 @@ def gateway_config(backend_address: str, host: str, port: int) -> dict[str, Any]
             }
         ],
         "models": [
-            # JPEG in, detections out: the gateway decodes, letterboxes, sends uint8 tensor_content
+            # JPEG in, detections out, NMS in the gateway: decode, letterbox, uint8 tensor_content,
+            # the raw (1, 25200, 85) tensor back, YOLO decode + class-wise NMS in the gateway
             {
                 "name": "yolov5",
                 "backend": "tfserving",
                 "input": {**image, "dtype": "uint8"},
                 "output": yolo_out,
+            },
+            # JPEG in, detections out, NMS in the model graph: the backend answers the four TF
+            # detection-export outputs (about 2 KB) instead of the (1, 25200, 85) YOLO tensor
+            {
+                "name": "yolov5-nms",
+                "backend": "tfserving",
+                "input": {**image, "dtype": "uint8"},
+                "output": {"postprocess": "detections", "labels": COCO_LABELS},
             },
             # TF REST JSON in (float32 instances), raw tensor JSON out: TF Serving's REST contract
             {

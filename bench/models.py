@@ -167,5 +167,15 @@ def _test_models() -> dict[str, Any]:
 
 def model_output(model: ImageModel | TextModel, inputs: dict[str, Array]) -> dict[str, Array]:
     """Run the gateway's test-backend numpy model of the same shape on ``inputs``."""
-    result: dict[str, Array] = _test_models()[model.backend_name].fn(inputs)
+    return backend_output(model.backend_name, inputs)
+
+
+# YOLOv5 exported with NMS in the graph (TF detection-export outputs), the test backend's name
+YOLO_NMS = "yolov5-nms"
+YOLO_NMS_OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
+
+
+def backend_output(backend_name: str, inputs: dict[str, Array]) -> dict[str, Array]:
+    """Run the test-backend model ``backend_name`` (e.g. ``yolov5-nms``) on ``inputs``."""
+    result: dict[str, Array] = _test_models()[backend_name].fn(inputs)
     return result

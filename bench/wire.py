@@ -40,9 +40,15 @@ def rest_json_request(inputs: Mapping[str, Array] | Array, indent: int | None = 
     return json.dumps(body, indent=indent).encode()
 
 
-def rest_json_response(outputs: Array, indent: int | None = None) -> bytes:
-    """TF Serving REST ``predictions`` for one output tensor."""
-    return json.dumps({"predictions": outputs.tolist()}, indent=indent).encode()
+def rest_json_response(outputs: Mapping[str, Array] | Array, indent: int | None = None) -> bytes:
+    """TF Serving REST ``predictions`` (row format): the list of one output tensor, or for several
+    outputs one object per batch item naming each output (as TF Serving answers detectors)."""
+    if isinstance(outputs, np.ndarray):
+        return json.dumps({"predictions": outputs.tolist()}, indent=indent).encode()
+    names = list(outputs)
+    batch = len(outputs[names[0]])
+    rows = [{n: outputs[n][i].tolist() for n in names} for i in range(batch)]
+    return json.dumps({"predictions": rows}, indent=indent).encode()
 
 
 def _shape(proto: tensor_pb2.TensorProto, arr: Array) -> None:

@@ -62,9 +62,16 @@ class LiveGateway:
         return r.content
 
 
-def postprocessed(live: LiveGateway, model: models.ImageModel, jpeg: bytes) -> tuple[bytes, str]:
+# How each YOLOv5 detections path is named in row labels
+GATEWAY_NMS = "NMS in gateway (`yolov5`)"
+GRAPH_NMS = f"NMS in graph (`{models.YOLO_NMS}`)"
+
+
+def postprocessed(
+    live: LiveGateway, model: models.ImageModel, jpeg: bytes, gateway_model: str | None = None
+) -> tuple[bytes, str]:
     """The gateway's JSON answer to the JPEG (detections or top-5)."""
-    body = live.post(f"/v1/models/{model.backend_name}/infer", jpeg, "image/jpeg")
+    body = live.post(f"/v1/models/{gateway_model or model.backend_name}/infer", jpeg, "image/jpeg")
     doc = json.loads(body)
     if model.kind == "detector":
         return body, f"{len(doc['results'][0]['detections'])} detections"
@@ -179,16 +186,17 @@ def _image_rows(
                     extra={"bytes": len(gw_raw)},
                 )
             )
+        path = f" {GATEWAY_NMS}:" if model.kind == "detector" else ""
         try:
             body, what = postprocessed(live, model, bodies["e"])
         except (httpx.HTTPError, KeyError, ValueError) as exc:
-            res.skip(f"{model.name} post-processed output", f"gateway request failed: {exc}")
+            res.skip(f"{model.name}{path} post-processed output", f"gateway request failed: {exc}")
         else:
             target = Target("<=", 1024, "detections <= 1 KB") if model.kind == "detector" else None
             res.add(
                 Row(
                     t_out,
-                    f"{model.name} gateway JSON ({what})",
+                    f"{model.name}{path} gateway JSON ({what})",
                     len(body) / MIB,
                     "MiB",
                     ratio=len(body) / len(raw_json),
@@ -199,7 +207,7 @@ def _image_rows(
                 res.add(
                     Row(
                         t_out,
-                        f"{model.name} gateway detections JSON, bytes",
+                        f"{model.name}{path} gateway detections JSON, bytes",
                         float(len(body)),
                         "B",
                         target=target,
@@ -208,6 +216,7 @@ def _image_rows(
                 )
             sizes[model.name]["out_post"] = float(len(body))
         if model.kind == "detector":
+            _graph_nms_rows(res, live, model, bodies["e"], sizes, len(raw_json), t_out)
             spread = {p: len(input_bodies(model, p)["e"]) for p in models.PHOTOS}
             res.add(
                 Row(
@@ -224,6 +233,67 @@ def _image_rows(
                     + ", ".join(f"{p} {b / 1024:.0f} KiB" for p, b in spread.items()),
                 )
             )
+
+
+def _graph_nms_rows(
+    res: SuiteResult,
+    live: LiveGateway,
+    model: models.ImageModel,
+    jpeg: bytes,
+    sizes: dict[str, dict[str, float]],
+    raw_json_bytes: int,
+    t_out: str,
+) -> None:
+    """The same detector exported with NMS in its graph: its four outputs as the backend sends
+    them (protobuf) and as TF REST JSON, and the gateway's detections JSON; ratios to the raw
+    YOLO tensor's JSON above, so both paths compare in one column."""
+    outputs = models.backend_output(models.YOLO_NMS, {model.input_name: models.float_input(model)})
+    raw_json = wire.rest_json_response(outputs)
+    pb = wire.predict_response(models.YOLO_NMS, outputs).SerializeToString()
+    shapes = ", ".join(f"{k} {list(v.shape)}" for k, v in outputs.items())
+    for what, n in (
+        ("raw outputs as TF REST JSON `predictions`", len(raw_json)),
+        ("raw outputs as PredictResponse tensor_content (backend -> gateway)", len(pb)),
+    ):
+        res.add(
+            Row(
+                t_out,
+                f"{model.name} {GRAPH_NMS}: {what}",
+                n / MIB,
+                "MiB",
+                ratio=n / raw_json_bytes,
+                note=f"{n:,} B; {shapes}",
+                extra={"bytes": n, "path": "graph-nms"},
+            )
+        )
+    sizes[model.name]["out_json_graph_nms"] = float(len(raw_json))
+    sizes[model.name]["out_pb_graph_nms"] = float(len(pb))
+    try:
+        body, what = postprocessed(live, model, jpeg, models.YOLO_NMS)
+    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        res.skip(f"{model.name} {GRAPH_NMS} post-processed output", f"gateway request failed: {exc}")
+        return
+    res.add(
+        Row(
+            t_out,
+            f"{model.name} {GRAPH_NMS}: gateway JSON ({what})",
+            len(body) / MIB,
+            "MiB",
+            ratio=len(body) / raw_json_bytes,
+            extra={"bytes": len(body), "path": "graph-nms"},
+        )
+    )
+    res.add(
+        Row(
+            t_out,
+            f"{model.name} {GRAPH_NMS}: gateway detections JSON, bytes",
+            float(len(body)),
+            "B",
+            target=Target("<=", 1024, "detections <= 1 KB"),
+            note="issue 7 target",
+        )
+    )
+    sizes[model.name]["out_post_graph_nms"] = float(len(body))
 
 
 def _bert_rows(res: SuiteResult, t_in: str) -> None:
@@ -273,12 +343,14 @@ def _headline(res: SuiteResult, sizes: dict[str, dict[str, float]], t_head: str)
             paper=paper.headline("yolov5_payload_reduction_percent"),
         )
     )
-    if "out_post" in y:
-        ours = y["e"] + y["out_post"]
+    for key, path in (("out_post", GATEWAY_NMS), ("out_post_graph_nms", GRAPH_NMS)):
+        if key not in y:
+            continue
+        ours = y["e"] + y[key]
         res.add(
             Row(
                 t_head,
-                "JPEG in + detections out vs protobuf (c): % smaller",
+                f"JPEG in + detections out, {path}, vs protobuf (c): % smaller",
                 100 * (1 - ours / pb_total),
                 "%",
                 target=Target(">=", 98.0, ">= 98% less than the protobuf path"),
@@ -287,18 +359,40 @@ def _headline(res: SuiteResult, sizes: dict[str, dict[str, float]], t_head: str)
         res.add(
             Row(
                 t_head,
-                "JPEG in + detections out vs JSON (a): % smaller",
+                f"JPEG in + detections out, {path}, vs JSON (a): % smaller",
                 100 * (1 - ours / json_total),
                 "%",
                 target=Target(">=", 99.5, ">= 99.5% less than JSON"),
             )
         )
+    if "out_pb_graph_nms" in y:
+        res.add(
+            Row(
+                t_head,
+                "backend -> gateway answer (protobuf), NMS in graph vs raw YOLO tensor: % smaller",
+                100 * (1 - y["out_pb_graph_nms"] / y["out_pb"]),
+                "%",
+                note=f"{y['out_pb_graph_nms']:,.0f} B vs {y['out_pb']:,.0f} B",
+            )
+        )
+        hop_gw, hop_graph = y["d"] + y["out_pb"], y["d"] + y["out_pb_graph_nms"]
+        res.add(
+            Row(
+                t_head,
+                "gateway <-> backend bytes (uint8 (d) in + answer), NMS in graph vs in gateway: % smaller",
+                100 * (1 - hop_graph / hop_gw),
+                "%",
+                note=f"{hop_graph / MIB:.3g} MiB vs {hop_gw / MIB:.3g} MiB",
+            )
+        )
+    if "out_post" in y:
+        ours = y["e"] + y["out_post"]
         p_pb = (paper.payload_mib("YOLOv5", "in_pb") or 0) + (paper.payload_mib("YOLOv5", "out_pb") or 0)
         if p_pb:
             res.add(
                 Row(
                     t_head,
-                    "JPEG in + detections out vs the paper's protobuf bytes: % smaller",
+                    f"JPEG in + detections out, {GATEWAY_NMS}, vs the paper's protobuf bytes: % smaller",
                     100 * (1 - ours / (p_pb * MIB)),
                     "%",
                     note="ours against the paper's reported MiB",

@@ -1,6 +1,7 @@
 """Transfer time over a real link: client namespace <-veth (tc tbf)-> gateway + test backend.
 
-YOLOv5, batch 1, paths (a)-(e); p50/p95 of the whole request (send, server work, full response),
+YOLOv5, batch 1, paths (a)-(e) and (e') = (e) through the detector exported with NMS in its graph
+(``yolov5-nms``), in the same run; p50/p95 of the whole request (send, server work, full response),
 with the request bodies serialized beforehand (their encode cost is in the codec suite).
 """
 
@@ -26,13 +27,20 @@ LABELS = {
     "b": "(b) gRPC float_val in, PredictResponse out (direct)",
     "c": "(c) gRPC tensor_content float32 in, PredictResponse out (direct)",
     "d": "(d) gRPC tensor_content uint8 in, PredictResponse out (direct)",
-    "e": "(e) JPEG in, detections JSON out (gateway `/infer`)",
+    "e": "(e) JPEG in, detections JSON out, NMS in gateway (`yolov5` `/infer`)",
+    "n": "(e') JPEG in, detections JSON out, NMS in graph (`yolov5-nms` `/infer`)",
     "wa": "wire only: bytes of (a), TCP sink",
     "wc": "wire only: bytes of (c), TCP sink",
     "we": "wire only: bytes of (e), TCP sink",
     "wpj": "wire only: the paper's YOLOv5 JSON bytes (in + out), TCP sink",
     "wpp": "wire only: the paper's YOLOv5 protobuf bytes (in + out), TCP sink",
 }
+
+
+# the series name of each path in the plot ((e') has key "n": keys are one letter)
+SERIES = {"n": "(e')"}
+# the request body each path sends, when it is another path's
+BODY_OF = {"n": "e"}
 
 
 def bodies(tmp: Path) -> dict[str, Path]:
@@ -79,14 +87,17 @@ def client_spec(
         {"key": "b", "kind": "grpc", "target": target, **small},
         {"key": "c", "kind": "grpc", "target": target, **small},
         {"key": "d", "kind": "grpc", "target": target, **small},
-        {
-            "key": "e",
-            "kind": "http",
-            "url": f"{gw}/v1/models/yolov5/infer",
-            "content_type": "image/jpeg",
-            "metrics_url": f"{gw}/metrics",
-            **small,
-        },
+        *(
+            {
+                "key": key,
+                "kind": "http",
+                "url": f"{gw}/v1/models/{model}/infer",
+                "content_type": "image/jpeg",
+                "metrics_url": f"{gw}/metrics",
+                **small,
+            }
+            for key, model in (("e", "yolov5"), ("n", models.YOLO_NMS))
+        ),
     ]
     sink = f"{server}:{SINK_PORT}"
     tcp = {**small, "max_seconds": 1.0 if quick else 10.0, "warmup": False}
@@ -114,7 +125,8 @@ def client_spec(
             p["warm_url"] = f"{gw}/healthz"
     for p in paths:
         if "request_bytes" not in p:
-            p["body_file"] = str(files[p["key"][-1]])
+            key = p["key"][-1]
+            p["body_file"] = str(files[BODY_OF.get(key, key)])
     return {"ready_http": [f"{gw}/healthz"], "ready_grpc": [target], "paths": paths}
 
 
@@ -229,7 +241,7 @@ def run(mode: str) -> SuiteResult:
                 "request_bytes": d["request_bytes"],
                 "response_bytes": d["response_bytes"],
                 "serialization_ms_at_rate": wire_ms,
-                "plot": {"group": shape.name, "series": key.join("()"), "high": p95},
+                "plot": {"group": shape.name, "series": SERIES.get(key, key.join("()")), "high": p95},
             }
             if "metrics_delta" in d:
                 extra["gateway_stage_mean_ms"] = {
@@ -247,6 +259,7 @@ def run(mode: str) -> SuiteResult:
         return percentile(d["times"], 50) * 1e3 if d.get("times") else None
 
     a1, c1, e1 = p50_of(netns.GBIT, "a"), p50_of(netns.GBIT, "c"), p50_of(netns.GBIT, "e")
+    n1 = p50_of(netns.GBIT, "n")
     if a1 and c1:
         res.add(
             Row(
@@ -276,6 +289,29 @@ def run(mode: str) -> SuiteResult:
                 "%",
             )
         )
+    if a1 and n1:
+        res.add(
+            Row(
+                head,
+                "1 Gbit/s: (e') JPEG -> detections, NMS in graph, vs (a) JSON, % less time (end to end)",
+                100 * (1 - n1 / a1),
+                "%",
+                paper=paper.headline("end_to_end_gain_percent_approx"),
+            )
+        )
+    for shape in (netns.UNSHAPED, netns.GBIT, netns.MBIT100):
+        e_, n_ = p50_of(shape, "e"), p50_of(shape, "n")
+        if e_ and n_:
+            res.add(
+                Row(
+                    head,
+                    f"{shape.name}: (e') NMS in graph vs (e) NMS in gateway, % less time",
+                    100 * (1 - n_ / e_),
+                    "%",
+                    note=f"p50 {n_:.1f} ms vs {e_:.1f} ms; same bytes on the link, the difference is "
+                    "server-side (the backend's raw YOLO tensor + gateway NMS vs its four detection outputs)",
+                )
+            )
     we1 = p50_of(netns.GBIT, "we")
     if we1 is not None:
         d = measured[netns.GBIT.name]["we"]
@@ -313,7 +349,7 @@ def run(mode: str) -> SuiteResult:
                 note=f"{wpj:.0f} ms vs {wpp:.0f} ms",
             )
         )
-    for key in ("a", "e"):
+    for key in ("a", "e", "n"):
         d = measured.get(netns.UNSHAPED.name, {}).get(key, {})
         stages = stage_means(d.get("metrics_delta", {}))
         if "total" in stages and "backend" in stages:
@@ -322,7 +358,7 @@ def run(mode: str) -> SuiteResult:
             res.add(
                 Row(
                     head,
-                    f"gateway-added latency {key.join('()')}, ms per MiB of request body",
+                    f"gateway-added latency {SERIES.get(key, key.join('()'))}, ms per MiB of request body",
                     added / mib,
                     "ms/MiB",
                     note=f"{added:.1f} ms per request (total − backend stage, gateway /metrics), "
@@ -331,9 +367,11 @@ def run(mode: str) -> SuiteResult:
                 )
             )
     res.notes.append(
-        "(b)-(d) talk gRPC straight to the test PredictionService (the paper's gRPC path); (a) and (e) go "
-        "through the gateway, which calls the same backend with tensor_content over the server "
-        "namespace's own address."
+        "(b)-(d) talk gRPC straight to the test PredictionService (the paper's gRPC path); (a), (e) and "
+        "(e') go through the gateway, which calls the same backend with tensor_content over the server "
+        "namespace's own address. (e) asks `yolov5` for the raw (1, 25200, 85) tensor and runs YOLO "
+        "decode + NMS in the gateway; (e') asks `yolov5-nms` (the same detector exported with NMS in "
+        "its graph) for its four detection outputs; client-side bytes are the same."
     )
     res.notes.append(
         "(a)'s answer is the gateway's TF-compatible `:predict` JSON, written with orjson (shortest float32 "
