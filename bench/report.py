@@ -84,7 +84,7 @@ def render_table(doc: dict[str, Any], table: dict[str, Any]) -> list[str]:
     if has_ratio:
         head.append(table.get("ratio_label") or "ratio")
     if has_target:
-        head += ["target (issue 7)", "status"]
+        head += ["target", "status"]
     head.append("notes")
     lines = [f"#### {table['title']}", ""]
     if table.get("description"):
@@ -132,7 +132,7 @@ def targets_summary(docs: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     lines = [
-        "## Targets from issue 7 (goals, not tests)",
+        "## Targets from issues 5 and 7 (goals, not tests)",
         "",
         "| suite | row | ours | target | status |",
         "|---|---|--:|--:|---|",
