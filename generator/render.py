@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -472,9 +473,10 @@ def _code_digest() -> str:
     """Hash of everything in the generator that can change a region's files (code, profiles)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    digest = hashlib.sha256()
-    with contextlib.suppress(PackageNotFoundError):  # a plain checkout: the files alone
-        digest.update(version("kubevc").encode())
+    digest = hashlib.sha256(sys.version.encode())
+    for dist in ("kubevc", "ruamel.yaml", "pydantic"):  # the dumper's and the models' versions too
+        with contextlib.suppress(PackageNotFoundError):  # a plain checkout: the files alone
+            digest.update(f"{dist}=={version(dist)}\0".encode())
     base = Path(__file__).resolve().parent
     for path in sorted(base.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
