@@ -91,9 +91,8 @@ def main() -> int:
                 print(
                     f"client <-> gateway: {wire:,} bytes (JPEG in + JSON answer)\n"
                     f"TF REST JSON equivalent: {json_in:,} bytes in + {json_out:,} out"
-                    f"; the gateway moves {100 * (1 - wire / (json_in + json_out)):.1f}%"
-                    " fewer bytes);"
-                    f" protobuf tensor_content to the model server: {grpc_in:,} bytes in"
+                    f" (the gateway moves {100 * (1 - wire / (json_in + json_out)):.1f}% fewer bytes)\n"
+                    f"protobuf tensor_content to the model server: {grpc_in:,} bytes in"
                     f" ({100 * (1 - grpc_in / json_in):.1f}% less than JSON)"
                 )
             calls = backend.inference_calls()
