@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
 from kubevc.gateway._proto.tensorflow import tensor_pb2, types_pb2
 from kubevc.gateway._proto.tensorflow_serving import predict_pb2
 from kubevc.gateway._tensors import from_tensor_proto, to_tensor_proto

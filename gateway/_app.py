@@ -16,6 +16,10 @@ import numpy.typing as npt
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from litestar import Litestar, Request, Response, get, post
+from litestar.exceptions import HTTPException
+from litestar.params import FromPath
+
 from kubevc.gateway._backends import Backend, make_backend
 from kubevc.gateway._canary import LabelRouter, is_unknown_label_error
 from kubevc.gateway._config import ConfigError, GatewayConfig, ModelConfig
@@ -37,9 +41,6 @@ from kubevc.gateway._proto.tensorflow_serving import get_model_metadata_pb2, mod
 from kubevc.gateway._rest import format_predict, parse_predict
 from kubevc.gateway._tokenizer import WordPiece, load_wordpiece
 from kubevc.gateway._v2json import HEADER_LENGTH, format_v2, parse_v2
-from litestar import Litestar, Request, Response, get, post
-from litestar.exceptions import HTTPException
-from litestar.params import FromPath
 
 __all__ = ["Gateway", "create_app"]
 

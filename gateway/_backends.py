@@ -17,6 +17,7 @@ import grpc
 import numpy as np
 import numpy.typing as npt
 from google.protobuf.message import DecodeError
+
 from kubevc.gateway._config import BackendConfig
 from kubevc.gateway._errors import (
     BackendError,

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
 from kubevc.gateway._errors import BadRequest
 
 __all__ = ["parse_multipart", "parse_npy", "parse_raw_tensor"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
 from kubevc.gateway._preprocess import Geometry
 
 __all__ = ["detections_json", "model_detections", "nms", "tensor_json", "topk", "yolo_detections"]

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import simplejpeg
+from PIL import Image
+
 from kubevc.gateway._config import InputConfig
 from kubevc.gateway._errors import BadRequest, PayloadTooLarge
-from PIL import Image
 
 __all__ = [
     "Geometry",

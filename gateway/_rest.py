@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
 from kubevc.gateway._errors import BadRequest
 
 __all__ = ["format_predict", "json_to_array", "parse_predict"]

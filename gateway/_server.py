@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import uvicorn
+
 from kubevc.gateway._app import create_app
 from kubevc.gateway._config import GatewayConfig
 

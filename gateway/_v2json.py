@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import orjson
+
 from kubevc.gateway._errors import BadRequest
 from kubevc.gateway._tensors import numpy_to_v2_datatype, pack_bytes, unpack_bytes, v2_datatype_to_numpy
 

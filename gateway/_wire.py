@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
 from kubevc.gateway._proto.tensorflow import tensor_pb2
 from kubevc.gateway._proto.tensorflow_serving import model_pb2

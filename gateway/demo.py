@@ -16,6 +16,7 @@ import httpx
 import numpy as np
 import orjson
 import simplejpeg
+
 from kubevc.gateway import parse_config, serve
 from kubevc.gateway._preprocess import prepare_images
 from kubevc.gateway._tensors import to_tensor_proto

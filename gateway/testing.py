@@ -49,6 +49,7 @@ from typing import Any
 import grpc
 import numpy as np
 import numpy.typing as npt
+
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2_grpc as v2grpc
 from kubevc.gateway._proto.tensorflow import meta_graph_pb2, types_pb2

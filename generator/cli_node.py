@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
 from kubevc.nodeprep.runner import RunReport, Target
 
 from .cli import EXIT_BAD_INPUT, EXIT_FINDINGS, _options, _report, get_fleet, git_options
@@ -451,6 +452,7 @@ def cluster_init(
 
 def _flux_sync(kubeconfig: Path, context: str, sync_file: Path) -> None:
     from kubernetes.config import new_client_from_config
+
     from kubevc.nodeprep.fluxsync import FluxSyncError, apply_flux_sync
 
     if not sync_file.is_file():

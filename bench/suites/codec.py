@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 import orjson
-from kubevc.gateway._proto.tensorflow_serving import predict_pb2
 
 from bench import gw, models, wire
 from bench.results import Row, SuiteResult, Target
 from bench.timing import Budget, run_timed, summary
+from kubevc.gateway._proto.tensorflow_serving import predict_pb2
 
 MIB = float(1 << 20)
 

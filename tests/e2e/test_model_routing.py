@@ -28,10 +28,10 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+
 from kubevc.gateway import GatewayConfig, parse_config, serve
 from kubevc.gateway.testing import TestBackend, TestModel, run_test_backend
 from kubevc.generator.cli import cli
-
 from tests.generator.model_savedmodels import saved_models
 
 __all__ = ["saved_models"]

@@ -126,6 +126,7 @@ def start(procs: list[subprocess.Popen[bytes]], log: Path, *args: str) -> subpro
 def rendered_region_values(tmp_path: Path) -> dict[str, dict[str, Any]]:
     """What kubevc-gen renders for each region once a hub is set (the real CLI on a fresh fleet)."""
     from click.testing import CliRunner
+
     from kubevc.generator.cli import cli
 
     fleet = tmp_path / "fleet"

@@ -12,10 +12,11 @@ import httpx
 import numpy as np
 import pytest
 import simplejpeg
-from kubevc.gateway import GatewayServer, parse_config, serve
-from kubevc.gateway.testing import TestBackend, run_test_backend
 from PIL import Image
 from skimage import data
+
+from kubevc.gateway import GatewayServer, parse_config, serve
+from kubevc.gateway.testing import TestBackend, run_test_backend
 
 VOCAB = [
     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "edge", "gateway", "is", "fast", "and",

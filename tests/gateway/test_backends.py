@@ -11,9 +11,10 @@ import grpc
 import httpx
 import numpy as np
 import pytest
+from skimage import data
+
 from kubevc.gateway import CircuitBreaker, GatewayServer, parse_config, serve
 from kubevc.gateway.testing import TestBackend, run_test_backend
-from skimage import data
 
 from .conftest import gateway_config, jpeg
 

@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import orjson
 import pytest
+
 from kubevc.gateway import parse_config, serve
 from kubevc.gateway._canary import MISSING_LABEL_SECONDS, LabelRouter, canary_fraction
 from kubevc.gateway._config import CanaryConfig

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from kubevc.gateway import GatewayConfig, parse_config
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "kubevc-gateway"

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+
 from kubevc.gateway.testing import TestBackend
 
 from .conftest import gateway_config

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from kubevc.gateway import ConfigError, GatewayConfig, load_config, parse_config
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "gateway-config.md"

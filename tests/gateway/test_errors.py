@@ -10,9 +10,10 @@ import httpx
 import numpy as np
 import orjson
 import pytest
+from skimage import data
+
 from kubevc.gateway import parse_config, serve
 from kubevc.gateway.testing import TestBackend, run_test_backend
-from skimage import data
 
 from .conftest import gateway_config, jpeg
 

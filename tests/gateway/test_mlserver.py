@@ -14,10 +14,11 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
+from skimage import data
+
 from kubevc.gateway import parse_config, serve
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2_grpc as v2grpc
-from skimage import data
 
 from .conftest import jpeg
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from skimage import data
+
 from kubevc.gateway import BadRequest, PayloadTooLarge
 from kubevc.gateway._config import InputConfig
 from kubevc.gateway._postprocess import nms, topk, yolo_detections
@@ -11,7 +13,6 @@ from kubevc.gateway._preprocess import Geometry, decode_image, prepare_images, r
 from kubevc.gateway._proto.tensorflow import tensor_pb2, types_pb2
 from kubevc.gateway._tensors import from_tensor_proto, to_tensor_proto
 from kubevc.gateway._tokenizer import WordPiece
-from skimage import data
 
 from .conftest import VOCAB, jpeg, png
 

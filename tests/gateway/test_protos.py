@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from kubevc.gateway import _protogen
 from kubevc.gateway._proto.tensorflow import types_pb2
 from kubevc.gateway._proto.tensorflow_serving import (

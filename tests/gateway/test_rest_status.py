@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from kubevc.gateway import parse_config, serve
 from kubevc.gateway.testing import TestBackend, run_test_backend
 

@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import orjson
 import pytest
+
 from kubevc.gateway import parse_config, serve
 from kubevc.gateway.testing import TestBackend, TestModel, run_test_backend
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
 from kubevc.gateway._proto.tensorflow import tensor_pb2, types_pb2
 from kubevc.gateway._proto.tensorflow_serving import predict_pb2

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+
 from kubevc.generator.cli import cli
 from kubevc.generator.demo import BUSAN, SEOUL  # the demo's two regions, as `region add` arguments
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 from kubevc.generator.cli import cli
 
 from .conftest import run_gen

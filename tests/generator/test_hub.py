@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+
 from kubevc.generator.hub import (
     HUB_FILE,
     HubSpec,

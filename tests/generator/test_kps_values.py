@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from kubevc.generator.render import KPS_CHART_VERSION, KPS_VALUES
 
 SUBCHARTS = {

@@ -15,9 +15,10 @@ from typing import Any
 import helm_python
 import pytest
 import yaml
+from pydantic import ValidationError
+
 from kubevc.gateway import parse_config
 from kubevc.generator.spec import ModelSpec, RegionSpec, SpecError, parse_region, region_to_yaml
-from pydantic import ValidationError
 
 from .conftest import Gen, git, snapshot
 from .test_model_cli import last_message, region_values

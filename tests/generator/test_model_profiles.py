@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from kubevc.gateway import parse_config
 from kubevc.generator.model_profiles import PROFILES_DIR, gateway_model, load_profiles, profile
 from kubevc.generator.spec import SpecError

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from kubevc.generator import modelstore
 from kubevc.generator.modelstore import LocalStore, StoreError
 

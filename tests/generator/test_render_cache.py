@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from kubevc.generator import render
 from kubevc.generator.spec import Fleet, ModelSpec
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from kubevc.generator.spec import (
     Fleet,
     NodeSpec,
@@ -52,8 +53,9 @@ def test_defaults_follow_the_distribution() -> None:
     ],
 )
 def test_bad_specs_are_rejected(patch: dict[str, object], needle: str) -> None:
-    from kubevc.generator.spec import format_validation_error
     from pydantic import ValidationError
+
+    from kubevc.generator.spec import format_validation_error
 
     with pytest.raises((ValidationError, SpecError)) as info:
         RegionSpec.model_validate({**BASE, **patch})

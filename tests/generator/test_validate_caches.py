@@ -13,6 +13,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+
 from kubevc.generator import validate as validate_mod
 from kubevc.generator.spec import Fleet
 

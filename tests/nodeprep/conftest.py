@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from kubevc.nodeprep.prepare import PrepareOptions, prepare_nodes
 from kubevc.nodeprep.runner import RunReport, Target
 

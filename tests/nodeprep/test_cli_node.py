@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+
 from kubevc.generator.cli import cli
 
 from ..kubeapi import make_pki

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from kubevc.nodeprep.cluster import ClusterParams, init_cluster
 from kubevc.nodeprep.kubeconfig import merge_kubeconfig_file
 

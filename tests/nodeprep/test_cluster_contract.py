@@ -6,6 +6,7 @@ import ipaddress
 
 import pytest
 import yaml
+
 from kubevc.nodeprep.cluster import (
     K3S_INSTALLER_REMOTE,
     KUBEADM_CONFIG_PATH,

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from kubevc.nodeprep.fluxsync import FluxSyncError, apply_flux_sync, parse_sync_manifests
 
 from ..kubeapi import make_pki

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pyinfra.api.command import StringCommand
+
 from kubevc.nodeprep.join import (
     MAX_TTL_SECONDS,
     JoinError,
@@ -32,7 +34,6 @@ from kubevc.nodeprep.join import (
     node_preflight,
     pyinfra_join_runner,
 )
-from pyinfra.api.command import StringCommand
 
 from ..kubeapi import Pki, make_pki
 from .conftest import chroot_target

@@ -15,6 +15,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from kubevc.nodeprep.join import k3s_asset_name, k3s_stage_command, stage_k3s_agent
 
 from .conftest import PreparedRoot, chroot_target

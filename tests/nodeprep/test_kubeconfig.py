@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from kubevc.nodeprep.kubeconfig import (
     KubeconfigError,
     default_kubeconfig_path,

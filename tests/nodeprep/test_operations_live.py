@@ -11,13 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubevc.nodeprep import operations as ops
-from kubevc.nodeprep import texts
-from kubevc.nodeprep.facts import ActiveSwaps, FileBytes, LoadedKernelModules, SysctlValues, UnitEnabled
 from pyinfra.api.command import FileUploadCommand, StringCommand
 from pyinfra.api.exceptions import OperationValueError
 from pyinfra.context import ctx_host
 from pyinfra.facts.deb import DebPackages
+
+from kubevc.nodeprep import operations as ops
+from kubevc.nodeprep import texts
+from kubevc.nodeprep.facts import ActiveSwaps, FileBytes, LoadedKernelModules, SysctlValues, UnitEnabled
 
 
 class FactHost:

@@ -6,6 +6,7 @@ import base64
 import tomllib
 
 import pytest
+
 from kubevc.nodeprep import texts
 from kubevc.nodeprep.facts import FileBytes, NodePlatform, SysctlValues
 from kubevc.nodeprep.platform import Runtime, UnsupportedPlatformError, parse_platform

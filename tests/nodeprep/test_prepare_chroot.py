@@ -13,14 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pyinfra.api import State
+from pyinfra.api.host import Host
+
 from kubevc.nodeprep import operations as ops
 from kubevc.nodeprep import texts
 from kubevc.nodeprep.facts import NodePlatform
 from kubevc.nodeprep.platform import APT_PACKAGES, Runtime
 from kubevc.nodeprep.prepare import OP_NAMES, PrepareOptions, prepare_nodes
 from kubevc.nodeprep.runner import RunReport, run_deploy
-from pyinfra.api import State
-from pyinfra.api.host import Host
 
 from . import debroot
 from .conftest import FSTAB_EXTRA, RPI_CMDLINE, PreparedRoot, chroot_target, make_fake_pi

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from typing_extensions import override
+
 from kubevc.nodeprep import prepare as prepare_mod
 from kubevc.nodeprep.facts import NodePlatform
 from kubevc.nodeprep.prepare import OP_NAMES, PrepareOptions, prepare_nodes
-from typing_extensions import override
 
 from . import debroot
 from .conftest import chroot_target, make_fake_pi
