@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from . import flux, yamlio
+from .render import kps_release_docs
 from .spec import Fleet, FleetConfig, RegionSpec, SpecError, format_validation_error
 
 __all__ = [
@@ -465,39 +466,6 @@ def _sops_files(root: Path, folder: str) -> list[str]:
     return sorted(p.name for p in base.glob("*.sops.yaml") if p.is_file())
 
 
-def _kps_release(values: dict[str, Any]) -> list[dict[str, Any]]:
-    from .render import KPS_CHART_VERSION, KPS_REPO_URL
-
-    repo = flux.HelmRepository(
-        metadata=flux.ObjectMeta(name="prometheus-community", namespace=MONITORING_NS),
-        spec=flux.HelmRepositorySpec(url=KPS_REPO_URL, interval="12h0m0s", timeout="60s"),
-    )
-    release = flux.HelmRelease(
-        metadata=flux.ObjectMeta(name=KPS_RELEASE, namespace=MONITORING_NS),
-        spec=flux.HelmReleaseSpec(
-            interval="30m0s",
-            timeout="15m0s",
-            chart=flux.HelmChartTemplate(
-                spec=flux.HelmChartTemplateSpec(
-                    chart="kube-prometheus-stack",
-                    version=KPS_CHART_VERSION,
-                    sourceRef=flux.CrossNamespaceRef(kind="HelmRepository", name="prometheus-community"),
-                    interval="12h0m0s",
-                )
-            ),
-            install=flux.Install(crds="CreateReplace", remediation=flux.Remediation(retries=3)),
-            upgrade=flux.Upgrade(
-                crds="CreateReplace",
-                cleanupOnFail=True,
-                remediation=flux.Remediation(retries=3, remediateLastFailure=True),
-            ),
-            driftDetection=flux.DriftDetection(mode="enabled"),
-            values=values,
-        ),
-    )
-    return [repo.dump(), release.dump()]
-
-
 def _monitoring_namespace() -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -517,7 +485,7 @@ def _controllers_folder(root: Path, folder: str, values: dict[str, Any]) -> dict
     return {
         f"{folder}/kustomization.yaml": _gen(_kustomization(resources)),
         f"{folder}/namespace.yaml": _gen(_monitoring_namespace()),
-        f"{folder}/kube-prometheus-stack.yaml": _gen_docs(_kps_release(values)),
+        f"{folder}/kube-prometheus-stack.yaml": _gen_docs(kps_release_docs(values)),
     }
 
 

@@ -219,7 +219,11 @@ KPS_VALUES: dict[str, Any] = {
 }
 
 
-def _infrastructure_files(cfg: FleetConfig) -> dict[str, bytes]:
+def kps_release_docs(values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The HelmRepository + HelmRelease of kube-prometheus-stack (pinned) with ``values``.
+
+    One definition for the per-region stack, the region agents and the hub, which differ only in values.
+    """
     repo = flux.HelmRepository(
         metadata=_meta("prometheus-community", MONITORING_NS),
         spec=flux.HelmRepositorySpec(url=KPS_REPO_URL, interval="12h0m0s", timeout="60s"),
@@ -244,16 +248,20 @@ def _infrastructure_files(cfg: FleetConfig) -> dict[str, bytes]:
                 remediation=flux.Remediation(retries=3, remediateLastFailure=True),
             ),
             driftDetection=flux.DriftDetection(mode="enabled"),
-            values=KPS_VALUES,
+            values=values,
         ),
     )
+    return [repo.dump(), release.dump()]
+
+
+def _infrastructure_files(cfg: FleetConfig) -> dict[str, bytes]:
     monitoring_ns = _namespace(MONITORING_NS, "privileged")
     return {
         "infrastructure/controllers/kustomization.yaml": _gen(
             _kustomization(["namespace.yaml", "kube-prometheus-stack.yaml"])
         ),
         "infrastructure/controllers/namespace.yaml": _gen(monitoring_ns),
-        "infrastructure/controllers/kube-prometheus-stack.yaml": _gen_docs([repo.dump(), release.dump()]),
+        "infrastructure/controllers/kube-prometheus-stack.yaml": _gen_docs(kps_release_docs(KPS_VALUES)),
         "infrastructure/configs/kustomization.yaml": _gen(_kustomization(["namespaces.yaml"])),
         "infrastructure/configs/namespaces.yaml": _gen(_namespace(cfg.namespace, "baseline")),
     }
