@@ -171,7 +171,10 @@ METHOD = [
     "letterbox, YOLO decode + NMS and top-k functions.",
     "- **throughput**: `kubevc-gateway` and the test backend as their own processes on loopback, load from a "
     "separate process (`wrk` when installed, else an httpx/asyncio generator); RSS and CPU from /proc.",
-    "- **deploy**: `kubevc-gen` commands as separate processes on a fleet repo in a temp folder.",
+    "- **deploy**: `kubevc-gen` commands as separate processes on a fleet repo in a temp folder; `node "
+    "prepare` (kubeadm profile) twice through pyinfra's @chroot connector on a cached debootstrap'd "
+    "Debian root (`kubevc.nodeprep.testing`), packages from this machine's Debian mirror. Needs root and "
+    "debootstrap; skipped with the reason otherwise.",
     "",
 ]
 

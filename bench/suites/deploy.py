@@ -1,5 +1,6 @@
 """Deploy steps that run here (paper Table 3's parts without real nodes): wall time of
-``kubevc-gen region add``, ``render`` and ``validate`` as the fleet grows to 1, 10 (and 100) regions."""
+``kubevc-gen region add``, ``render`` and ``validate`` as the fleet grows to 1, 10 (and 100) regions,
+and of ``node prepare`` (Table 3's env_setup) in a chroot, first and second run."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 
 from bench import paper
 from bench.results import REPO_ROOT, Row, SuiteResult, Target
+
+PREPARE_WHAT = "node prepare in the chroot (first and second run)"
 
 
 def gen_cmd() -> list[str]:
@@ -166,11 +169,7 @@ def run(mode: str) -> SuiteResult:
                 )
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             res.skip("the rest of the deploy steps", f"a kubevc-gen command failed: {exc}"[-1500:])
-    res.skip(
-        "node prepare in the chroot (first and second run)",
-        "installs packages from the Debian mirror inside a debootstrap'd root; the benchmarks use no network "
-        "beyond loopback and their own namespaces (the nodeprep chroot tests time that run)",
-    )
+    node_prepare(res, mode)
     if 100 not in sizes:
         res.notes.append(
             "The 100-region row and its target (render + validate < 60 s) run in `make bench-full`."
@@ -181,7 +180,91 @@ def run(mode: str) -> SuiteResult:
         res.notes.append(
             f"The paper's Table 3 times real Raspberry Pi clusters end to end (k3s total {k3s_total:g} s, "
             f"kubeadm {kubeadm_total:g} s): environment setup, cluster init, join, serving, monitoring. "
-            "Those steps need real nodes and are not timed here; the rows above are the fleet-repo steps "
-            "an operator runs before Flux applies anything."
+            "Cluster init, join, serving and monitoring need real nodes and are not timed here; the first "
+            "table holds the fleet-repo steps an operator runs before Flux applies anything, the second "
+            "the environment setup (`node prepare`) run in a chroot instead of on a Pi."
         )
     return res
+
+
+def node_prepare(res: SuiteResult, mode: str) -> None:
+    """Time ``node prepare`` (kubeadm profile) twice on a restored Debian root, beside env_setup."""
+    try:
+        from kubevc.nodeprep import testing
+        from kubevc.nodeprep.prepare import PrepareOptions, prepare_nodes
+    except ImportError as exc:
+        res.skip(PREPARE_WHAT, f"kubevc.nodeprep is not importable ({exc}; install the gen extra)")
+        return
+    reason = testing.why_not_available()
+    if reason is None and mode == "quick" and not testing.is_cached():
+        reason = (
+            "the cached Debian root is not built yet and building it runs "
+            "debootstrap, too long for --quick; `make bench-full` (or the nodeprep chroot tests) "
+            "builds it once"
+        )
+    reason = reason or testing.mirror_unreachable()
+    if reason is None:
+        try:
+            tarball = testing.base_tarball()
+        except RuntimeError as exc:  # debootstrap failed: the mirror is the only network used
+            reason = str(exc)
+    if reason is not None:
+        res.skip(PREPARE_WHAT, reason)
+        return
+    kubeadm = paper.deploy_seconds("env_setup", "kubeadm")
+    k3s = paper.deploy_seconds("env_setup", "k3s")
+    t = res.table(
+        "env_setup",
+        "node prepare in a chroot (Table 3 env_setup), seconds",
+        paper_label="paper (Table 3 env_setup, kubeadm)",
+        description="`kubevc.nodeprep.prepare_nodes` (what `kubevc-gen node prepare` runs), kubeadm profile "
+        "(packages, iscsid, kernel modules, sysctls, swap off, Pi cgroups, containerd with SystemdCgroup), "
+        "through pyinfra's @chroot connector on a debootstrap'd Debian bookworm minbase root restored from "
+        "the cache and made to look like a Raspberry Pi OS image (cmdline.txt, swap, zram); packages "
+        "install with apt from this machine's Debian mirror. The root is offline, so the run has no "
+        "modprobe, `sysctl -w` or reboot, which a real node's setup has; the paper timed a Raspberry Pi 4B"
+        + (f" (its k3s env_setup: {k3s:g} s)." if k3s is not None else "."),
+    )
+    with tempfile.TemporaryDirectory(prefix="kvb-prepare-") as tmpdir:
+        t0 = time.perf_counter()
+        root = testing.restore(tarball, Path(tmpdir) / "root")
+        t_restore = time.perf_counter() - t0
+        testing.make_fake_pi(root)
+        target = testing.chroot_target(root)
+        runs = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            report = prepare_nodes([target], PrepareOptions(distribution="kubeadm"))
+            runs.append((time.perf_counter() - t0, report))
+            if not report.ok:
+                res.skip(
+                    PREPARE_WHAT,
+                    f"node prepare FAILED on run {len(runs)} (hosts {report.failed_hosts}): "
+                    + " | ".join(report.messages)[-1200:],
+                )
+                return
+    res.add(Row(t, "restore the cached Debian root (tar + zstd)", t_restore, "s"))
+    for i, (seconds, report) in enumerate(runs):
+        changed = [o.name for o in report.changed()]
+        total = len(report.outcomes)
+        if i == 0:
+            label, paper_value = "node prepare, first run (installs packages)", kubeadm
+            note = f"changed {len(changed)} of {total} operations"
+        else:
+            label, paper_value = "node prepare, second run (same root)", None
+            note = (
+                f"changed {len(changed)} of {total} operations"
+                if not changed
+                else f"NOT idempotent: changed {len(changed)} of {total} operations: {', '.join(changed)}"
+            )
+        res.add(
+            Row(
+                t,
+                label,
+                seconds,
+                "s",
+                paper=paper_value,
+                note=note,
+                extra={"changed": len(changed), "operations": total, "changed_operations": changed},
+            )
+        )

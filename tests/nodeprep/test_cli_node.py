@@ -16,9 +16,9 @@ import yaml
 from click.testing import CliRunner, Result
 
 from kubevc.generator.cli import cli
+from kubevc.nodeprep import testing
 
 from ..kubeapi import make_pki
-from . import debroot
 from .kubeapi import FakeKubeApi, operator_kubeconfig
 from .test_cluster_chroot import stub_files
 from .test_join_api_contract import STUB_KUBEADM
@@ -137,12 +137,12 @@ def test_duplicate_host_and_unreachable_node(fleet: Path) -> None:
 def test_node_prepare_dry_run_on_a_root(fleet: Path, fresh_root: FreshRoot) -> None:
     root = fresh_root(None)
     assert run("node", "add", "seoul", f"@chroot{root}", fleet=fleet).exit_code == 0
-    before = debroot.tree_digest(root)
+    before = testing.tree_digest(root)
     result = run("node", "prepare", "seoul", "--dry-run", fleet=fleet)
     assert result.exit_code == 0, result.output
     assert "kubevc: node packages: would change" in result.output
     assert "dry run:" in result.output
-    assert debroot.tree_digest(root) == before
+    assert testing.tree_digest(root) == before
 
 
 @pytest.mark.chroot
@@ -239,7 +239,7 @@ def test_k3s_join_dry_run_stages_nothing(fleet: Path, fresh_root: FreshRoot, tmp
     host = f"@chroot{root}"
     assert run("node", "add", "seoul", host, "--labels", "zone=b", fleet=fleet).exit_code == 0
     pki = make_pki(tmp_path)
-    before = debroot.tree_digest(root)
+    before = testing.tree_digest(root)
     with FakeKubeApi(pki) as api:
         kubeconfig = operator_kubeconfig(tmp_path / "kc", api.url, pki.ca_pem, "seoul")
         result = run("node", "join", "seoul", host, "--dry-run", "--kubeconfig", str(kubeconfig), fleet=fleet)
@@ -247,7 +247,7 @@ def test_k3s_join_dry_run_stages_nothing(fleet: Path, fresh_root: FreshRoot, tmp
         assert "kubevc: stage k3s v1.31.4+k3s1: would change" in result.output
         assert "nothing changed" in result.output
         assert api.state.created == [] and not [r for r in api.state.requests if r.method != "GET"]
-    assert debroot.tree_digest(root) == before
+    assert testing.tree_digest(root) == before
 
 
 @pytest.mark.chroot
@@ -258,11 +258,11 @@ def test_prepare_refuses_an_architecture_the_region_does_not_list(fleet: Path, f
     other = "armhf" if arch != "armhf" else "arm64"
     assert run("region", "set", "seoul", f"architectures=[{other}]", fleet=fleet).exit_code == 0
     assert run("node", "add", "seoul", f"@chroot{root}", fleet=fleet).exit_code == 0
-    before = debroot.tree_digest(root)
+    before = testing.tree_digest(root)
     result = CliRunner().invoke(
         cli, ["--fleet", str(fleet), "node", "prepare", "seoul"], prog_name="kubevc-gen"
     )
     assert result.exit_code == 1, result.output
     assert f"the node is {arch} but the region lists {other}" in result.output
     assert f"failed hosts: @chroot{root}" in result.output
-    assert debroot.tree_digest(root) == before
+    assert testing.tree_digest(root) == before

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from kubevc.nodeprep import testing
 from kubevc.nodeprep.cluster import ClusterParams, init_cluster
 from kubevc.nodeprep.kubeconfig import merge_kubeconfig_file
 
-from . import debroot
 from .conftest import chroot_target
 from .test_kubeconfig import K3S_ADMIN
 
@@ -92,10 +92,10 @@ def test_k3s_airgap_install_contract(fresh_root: Callable[[Path | None], Path], 
     assert merged["clusters"][0]["cluster"]["server"] == "https://10.8.0.1:6443"
 
     # second run: the pinned version is installed and every file matches, so nothing changes
-    before = debroot.tree_digest(root)
+    before = testing.tree_digest(root)
     again = init_cluster(chroot_target(root), params)
     assert again.ok and [o.changed for o in again.outcomes] == [False]
-    assert debroot.tree_digest(root) == before
+    assert testing.tree_digest(root) == before
 
 
 STUB_KUBEADM_INIT = """#!/bin/sh

@@ -17,14 +17,14 @@ from pyinfra.api import State
 from pyinfra.api.host import Host
 
 from kubevc.nodeprep import operations as ops
-from kubevc.nodeprep import texts
+from kubevc.nodeprep import testing, texts
 from kubevc.nodeprep.facts import NodePlatform
 from kubevc.nodeprep.platform import APT_PACKAGES, Runtime
 from kubevc.nodeprep.prepare import OP_NAMES, PrepareOptions, prepare_nodes
 from kubevc.nodeprep.runner import RunReport, run_deploy
+from kubevc.nodeprep.testing import FSTAB_EXTRA, RPI_CMDLINE, make_fake_pi
 
-from . import debroot
-from .conftest import FSTAB_EXTRA, RPI_CMDLINE, PreparedRoot, chroot_target, make_fake_pi
+from .conftest import PreparedRoot, chroot_target
 
 pytestmark = [pytest.mark.chroot, pytest.mark.slow]
 
@@ -137,13 +137,13 @@ def test_platform_fact_in_chroot(prepared: PreparedRoot) -> None:
 
 
 def test_second_run_reports_no_changes(prepared: PreparedRoot) -> None:
-    before = debroot.tree_digest(prepared.root)
+    before = testing.tree_digest(prepared.root)
     report = prepare_nodes([chroot_target(prepared.root)], PrepareOptions(distribution="kubeadm"))
     assert report.ok, report.messages
     assert len(report.outcomes) == len(prepared.report.outcomes)
     assert [o.name for o in report.changed()] == []
     assert all(o.success for o in report.outcomes)
-    assert debroot.tree_digest(prepared.root) == before
+    assert testing.tree_digest(prepared.root) == before
 
 
 @pytest.mark.parametrize(
@@ -161,9 +161,9 @@ def test_second_run_reports_no_changes(prepared: PreparedRoot) -> None:
     ],
 )
 def test_operation_noop_on_prepared_root(prepared: PreparedRoot, add: Callable[[], object]) -> None:
-    before = debroot.tree_digest(prepared.root)
+    before = testing.tree_digest(prepared.root)
     assert single_outcome(run_one(prepared.root, add)) is False
-    assert debroot.tree_digest(prepared.root) == before
+    assert testing.tree_digest(prepared.root) == before
 
 
 def test_operations_change_then_settle(prepared: PreparedRoot, fresh_root: FreshRoot) -> None:
@@ -218,13 +218,13 @@ def test_packages_installs_only_what_is_missing(prepared: PreparedRoot, fresh_ro
 def test_dry_run_changes_nothing(fresh_root: FreshRoot) -> None:
     root = fresh_root(None)
     make_fake_pi(root)
-    before = debroot.tree_digest(root)
+    before = testing.tree_digest(root)
     report = prepare_nodes([chroot_target(root)], PrepareOptions(distribution="kubeadm"), dry_run=True)
     assert report.dry_run and report.ok, report.messages
     would = {o.name for o in report.changed()}
     assert {OP_NAMES["packages"], OP_NAMES["sysctl"], OP_NAMES["cmdline"], OP_NAMES["swap"]} <= would
     assert all(o.success is None for o in report.outcomes)
-    assert debroot.tree_digest(root) == before
+    assert testing.tree_digest(root) == before
     assert FSTAB_EXTRA in (root / "etc/fstab").read_text()
 
 

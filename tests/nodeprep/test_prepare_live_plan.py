@@ -14,11 +14,12 @@ import pytest
 from typing_extensions import override
 
 from kubevc.nodeprep import prepare as prepare_mod
+from kubevc.nodeprep import testing
 from kubevc.nodeprep.facts import NodePlatform
 from kubevc.nodeprep.prepare import OP_NAMES, PrepareOptions, prepare_nodes
+from kubevc.nodeprep.testing import make_fake_pi
 
-from . import debroot
-from .conftest import chroot_target, make_fake_pi
+from .conftest import chroot_target
 from .test_platform_texts import RPI_OS_ARM64
 
 pytestmark = [pytest.mark.chroot, pytest.mark.slow]
@@ -37,7 +38,7 @@ def test_live_pi_plan(
     root = fresh_root(None)
     make_fake_pi(root)
     monkeypatch.setattr(prepare_mod, "NodePlatform", LivePiPlatform)
-    before = debroot.tree_digest(root)
+    before = testing.tree_digest(root)
     dry_run = True  # never run live-node commands against this machine
     report = prepare_nodes([chroot_target(root)], PrepareOptions("kubeadm", reboot=reboot), dry_run=dry_run)
     assert report.ok, report.messages
@@ -52,4 +53,4 @@ def test_live_pi_plan(
     else:
         assert OP_NAMES["reboot"] not in names
         assert any("not rebooted: --no-reboot" in m for m in report.messages)
-    assert debroot.tree_digest(root) == before
+    assert testing.tree_digest(root) == before

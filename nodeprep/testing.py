@@ -1,8 +1,15 @@
-"""A real Debian root for the chroot tests: debootstrap once, cache as a zstd tarball, restore fast.
+"""Test and benchmark support: a real Debian root for pyinfra's ``@chroot`` connector.
+
+Not used by ``kubevc-gen`` itself. The nodeprep chroot tests and the deploy benchmark
+(``bench/suites/deploy.py``) debootstrap a ``minbase`` root once, cache it as a zstd tarball and
+restore it fast for every run of ``node prepare``.
 
 The mirror comes from this machine's own apt sources (deb822 ``*.sources`` or ``sources.list``),
 never from a hard-coded host. A ``policy-rc.d`` that exits 101 keeps package scripts from
 starting services inside the chroot.
+
+The cache is ``.cache/nodeprep/`` of the source checkout when kubevc is installed in editable
+mode from it, else ``$XDG_CACHE_HOME/kubevc/nodeprep`` (default ``~/.cache/kubevc/nodeprep``).
 """
 
 from __future__ import annotations
@@ -13,12 +20,53 @@ import os
 import re
 import shutil
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from kubevc.nodeprep.runner import Target
+
+__all__ = [
+    "CACHE_DIR",
+    "FSTAB_EXTRA",
+    "POLICY_RC_D",
+    "RPI_CMDLINE",
+    "SUITE",
+    "apt_mirrors",
+    "base_tarball",
+    "cache_dir",
+    "chroot_target",
+    "debian_mirror",
+    "is_cached",
+    "make_fake_pi",
+    "mirror_unreachable",
+    "pack",
+    "restore",
+    "tree_digest",
+    "why_not_available",
+]
+
 SUITE = "bookworm"
-CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache" / "nodeprep"
 POLICY_RC_D = "#!/bin/sh\n# kubevc tests: never start services inside the chroot\nexit 101\n"
+RPI_CMDLINE = (
+    "console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 fsck.repair=yes rootwait\n"
+)
+FSTAB_EXTRA = "/var/swap  none  swap  sw  0  0\n"
+
+
+def cache_dir() -> Path:
+    """``<checkout>/.cache/nodeprep`` for an editable install, else the user's cache folder."""
+    here = Path(__file__).resolve()
+    checkout = here.parents[1]
+    if here.parent.name == "nodeprep" and (checkout / "pyproject.toml").is_file():
+        return checkout / ".cache" / "nodeprep"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "kubevc" / "nodeprep"
+
+
+CACHE_DIR = cache_dir()
 
 
 def _deb822_blocks(text: str) -> Iterator[dict[str, str]]:
@@ -54,13 +102,14 @@ def apt_mirrors(etc_apt: Path = Path("/etc/apt")) -> list[tuple[str, list[str]]]
         if not path.is_file():
             continue
         for line in path.read_text().splitlines():
-            line = re.sub(r"\[[^\]]*\]", "", line.split("#", 1)[0]).split()
-            if len(line) >= 3 and line[0] == "deb":
-                found.append((line[1], [line[2]]))
+            words = re.sub(r"\[[^\]]*\]", "", line.split("#", 1)[0]).split()
+            if len(words) >= 3 and words[0] == "deb":
+                found.append((words[1], [words[2]]))
     return found
 
 
 def debian_mirror(suite: str = SUITE, etc_apt: Path = Path("/etc/apt")) -> str | None:
+    """The first mirror URI of this machine's apt sources that serves ``suite``, or None."""
     for uri, suites in apt_mirrors(etc_apt):
         if suite in suites:
             return uri
@@ -79,19 +128,51 @@ def why_not_available() -> str | None:
     return None
 
 
-def base_tarball() -> Path:
-    """The cached minbase root (built on first use; concurrent sessions wait on a lock)."""
-    arch = subprocess.run(
+def mirror_unreachable(suite: str = SUITE, timeout: float = 15.0) -> str | None:
+    """A reason the mirror cannot be reached now (its ``dists/<suite>/InRelease``), or None."""
+    mirror = debian_mirror(suite)
+    if mirror is None:
+        return f"no '{suite}' mirror in this machine's apt sources (/etc/apt/sources.list*)"
+    url = f"{mirror.rstrip('/')}/dists/{suite}/InRelease"
+    if not url.startswith(("http://", "https://")):
+        return None  # file:, cdrom: and the like: nothing to probe over the network
+    request = urllib.request.Request(url, method="HEAD")  # noqa: S310 (scheme checked above)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310
+            return None
+    except (urllib.error.URLError, OSError) as error:
+        return f"the Debian mirror is unreachable ({url}: {error})"
+
+
+def _architecture() -> str:
+    return subprocess.run(
         ["dpkg", "--print-architecture"], check=True, capture_output=True, text=True
     ).stdout.strip()
+
+
+def _tarball_path() -> Path:
+    return CACHE_DIR / f"debian-{SUITE}-minbase-{_architecture()}.tar.zst"
+
+
+def is_cached() -> bool:
+    """Whether the minbase tarball is already built (restoring it needs no network)."""
+    return _tarball_path().is_file()
+
+
+def base_tarball() -> Path:
+    """The cached minbase root (built on first use; concurrent sessions wait on a lock).
+
+    Raises :class:`RuntimeError` when debootstrap fails (typically: the mirror is unreachable).
+    """
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    tarball = CACHE_DIR / f"debian-{SUITE}-minbase-{arch}.tar.zst"
+    tarball = _tarball_path()
     with open(CACHE_DIR / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if tarball.is_file():
             return tarball
         mirror = debian_mirror()
-        assert mirror is not None
+        if mirror is None:
+            raise RuntimeError(f"no '{SUITE}' mirror in this machine's apt sources")
         build = CACHE_DIR / "build-root"
         shutil.rmtree(build, ignore_errors=True)
         log = CACHE_DIR / "debootstrap.log"
@@ -116,6 +197,7 @@ def base_tarball() -> Path:
 
 
 def pack(root: Path, tarball: Path) -> None:
+    """Pack ``root`` into a zstd tarball (numeric owners, xattrs), written atomically."""
     partial = tarball.with_suffix(".partial")
     subprocess.run(
         [
@@ -136,6 +218,7 @@ def pack(root: Path, tarball: Path) -> None:
 
 
 def restore(tarball: Path, dest: Path) -> Path:
+    """Unpack ``tarball`` into ``dest`` (created if missing) and return ``dest``."""
     dest.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         ["tar", "-C", str(dest), "--numeric-owner", "--xattrs", "-I", "zstd -T0", "-xpf", str(tarball)],
@@ -161,3 +244,21 @@ def tree_digest(root: Path) -> str:
                 with open(path, "rb") as handle:
                     digest.update(hashlib.sha256(handle.read()).digest())
     return digest.hexdigest()
+
+
+def chroot_target(root: Path) -> Target:
+    """The pyinfra ``@chroot`` target for a restored root."""
+    return Target(f"@chroot{root}")
+
+
+def make_fake_pi(root: Path) -> None:
+    """What a Raspberry Pi OS image has that a debootstrap'd root lacks: cmdline.txt, swap, zram."""
+    firmware = root / "boot/firmware"
+    firmware.mkdir(parents=True, exist_ok=True)
+    (firmware / "cmdline.txt").write_text(RPI_CMDLINE)
+    with open(root / "etc/fstab", "a") as fstab:
+        fstab.write(FSTAB_EXTRA)
+    generator = root / "usr/lib/systemd/system-generators/zram-generator"
+    generator.parent.mkdir(parents=True, exist_ok=True)
+    generator.write_text("#!/bin/sh\n# stand-in for systemd-zram-generator\n")
+    generator.chmod(0o755)
