@@ -258,59 +258,43 @@ def run(mode: str) -> SuiteResult:
         d = measured.get(shape.name, {}).get(key, {})
         return percentile(d["times"], 50) * 1e3 if d.get("times") else None
 
+    def add_less_time(
+        label: str, new: float | None, base: float | None, paper_pct: float | None = None, note: str = ""
+    ) -> None:
+        """A "% less time" row for two p50s of this run; left out when either was not measured."""
+        if new and base:
+            res.add(Row(head, label, 100 * (1 - new / base), "%", paper=paper_pct, note=note))
+
     a1, c1, e1 = p50_of(netns.GBIT, "a"), p50_of(netns.GBIT, "c"), p50_of(netns.GBIT, "e")
     n1 = p50_of(netns.GBIT, "n")
-    if a1 and c1:
-        res.add(
-            Row(
-                head,
-                "1 Gbit/s: (c) protobuf vs (a) JSON, % less time",
-                100 * (1 - c1 / a1),
-                "%",
-                paper=paper.headline("yolov5_transfer_time_reduction_percent"),
-            )
-        )
-    if a1 and e1:
-        res.add(
-            Row(
-                head,
-                "1 Gbit/s: (e) JPEG -> detections vs (a) JSON, % less time (end to end)",
-                100 * (1 - e1 / a1),
-                "%",
-                paper=paper.headline("end_to_end_gain_percent_approx"),
-            )
-        )
-    if c1 and e1:
-        res.add(
-            Row(
-                head,
-                "1 Gbit/s: (e) JPEG -> detections vs (c) protobuf, % less time",
-                100 * (1 - e1 / c1),
-                "%",
-            )
-        )
-    if a1 and n1:
-        res.add(
-            Row(
-                head,
-                "1 Gbit/s: (e') JPEG -> detections, NMS in graph, vs (a) JSON, % less time (end to end)",
-                100 * (1 - n1 / a1),
-                "%",
-                paper=paper.headline("end_to_end_gain_percent_approx"),
-            )
-        )
+    add_less_time(
+        "1 Gbit/s: (c) protobuf vs (a) JSON, % less time",
+        c1,
+        a1,
+        paper.headline("yolov5_transfer_time_reduction_percent"),
+    )
+    add_less_time(
+        "1 Gbit/s: (e) JPEG -> detections vs (a) JSON, % less time (end to end)",
+        e1,
+        a1,
+        paper.headline("end_to_end_gain_percent_approx"),
+    )
+    add_less_time("1 Gbit/s: (e) JPEG -> detections vs (c) protobuf, % less time", e1, c1)
+    add_less_time(
+        "1 Gbit/s: (e') JPEG -> detections, NMS in graph, vs (a) JSON, % less time (end to end)",
+        n1,
+        a1,
+        paper.headline("end_to_end_gain_percent_approx"),
+    )
     for shape in (netns.UNSHAPED, netns.GBIT, netns.MBIT100):
         e_, n_ = p50_of(shape, "e"), p50_of(shape, "n")
         if e_ and n_:
-            res.add(
-                Row(
-                    head,
-                    f"{shape.name}: (e') NMS in graph vs (e) NMS in gateway, % less time",
-                    100 * (1 - n_ / e_),
-                    "%",
-                    note=f"p50 {n_:.1f} ms vs {e_:.1f} ms; same bytes on the link, the difference is "
-                    "server-side (the backend's raw YOLO tensor + gateway NMS vs its four detection outputs)",
-                )
+            add_less_time(
+                f"{shape.name}: (e') NMS in graph vs (e) NMS in gateway, % less time",
+                n_,
+                e_,
+                note=f"p50 {n_:.1f} ms vs {e_:.1f} ms; same bytes on the link, the difference is "
+                "server-side (the backend's raw YOLO tensor + gateway NMS vs its four detection outputs)",
             )
     we1 = p50_of(netns.GBIT, "we")
     if we1 is not None:
@@ -327,27 +311,20 @@ def run(mode: str) -> SuiteResult:
             )
         )
     wa1, wc1 = p50_of(netns.GBIT, "wa"), p50_of(netns.GBIT, "wc")
-    if wa1 and wc1:
-        res.add(
-            Row(
-                head,
-                "1 Gbit/s wire only: bytes of (c) vs bytes of (a), % less time",
-                100 * (1 - wc1 / wa1),
-                "%",
-                paper=paper.headline("yolov5_transfer_time_reduction_percent"),
-            )
-        )
+    add_less_time(
+        "1 Gbit/s wire only: bytes of (c) vs bytes of (a), % less time",
+        wc1,
+        wa1,
+        paper.headline("yolov5_transfer_time_reduction_percent"),
+    )
     wpj, wpp = p50_of(netns.GBIT, "wpj"), p50_of(netns.GBIT, "wpp")
     if wpj and wpp:
-        res.add(
-            Row(
-                head,
-                "1 Gbit/s wire only, the paper's byte counts: protobuf vs JSON, % less time",
-                100 * (1 - wpp / wpj),
-                "%",
-                paper=paper.headline("yolov5_transfer_time_reduction_percent"),
-                note=f"{wpj:.0f} ms vs {wpp:.0f} ms",
-            )
+        add_less_time(
+            "1 Gbit/s wire only, the paper's byte counts: protobuf vs JSON, % less time",
+            wpp,
+            wpj,
+            paper.headline("yolov5_transfer_time_reduction_percent"),
+            note=f"{wpj:.0f} ms vs {wpp:.0f} ms",
         )
     for key in ("a", "e", "n"):
         d = measured.get(netns.UNSHAPED.name, {}).get(key, {})
