@@ -2,19 +2,46 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 
 from bench.results import REPO_ROOT
+
+# A server started by ``start(host, port)`` returns the port it bound and a coroutine that stops it.
+ServerStart = Callable[[str, int], Awaitable[tuple[int, Callable[[], Awaitable[None]]]]]
+
+
+def serve_main(prog: str, start: ServerStart, argv: list[str] | None = None) -> int:
+    """The child side of :meth:`Proc.wait_line`: ``--host/--port``, print ``READY host:port``,
+    serve until SIGTERM/SIGINT, then stop."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    async def run() -> None:
+        port, stop_server = await start(args.host, args.port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"READY {args.host}:{port}", flush=True)
+        await stop.wait()
+        await stop_server()
+
+    asyncio.run(run())
+    return 0
 
 
 def python_cmd(module: str, *args: str) -> list[str]:

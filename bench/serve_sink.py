@@ -7,11 +7,12 @@ compute: the round trip is the link's transfer time for those byte counts. Print
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
 import struct
 import sys
+from collections.abc import Awaitable, Callable
+
+from bench.procs import serve_main
 
 HEADER = struct.Struct("<QQ")
 CHUNK = 1 << 20
@@ -40,24 +41,17 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         writer.close()
 
 
-async def _main(host: str, port: int) -> None:
+async def _start(host: str, port: int) -> tuple[int, Callable[[], Awaitable[None]]]:
     server = await asyncio.start_server(_serve, host, port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"READY {host}:{server.sockets[0].getsockname()[1]}", flush=True)
-    await stop.wait()
-    server.close()
+
+    async def stop() -> None:
+        server.close()
+
+    return server.sockets[0].getsockname()[1], stop
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.serve_sink")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    args = parser.parse_args(argv)
-    asyncio.run(_main(args.host, args.port))
-    return 0
+    return serve_main("python -m bench.serve_sink", _start, argv)
 
 
 if __name__ == "__main__":

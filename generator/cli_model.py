@@ -101,6 +101,12 @@ def _revalidate(spec: RegionSpec) -> RegionSpec:
 # --------------------------------------------------------------------------- store access
 
 
+# `promote`, `rollback` and `canary` act on every region that has the model unless narrowed.
+only_regions_option = click.option(
+    "--region", "regions", multiple=True, metavar="R", help="Only region R (repeatable; default: all)."
+)
+
+
 def store_options(func: Any) -> Any:
     func = click.option(
         "--via-host",
@@ -422,9 +428,7 @@ def _check_published(
     help="With --label canary: the gateway sends P% of the requests naming no version or label to "
     "the canary, the rest to stable (default for a new canary: 0, everyone on stable).",
 )
-@click.option(
-    "--region", "regions", multiple=True, metavar="R", help="Only region R (repeatable; default: all)."
-)
+@only_regions_option
 @store_options
 @click.option(
     "--skip-store-check", is_flag=True, help="Do not check that the version is published (store unreachable)."
@@ -484,9 +488,7 @@ def model_promote(
 
 @model.command("rollback", context_settings=CONTEXT_SETTINGS)
 @click.argument("name")
-@click.option(
-    "--region", "regions", multiple=True, metavar="R", help="Only region R (repeatable; default: all)."
-)
+@only_regions_option
 @store_options
 @click.option(
     "--skip-store-check", is_flag=True, help="Do not check that the earlier version is still published."
@@ -573,9 +575,7 @@ def model_rollback(
     metavar="P",
     help="Share 0..100 of the requests naming no version or label that go to the canary.",
 )
-@click.option(
-    "--region", "regions", multiple=True, metavar="R", help="Only region R (repeatable; default: all)."
-)
+@only_regions_option
 @git_options
 @click.pass_context
 @handle_errors
