@@ -6,7 +6,8 @@ VENV        := .venv
 BIN         := $(VENV)/bin
 PY          := $(BIN)/python
 TOOLS       := .tools
-EXTRAS      := gen,gateway,test,dev,bench
+EXTRAS      := gen,gateway,demo,test,dev,bench
+DEMO_EXTRAS := gen,gateway,demo
 # Tools with dependency pins of their own live in venvs of their own (see DESIGN.md).
 CHECKOV     := $(TOOLS)/checkov/bin/checkov
 MLSERVER    := $(TOOLS)/mlserver/bin/mlserver
@@ -38,6 +39,13 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(PIP_QUIET) --upgrade pip setuptools wheel
 	$(PY) -m pip install $(PIP_QUIET) -e ".[$(EXTRAS)]"
+	touch $@ $(VENV)/.installed-demo
+
+# The demo runs kubevc-gen and the gateway only: no test, lint or benchmark tools, no TF/MLServer.
+$(VENV)/.installed-demo: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_QUIET) --upgrade pip setuptools wheel
+	$(PY) -m pip install $(PIP_QUIET) -e ".[$(DEMO_EXTRAS)]"
 	touch $@
 
 # A stamp file per tool venv marks a finished install, so an interrupted one is redone.
@@ -75,7 +83,8 @@ test: venv tools system-deps
 test-fast: venv
 	$(PY) -m pytest -m "not slow"
 
-demo: venv tools system-deps
+# validate runs checkov, so the demo needs that tool venv and no other.
+demo: $(VENV)/.installed-demo $(TOOLS)/checkov/.installed
 	$(PY) -m kubevc.generator.demo
 	$(PY) -m kubevc.gateway.demo
 
