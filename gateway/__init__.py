@@ -11,7 +11,7 @@ Public API::
 ``kubevc.gateway.testing`` holds a real gRPC model server for tests and demos.
 """
 
-from kubevc.gateway._app import Gateway, create_app
+from kubevc.gateway._app import create_app
 from kubevc.gateway._backends import Backend, CircuitBreaker, TFServingBackend, V2Backend
 from kubevc.gateway._config import (
     BackendConfig,
@@ -35,6 +35,7 @@ from kubevc.gateway._errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from kubevc.gateway._gateway import Gateway
 from kubevc.gateway._server import GatewayServer, run, serve
 
 __all__ = [

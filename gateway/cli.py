@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     try:
         config = load_config(ns.config)
-        from kubevc.gateway._app import Gateway
+        from kubevc.gateway._gateway import Gateway
 
         Gateway(config)  # loads label files and vocabularies: fail now, not on the first request
     except ConfigError as exc:
