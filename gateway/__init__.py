@@ -15,7 +15,6 @@ from kubevc.gateway._app import create_app
 from kubevc.gateway._backends import Backend, CircuitBreaker, TFServingBackend, V2Backend
 from kubevc.gateway._config import (
     BackendConfig,
-    ConfigError,
     GatewayConfig,
     InputConfig,
     LimitsConfig,
@@ -29,11 +28,14 @@ from kubevc.gateway._errors import (
     BackendError,
     BackendUnavailable,
     BadRequest,
+    ConfigError,
     GatewayError,
     GatewayTimeout,
+    KubevcGatewayError,
     ModelNotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
+    WireError,
 )
 from kubevc.gateway._gateway import Gateway
 from kubevc.gateway._server import GatewayServer, run, serve
@@ -52,6 +54,7 @@ __all__ = [
     "GatewayServer",
     "GatewayTimeout",
     "InputConfig",
+    "KubevcGatewayError",
     "LimitsConfig",
     "ModelConfig",
     "ModelNotFound",
@@ -61,6 +64,7 @@ __all__ = [
     "TFServingBackend",
     "UnsupportedMediaType",
     "V2Backend",
+    "WireError",
     "create_app",
     "load_config",
     "parse_config",

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy.typing as npt
 
-from kubevc.gateway._config import ConfigError, ModelConfig
-from kubevc.gateway._errors import BadRequest
+from kubevc.gateway._config import ModelConfig
+from kubevc.gateway._errors import BadRequest, ConfigError
 from kubevc.gateway._tokenizer import WordPiece, load_wordpiece
 
 __all__ = ["Profile"]

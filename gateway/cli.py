@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kubevc.gateway._config import ConfigError, load_config
+from kubevc.gateway._config import load_config
+from kubevc.gateway._errors import ConfigError
 
 __all__ = ["main"]
 
