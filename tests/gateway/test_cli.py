@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +15,11 @@ import httpx
 import pytest
 import yaml
 
-from kubevc.gateway.testing import TestBackend
+from kubevc.gateway.testing import TestBackend, free_port
 
 from .conftest import gateway_config
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_check_refuses_a_bad_config(tmp_path: Path) -> None:
@@ -48,7 +41,7 @@ def test_serves_logs_json_and_drains_on_sigterm(
     doc["server"] = {"host": "127.0.0.1", "port": 8, "logLevel": "info", "drainSeconds": 5}
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump(doc))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "KUBEVC_GATEWAY_PORT": str(port)}  # the env override wins over the file
     proc = subprocess.Popen(
         [sys.executable, "-m", "kubevc.gateway.cli", "--config", str(path)],
@@ -99,7 +92,7 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path, vocab_file: Path
     with run_test_backend() as slow:
         slow.delay_seconds = 1.5
         doc = gateway_config(slow.address, vocab_file)
-        port = _free_port()
+        port = free_port()
         doc["server"] = {"host": "127.0.0.1", "port": port, "logLevel": "warning", "drainSeconds": 10}
         path = tmp_path / "gateway.yaml"
         path.write_text(yaml.safe_dump(doc))
