@@ -59,12 +59,15 @@ ACCEPTS = {
     "text": ["text/plain", "application/x-npy", "application/octet-stream"],
     "tensor": ["application/x-npy", "application/octet-stream"],
 }
+# Names clients send for a type the gateway knows under another: image/jpg is common (and wrong).
+_ALIASES = {"image/jpg": "image/jpeg"}
 _THREAD_JSON_BYTES = 1 << 18  # larger JSON bodies are parsed in a worker thread
 
 
 def media_type(content_type: str) -> str:
-    """The media type of a Content-Type value, lower case, without parameters."""
-    return content_type.split(";")[0].strip().lower()
+    """The media type of a Content-Type value, lower case, without parameters, aliases resolved."""
+    ctype = content_type.split(";")[0].strip().lower()
+    return _ALIASES.get(ctype, ctype)
 
 
 def accepted_media_type(profile: Profile, content_type: str) -> str:
@@ -146,7 +149,8 @@ async def _decode_images(
             )
         else:
             if ctype == "multipart/form-data":
-                parts = [p for p in parse_multipart(body, content_type) if p[0] in IMAGE_TYPES]
+                parts = [(media_type(t), d) for t, d in parse_multipart(body, content_type)]
+                parts = [(t, d) for t, d in parts if t in IMAGE_TYPES]
                 if not parts:
                     raise BadRequest("multipart body has no image/jpeg or image/png part")
                 if len(parts) > limits.max_video_frames:

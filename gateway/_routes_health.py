@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request, Response, get
 
 from kubevc.gateway._gateway import gateway_of
-from kubevc.gateway._metrics import CONTENT_TYPE_LATEST
+from kubevc.gateway._metrics import CONTENT_TYPE
 from kubevc.gateway._responses import JSON, json_response
 
 __all__ = ["HEALTH_HANDLERS"]
@@ -30,7 +30,7 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 @get("/metrics", sync_to_thread=False)
 def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    return Response(gateway_of(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(gateway_of(request).metrics.render(), media_type=CONTENT_TYPE)
 
 
 @get("/v2/health/live", sync_to_thread=False)

@@ -144,3 +144,54 @@ def test_demo_runs() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert '"detections"' in proc.stdout and '"classes"' in proc.stdout and "fewer bytes" in proc.stdout
+
+
+def test_version_names_the_installed_package() -> None:
+    from importlib import metadata
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "kubevc.gateway.cli", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"kubevc-gateway {metadata.version('kubevc')}\n"
+
+
+# A sitecustomize that makes `import litestar` fail as it does when the 'gateway' extra is missing.
+_NO_LITESTAR = """
+import sys
+from importlib.abc import MetaPathFinder
+
+
+class _NoLitestar(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "litestar" or name.startswith("litestar."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NoLitestar())
+"""
+
+
+@pytest.mark.parametrize("args", [[], ["--config", "gateway.yaml"], ["--config", "gateway.yaml", "--check"]])
+def test_without_the_gateway_extra_one_line_names_it(tmp_path: Path, args: list[str]) -> None:
+    (tmp_path / "sitecustomize.py").write_text(_NO_LITESTAR)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "kubevc.gateway.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == (
+        "kubevc-gateway needs the 'gateway' extra: pip install 'kubevc[gateway]' (missing: litestar)\n"
+    )
+    assert proc.stdout == ""
+    # --version still answers: it needs nothing but the package metadata
+    version = subprocess.run(
+        [sys.executable, "-m", "kubevc.gateway.cli", "--version"], capture_output=True, text=True, env=env
+    )
+    assert version.returncode == 0 and version.stdout.startswith("kubevc-gateway "), version.stderr
