@@ -31,45 +31,51 @@ def infer_result(
     if out.postprocess == "none":
         chosen = outputs if out.name is None else {out.name: _pick(outputs, out.name)}
         return {"model": name, "outputs": {k: tensor_json(v) for k, v in chosen.items()}}
-    results: list[dict[str, Any]]
     if out.postprocess == "detections":
-        return {"model": name, "results": _detections_result(profile, outputs, geometries, times)}
-    arr = _pick(outputs, out.name)
-    if out.postprocess == "topk":
-        if arr.dtype.kind not in "fiu" or arr.ndim < 1:
-            raise BackendError(f"output {out.name!r} is not a numeric tensor")
-        results = [
-            {"classes": c} for c in topk(arr if arr.ndim > 1 else arr[None], out.top_k, profile.labels)
-        ]
+        results = _graph_detections(profile, outputs, geometries)
+    elif out.postprocess == "topk":
+        results = _classes(profile, outputs)
     else:
-        if arr.ndim not in (2, 3) or arr.shape[-1] < 6:
-            raise BackendError(f"output {out.name!r} has shape {list(arr.shape)}, not YOLO rows")
-        batch = arr.shape[0] if arr.ndim == 3 else 1
-        geometries = _per_image(profile, geometries, batch)
-        dets = yolo_detections(
-            arr,
-            geometries,
-            (profile.cfg.input.width, profile.cfg.input.height),
-            confidence=out.confidence_threshold,
-            iou=out.iou_threshold,
-            max_detections=out.max_detections,
-            labels=profile.labels,
-        )
-        results = [
-            {"width": g.width, "height": g.height, "detections": d}
-            for d, g in zip(dets, geometries, strict=True)
-        ]
+        results = _yolo_detections(profile, outputs, geometries)
     if times is not None:
         for item, t in zip(results, times, strict=False):
             item["time"] = t
     return {"model": name, "results": results}
 
 
-def _detections_result(
-    profile: Profile,
-    outputs: dict[str, Array],
-    geometries: list[Geometry],
-    times: list[float] | None,
+def _classes(profile: Profile, outputs: dict[str, Array]) -> list[dict[str, Any]]:
+    """``postprocess: topk``: the best classes of each image."""
+    out = profile.cfg.output
+    arr = _pick(outputs, out.name)
+    if arr.dtype.kind not in "fiu" or arr.ndim < 1:
+        raise BackendError(f"output {out.name!r} is not a numeric tensor")
+    return [{"classes": c} for c in topk(arr if arr.ndim > 1 else arr[None], out.top_k, profile.labels)]
+
+
+def _yolo_detections(
+    profile: Profile, outputs: dict[str, Array], geometries: list[Geometry]
+) -> list[dict[str, Any]]:
+    """``postprocess: yolo``: YOLO rows -> boxes after NMS, in the original image's coordinates."""
+    out = profile.cfg.output
+    arr = _pick(outputs, out.name)
+    if arr.ndim not in (2, 3) or arr.shape[-1] < 6:
+        raise BackendError(f"output {out.name!r} has shape {list(arr.shape)}, not YOLO rows")
+    batch = arr.shape[0] if arr.ndim == 3 else 1
+    geometries = _per_image(profile, geometries, batch)
+    dets = yolo_detections(
+        arr,
+        geometries,
+        (profile.cfg.input.width, profile.cfg.input.height),
+        confidence=out.confidence_threshold,
+        iou=out.iou_threshold,
+        max_detections=out.max_detections,
+        labels=profile.labels,
+    )
+    return _per_image_detections(dets, geometries)
+
+
+def _graph_detections(
+    profile: Profile, outputs: dict[str, Array], geometries: list[Geometry]
 ) -> list[dict[str, Any]]:
     """``postprocess: detections``: a model that ran NMS itself (TF detection exports)."""
     out = profile.cfg.output
@@ -93,13 +99,15 @@ def _detections_result(
         )
     except ValueError as exc:
         raise BackendError(f"model {profile.cfg.name!r}: detection outputs unusable: {exc}") from None
-    results = [
+    return _per_image_detections(dets, geometries)
+
+
+def _per_image_detections(
+    dets: list[list[dict[str, Any]]], geometries: list[Geometry]
+) -> list[dict[str, Any]]:
+    return [
         {"width": g.width, "height": g.height, "detections": d} for d, g in zip(dets, geometries, strict=True)
     ]
-    if times is not None:
-        for item, t in zip(results, times, strict=False):
-            item["time"] = t
-    return results
 
 
 def _per_image(profile: Profile, geometries: list[Geometry], batch: int) -> list[Geometry]:

@@ -4,6 +4,7 @@ own ``/infer`` (media in, post-processed JSON out)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -11,7 +12,7 @@ from litestar.params import FromPath
 
 from kubevc.gateway._decode import accepted_media_type, decode_infer, decode_predict
 from kubevc.gateway._errors import BadRequest, GatewayError, ModelNotFound
-from kubevc.gateway._gateway import Gateway, gateway_of
+from kubevc.gateway._gateway import Gateway, RouteBody, gateway_of
 from kubevc.gateway._metadata import pb_json, tf_metadata
 from kubevc.gateway._profile import Profile
 from kubevc.gateway._proto.tensorflow_serving import get_model_metadata_pb2
@@ -21,41 +22,55 @@ from kubevc.gateway._results import infer_result
 
 __all__ = ["V1_HANDLERS", "parse_v1_get", "parse_v1_post"]
 
+V1Path = tuple[str, str, int | None, str | None]  # model name, route, version, label
+# what a parsed path asks for -> the route's work, given its start time
+Work = Callable[[Gateway, Request[Any, Any, Any], Profile, V1Path], RouteBody]
+
 
 @post("/v1/models/{rest:path}", status_code=200)
 async def v1_post(request: Request[Any, Any, Any], rest: FromPath[str]) -> Response[bytes]:
-    gw = gateway_of(request)
-    try:
-        name, route, version, label = parse_v1_post(rest)
-    except GatewayError as exc:
-        return await gw.fail(request, "unknown", "v1", exc)
-    profile = gw.profiles.get(name)
-    if profile is None:
-        return await gw.fail(request, name, route, ModelNotFound(f"model {name!r} is not configured"))
-    if route == "infer":
-        return await gw.handle(request, name, route, lambda t0: infer(gw, request, profile, t0))
-    return await gw.handle(request, name, route, lambda t0: predict(gw, request, profile, version, label, t0))
+    return await _dispatch(request, rest, parse_v1_post, _post_work)
 
 
 @get("/v1/models/{rest:path}")
 async def v1_get(request: Request[Any, Any, Any], rest: FromPath[str]) -> Response[bytes]:
-    gw = gateway_of(request)
-    try:
-        name, route, version, label = parse_v1_get(rest)
-    except GatewayError as exc:
-        return await gw.fail(request, "unknown", "v1", exc)
-    profile = gw.profiles.get(name)
-    if profile is None:
-        return await gw.fail(request, name, route, ModelNotFound(f"model {name!r} is not configured"))
-    if route == "metadata":
-        return await gw.handle(request, name, route, lambda t0: model_metadata(gw, profile, version, label))
-    return await gw.handle(request, name, route, lambda t0: model_status(gw, profile, version, label))
+    return await _dispatch(request, rest, parse_v1_get, _get_work)
 
 
 V1_HANDLERS = [v1_post, v1_get]
 
 
-def parse_v1_post(rest: str) -> tuple[str, str, int | None, str | None]:
+async def _dispatch(
+    request: Request[Any, Any, Any], rest: str, parse: Callable[[str], V1Path], work: Work
+) -> Response[bytes]:
+    """Path -> (model, route, version, label) -> the route's work under ``Gateway.handle``; a path
+    that names no route or an unknown model is answered (and counted) as an error."""
+    gw = gateway_of(request)
+    try:
+        name, route, version, label = parse(rest)
+    except GatewayError as exc:
+        return await gw.fail(request, "unknown", "v1", exc)
+    profile = gw.profiles.get(name)
+    if profile is None:
+        return await gw.fail(request, name, route, ModelNotFound(f"model {name!r} is not configured"))
+    return await gw.handle(request, name, route, work(gw, request, profile, (name, route, version, label)))
+
+
+def _post_work(gw: Gateway, request: Request[Any, Any, Any], profile: Profile, path: V1Path) -> RouteBody:
+    _, route, version, label = path
+    if route == "infer":
+        return lambda t0: infer(gw, request, profile, t0)
+    return lambda t0: predict(gw, request, profile, version, label, t0)
+
+
+def _get_work(gw: Gateway, request: Request[Any, Any, Any], profile: Profile, path: V1Path) -> RouteBody:
+    _, route, version, label = path
+    if route == "metadata":
+        return lambda t0: model_metadata(gw, profile, version, label)
+    return lambda t0: model_status(gw, profile, version, label)
+
+
+def parse_v1_post(rest: str) -> V1Path:
     """``name[:predict]``, ``name/versions/3:predict``, ``name/labels/x:predict``, ``name/infer``."""
     rest = rest.lstrip("/")
     if rest.endswith("/infer"):
@@ -79,7 +94,7 @@ def parse_v1_post(rest: str) -> tuple[str, str, int | None, str | None]:
     raise ModelNotFound(f"no route /v1/models/{rest}")
 
 
-def parse_v1_get(rest: str) -> tuple[str, str, int | None, str | None]:
+def parse_v1_get(rest: str) -> V1Path:
     """``name``, ``name/versions/3``, ``name/labels/x``, each optionally with ``/metadata``."""
     if rest.endswith(("/infer", ":predict", ":classify", ":regress")):
         raise GatewayError(f"/v1/models/{rest.lstrip('/')} takes POST", 405)
