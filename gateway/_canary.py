@@ -12,14 +12,19 @@ version, no canary label means everyone gets ``stable``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from kubevc.gateway._config import STABLE_LABEL, CanaryConfig
+from kubevc.gateway._errors import BackendError, BadRequest
 
 __all__ = ["MISSING_LABEL_SECONDS", "LabelRouter", "canary_fraction", "is_unknown_label_error"]
 
+T = TypeVar("T")
+log = logging.getLogger("kubevc.gateway")
 MISSING_LABEL_SECONDS = 30.0  # how long a label the backend refused is skipped before it is tried again
 _SCALE = float(1 << 64)
 
@@ -71,3 +76,29 @@ class LabelRouter:
         if not self.missing(model, STABLE_LABEL):
             return STABLE_LABEL
         return None
+
+    async def call(
+        self,
+        model: str,
+        canary: CanaryConfig | None,
+        send: Callable[[str | None], Awaitable[T]],
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        request_id: str | None = None,
+    ) -> tuple[T, str | None]:
+        """``send(label)`` once, or, for a model with ``canary`` set and a request that names neither
+        a version nor a label, with the label :meth:`choose` picks: canary -> stable -> the default
+        version, as labels turn out missing. Returns the answer and the label it went to."""
+        if canary is None or version is not None or label is not None:
+            return await send(label), label
+        for _ in range(3):  # canary, stable, default version: each tried at most once
+            label = self.choose(model, canary, request_id)
+            try:
+                return await send(label), label
+            except BadRequest as exc:
+                if label is None or not is_unknown_label_error(exc.message):
+                    raise
+                log.warning("version label missing", extra={"model": model, "label": label})
+                self.mark_missing(model, label)
+        raise BackendError(f"model {model!r}: no usable version label")  # pragma: no cover - 3 labels at most

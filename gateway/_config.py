@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from kubevc.gateway._errors import ConfigError
+
 __all__ = [
     "BackendConfig",
     "BreakerConfig",
@@ -40,10 +42,6 @@ _ADDRESS = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$")
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
-
-
-class ConfigError(ValueError):
-    """The configuration file is missing, not YAML, or refused by the schema."""
 
 
 class _Model(BaseModel):

@@ -1,4 +1,11 @@
-"""Typed HTTP errors: every failure leaves the gateway as ``{"error": "...", "status": N}``."""
+"""Every exception the gateway raises, under one base: :class:`KubevcGatewayError`.
+
+Two families sit under it. :class:`GatewayError` and its subclasses are HTTP errors: each has a
+status code and a short message that is safe to show to clients, and every one of them leaves the
+gateway as ``{"error": "...", "status": N}``. :class:`ConfigError` (a bad ``gateway.yaml``) and
+:class:`WireError` (malformed protobuf bytes) are not HTTP errors; they stay :class:`ValueError`
+subclasses as well, as callers caught them before they had a common base.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +13,30 @@ __all__ = [
     "BackendError",
     "BackendUnavailable",
     "BadRequest",
+    "ConfigError",
     "GatewayError",
     "GatewayTimeout",
+    "KubevcGatewayError",
     "ModelNotFound",
     "PayloadTooLarge",
     "UnsupportedMediaType",
+    "WireError",
 ]
 
 
-class GatewayError(Exception):
+class KubevcGatewayError(Exception):
+    """The base of every exception ``kubevc.gateway`` raises."""
+
+
+class ConfigError(KubevcGatewayError, ValueError):
+    """The configuration file is missing, not YAML, or refused by the schema."""
+
+
+class WireError(KubevcGatewayError, ValueError):
+    """The bytes are not a well-formed protobuf message."""
+
+
+class GatewayError(KubevcGatewayError):
     """An error with an HTTP status and a short message that is safe to show to clients."""
 
     status_code = 500

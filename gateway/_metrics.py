@@ -12,7 +12,11 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE", "CONTENT_TYPE_LATEST", "Metrics"]
+
+# The media type to hand Litestar: it appends "; charset=utf-8" to every text/* type itself, and
+# prometheus_client's CONTENT_TYPE_LATEST already ends with it (the header carried it twice).
+CONTENT_TYPE = CONTENT_TYPE_LATEST.partition("; charset=")[0]
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: the dashboards do not use them
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from kubevc.gateway._errors import WireError
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
 from kubevc.gateway._proto.tensorflow import tensor_pb2
 from kubevc.gateway._proto.tensorflow_serving import model_pb2
@@ -38,10 +39,6 @@ __all__ = [
 
 Array = npt.NDArray[Any]
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
-
-
-class WireError(ValueError):
-    """The bytes are not a well-formed protobuf message."""
 
 
 def _varint(buf: memoryview, pos: int) -> tuple[int, int]:

@@ -20,7 +20,7 @@ import simplejpeg
 from kubevc.gateway import parse_config, serve
 from kubevc.gateway._preprocess import prepare_images
 from kubevc.gateway._tensors import to_tensor_proto
-from kubevc.gateway.testing import run_test_backend
+from kubevc.gateway.testing import backend_doc, classifier_profile, config_doc, run_test_backend, yolo_profile
 
 
 def _astronaut() -> np.ndarray:
@@ -38,33 +38,10 @@ def main() -> int:
     jpeg = simplejpeg.encode_jpeg(photo, quality=90, colorspace="RGB")
     with run_test_backend() as backend:
         config = parse_config(
-            {
-                "server": {"logLevel": "warning"},
-                "backends": [{"name": "tfserving", "protocol": "tfserving", "address": backend.address}],
-                "models": [
-                    {
-                        "name": "yolov5",
-                        "backend": "tfserving",
-                        "input": {"kind": "image", "name": "images"},
-                        "output": {"name": "output0", "postprocess": "yolo"},
-                    },
-                    {
-                        "name": "mobilenet",
-                        "backend": "tfserving",
-                        "input": {
-                            "kind": "image",
-                            "name": "input",
-                            "width": 224,
-                            "height": 224,
-                            "dtype": "float32",
-                            "resize": "center-crop",
-                            "mean": [127.5, 127.5, 127.5],
-                            "std": [127.5, 127.5, 127.5],
-                        },
-                        "output": {"name": "output0", "postprocess": "topk", "topK": 3},
-                    },
-                ],
-            },
+            config_doc(
+                [backend_doc("tfserving", backend.address)],
+                [yolo_profile("yolov5", "tfserving"), classifier_profile("mobilenet", "tfserving", size=224)],
+            ),
             env={},
         )
         with serve(config) as gw, httpx.Client(base_url=gw.url, timeout=60) as client:

@@ -11,7 +11,6 @@ import json
 import re
 import resource
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -25,6 +24,7 @@ from bench.gwconfig import write_config
 from bench.machine import usable_cores
 from bench.procs import Proc, python_cmd, wait_http
 from bench.results import REPO_ROOT, Row, SuiteResult, Target
+from kubevc.gateway.testing import free_port
 
 WRK_LUA = """
 local f = assert(io.open(os.getenv("KVB_BODY"), "rb"))
@@ -38,13 +38,6 @@ done = function(summary, latency, requests)
     + summary.errors.timeout, 0, latency:percentile(50), latency:percentile(99)))
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def run_wrk(url: str, body: Path, ctype: str, conc: int, seconds: float, script: Path) -> dict[str, Any]:

@@ -18,7 +18,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from kubevc.gateway.testing import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -57,13 +58,6 @@ print("ready", flush=True)
 while True:
     time.sleep(3600)
 """
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_for(

@@ -16,7 +16,17 @@ from PIL import Image
 from skimage import data
 
 from kubevc.gateway import GatewayServer, parse_config, serve
-from kubevc.gateway.testing import TestBackend, run_test_backend
+from kubevc.gateway.testing import (
+    TestBackend,
+    backend_doc,
+    classifier_profile,
+    config_doc,
+    detections_profile,
+    run_test_backend,
+    tensor_profile,
+    text_profile,
+    yolo_profile,
+)
 
 VOCAB = [
     "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "edge", "gateway", "is", "fast", "and",
@@ -71,81 +81,30 @@ def gateway_config(
     limits: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Profiles for the four test models, over TF Serving gRPC and over v2 gRPC."""
-    tf = {"name": "tf", "protocol": "tfserving", "address": address, **(backend_overrides or {})}
-    v2 = {"name": "v2", "protocol": "v2", "address": address, **(backend_overrides or {})}
-    labels = [f"class-{i}" for i in range(1001)]
-    return {
-        "server": {"logLevel": "warning"},
-        "limits": {
-            "maxBodyBytes": 8 << 20,
-            "maxImagePixels": 4_000_000,
-            "maxVideoFrames": 8,
-            **(limits or {}),
-        },
-        "backends": [tf, v2],
-        "models": [
-            {
-                "name": "yolov5",
-                "backend": "tf",
-                "input": {"kind": "image", "name": "images"},
-                "output": {"name": "output0", "postprocess": "yolo"},
-            },
-            {
-                "name": "yolov5-nms",
-                "backend": "tf",
-                "input": {"kind": "image", "name": "images"},
-                "output": {"postprocess": "detections"},
-            },
-            {
-                "name": "mobilenet",
-                "backend": "tf",
-                "input": {
-                    "kind": "image",
-                    "name": "input",
-                    "width": 224,
-                    "height": 224,
-                    "dtype": "float32",
-                    "resize": "center-crop",
-                    "mean": [127.5, 127.5, 127.5],
-                    "std": [127.5, 127.5, 127.5],
-                },
-                "output": {"postprocess": "topk", "topK": 3, "labels": labels},
-            },
-            {
-                "name": "inception",
-                "backend": "v2",
-                "backendModel": "inceptionv3",
-                "input": {"kind": "image", "name": "input", "width": 299, "height": 299, "resize": "stretch"},
-                "output": {"postprocess": "topk", "topK": 5},
-            },
-            {
-                "name": "yolo-v2",
-                "backend": "v2",
-                "backendModel": "yolov5",
-                "input": {"kind": "image", "name": "images"},
-                "output": {"postprocess": "yolo"},
-            },
-            {
-                "name": "bert",
-                "backend": "tf",
-                "input": {
-                    "kind": "text",
-                    "name": "input_ids",
-                    "sequenceLength": 500,
-                    "vocabFile": str(vocab),
-                    "maskName": "attention_mask",
-                },
-                "output": {"name": "logits", "postprocess": "none"},
-            },
-            {
-                "name": "raw",
-                "backend": "tf",
-                "backendModel": "mobilenet",
-                "input": {"kind": "tensor", "name": "input", "dtype": "float32"},
-                "output": {"name": None, "postprocess": "none"},
-            },
+    overrides = backend_overrides or {}
+    return config_doc(
+        [backend_doc("tf", address, **overrides), backend_doc("v2", address, "v2", **overrides)],
+        [
+            yolo_profile("yolov5", "tf"),
+            detections_profile("yolov5-nms", "tf"),
+            classifier_profile("mobilenet", "tf", size=224, labels=[f"class-{i}" for i in range(1001)]),
+            classifier_profile(
+                "inception",
+                "v2",
+                size=299,
+                backend_model="inceptionv3",
+                dtype="uint8",
+                resize="stretch",
+                mean=None,
+                std=None,
+                top_k=5,
+            ),
+            yolo_profile("yolo-v2", "v2", backend_model="yolov5"),
+            text_profile("bert", "tf", vocab_file=vocab, sequence_length=500),
+            tensor_profile("raw", "tf", backend_model="mobilenet", dtype="float32"),
         ],
-    }
+        limits={"maxBodyBytes": 8 << 20, "maxImagePixels": 4_000_000, "maxVideoFrames": 8, **(limits or {})},
+    )
 
 
 @pytest.fixture(scope="session")

@@ -323,3 +323,24 @@ def test_test_server_socket_is_tcp_so_asyncio_sets_nodelay(gateway) -> None:
     import socket
 
     assert gateway.sock.proto == socket.IPPROTO_TCP
+
+
+def test_metrics_content_type_names_the_charset_once(client: httpx.Client) -> None:
+    from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+    ctype = client.get("/metrics").headers["content-type"]
+    assert ctype.count("charset=") == 1, ctype
+    assert ctype == CONTENT_TYPE_LATEST
+
+
+def test_image_jpg_is_an_alias_of_image_jpeg(client: httpx.Client, astronaut_jpeg: bytes) -> None:
+    answers = [
+        client.post("/v1/models/yolov5/infer", content=astronaut_jpeg, headers={"content-type": ctype})
+        for ctype in ("image/jpeg", "image/jpg", "Image/JPG; q=1")
+    ]
+    assert [r.status_code for r in answers] == [200, 200, 200], answers[1].text
+    assert answers[1].json() == answers[0].json() == answers[2].json()
+    files = [("a", ("astronaut.jpg", astronaut_jpeg, "image/jpg"))]  # a multipart part may say image/jpg too
+    r = client.post("/v1/models/yolov5/infer", files=files)
+    assert r.status_code == 200, r.text
+    assert r.json() == answers[0].json()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +15,11 @@ import httpx
 import pytest
 import yaml
 
-from kubevc.gateway.testing import TestBackend
+from kubevc.gateway.testing import TestBackend, free_port
 
 from .conftest import gateway_config
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_check_refuses_a_bad_config(tmp_path: Path) -> None:
@@ -48,7 +41,7 @@ def test_serves_logs_json_and_drains_on_sigterm(
     doc["server"] = {"host": "127.0.0.1", "port": 8, "logLevel": "info", "drainSeconds": 5}
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump(doc))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "KUBEVC_GATEWAY_PORT": str(port)}  # the env override wins over the file
     proc = subprocess.Popen(
         [sys.executable, "-m", "kubevc.gateway.cli", "--config", str(path)],
@@ -99,7 +92,7 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path, vocab_file: Path
     with run_test_backend() as slow:
         slow.delay_seconds = 1.5
         doc = gateway_config(slow.address, vocab_file)
-        port = _free_port()
+        port = free_port()
         doc["server"] = {"host": "127.0.0.1", "port": port, "logLevel": "warning", "drainSeconds": 10}
         path = tmp_path / "gateway.yaml"
         path.write_text(yaml.safe_dump(doc))
@@ -151,3 +144,54 @@ def test_demo_runs() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert '"detections"' in proc.stdout and '"classes"' in proc.stdout and "fewer bytes" in proc.stdout
+
+
+def test_version_names_the_installed_package() -> None:
+    from importlib import metadata
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "kubevc.gateway.cli", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"kubevc-gateway {metadata.version('kubevc')}\n"
+
+
+# A sitecustomize that makes `import litestar` fail as it does when the 'gateway' extra is missing.
+_NO_LITESTAR = """
+import sys
+from importlib.abc import MetaPathFinder
+
+
+class _NoLitestar(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "litestar" or name.startswith("litestar."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NoLitestar())
+"""
+
+
+@pytest.mark.parametrize("args", [[], ["--config", "gateway.yaml"], ["--config", "gateway.yaml", "--check"]])
+def test_without_the_gateway_extra_one_line_names_it(tmp_path: Path, args: list[str]) -> None:
+    (tmp_path / "sitecustomize.py").write_text(_NO_LITESTAR)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "kubevc.gateway.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == (
+        "kubevc-gateway needs the 'gateway' extra: pip install 'kubevc[gateway]' (missing: litestar)\n"
+    )
+    assert proc.stdout == ""
+    # --version still answers: it needs nothing but the package metadata
+    version = subprocess.run(
+        [sys.executable, "-m", "kubevc.gateway.cli", "--version"], capture_output=True, text=True, env=env
+    )
+    assert version.returncode == 0 and version.stdout.startswith("kubevc-gateway "), version.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from skimage import data
 from kubevc.gateway import parse_config, serve
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2_grpc as v2grpc
+from kubevc.gateway.testing import backend_doc, classifier_profile, config_doc, free_port, tensor_profile
 
 from .conftest import jpeg
 
@@ -34,18 +34,12 @@ def _mlserver() -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def mlserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     exe = _mlserver()
     root = tmp_path_factory.mktemp("mlserver")
     shutil.copy(HERE / "mlserver_models" / "tiny_runtime.py", root / "tiny_runtime.py")
-    http_port, grpc_port, metrics_port = _free_port(), _free_port(), _free_port()
+    http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
     (root / "settings.json").write_text(
         json.dumps(
             {
@@ -102,39 +96,15 @@ def mlserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_gateway_over_mlserver_v2_grpc(mlserver: str, tmp_path: Path) -> None:
     cfg = parse_config(
-        {
-            "backends": [{"name": "mlserver", "protocol": "v2", "address": mlserver, "retries": 0}],
-            "models": [
-                {
-                    "name": "tiny",
-                    "backend": "mlserver",
-                    "input": {
-                        "kind": "image",
-                        "name": "input",
-                        "width": 224,
-                        "height": 224,
-                        "dtype": "float32",
-                        "resize": "center-crop",
-                        "mean": [0, 0, 0],
-                        "std": [1, 1, 1],
-                    },
-                    "output": {"name": "output0", "postprocess": "topk", "topK": 3},
-                },
-                {
-                    "name": "tiny-raw",
-                    "backend": "mlserver",
-                    "backendModel": "tiny",
-                    "input": {"kind": "tensor", "name": "input", "dtype": "float32"},
-                    "output": {"name": None, "postprocess": "none"},
-                },
-                {
-                    "name": "missing",
-                    "backend": "mlserver",
-                    "input": {"kind": "tensor", "name": "input"},
-                    "output": {"postprocess": "none"},
-                },
+        config_doc(
+            [backend_doc("mlserver", mlserver, "v2", retries=0)],
+            [
+                classifier_profile("tiny", "mlserver", size=224, mean=0, std=1),
+                tensor_profile("tiny-raw", "mlserver", backend_model="tiny", dtype="float32"),
+                tensor_profile("missing", "mlserver", output="output0"),
             ],
-        },
+            log_level=None,
+        ),
         env={},
     )
     with serve(cfg) as gw, httpx.Client(base_url=gw.url, timeout=60) as c:

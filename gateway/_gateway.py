@@ -1,0 +1,209 @@
+"""The state the routes share and the lifecycle of one request.
+
+:class:`Gateway` holds the configuration, the loaded profiles, the backends and the metrics; it
+reads bodies under the size limit, times stages, runs a route under the request budget (every
+error becomes a short JSON answer, every request is counted and logged once) and makes backend
+calls, routed by :class:`~kubevc.gateway._canary.LabelRouter` when a model has a canary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, cast
+
+import numpy.typing as npt
+from litestar import Request, Response
+
+from kubevc.gateway._backends import Backend, make_backend
+from kubevc.gateway._canary import LabelRouter
+from kubevc.gateway._config import GatewayConfig
+from kubevc.gateway._errors import BadRequest, GatewayError, GatewayTimeout, ModelNotFound, PayloadTooLarge
+from kubevc.gateway._metrics import Metrics
+from kubevc.gateway._profile import Profile
+from kubevc.gateway._responses import error_response
+
+__all__ = ["Gateway", "RouteBody", "gateway_of"]
+
+Array = npt.NDArray[Any]
+RouteBody = Callable[[float], Awaitable[Response[bytes]]]  # the route's work, given its start time
+log = logging.getLogger("kubevc.gateway")
+
+
+class Gateway:
+    """State shared by the routes: config, profiles, backends, metrics."""
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.profiles = {m.name: Profile.load(m) for m in config.models}
+        self.backends: dict[str, Backend] = {}
+        self.router = LabelRouter()
+
+    async def startup(self) -> None:
+        for cfg in self.config.backends:
+            self.backends[cfg.name] = make_backend(cfg, self.metrics)
+        for name in self.profiles:
+            self.metrics.model_available.labels(name).set(0)
+
+    async def shutdown(self) -> None:
+        for backend in self.backends.values():
+            await backend.close()
+        self.backends.clear()
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def profile(self, name: str) -> Profile:
+        profile = self.profiles.get(name)
+        if profile is None:
+            raise ModelNotFound(f"model {name!r} is not configured")
+        return profile
+
+    def backend_for(self, profile: Profile) -> Backend:
+        return self.backends[profile.cfg.backend]
+
+    def backend_budget(self, profile: Profile) -> float:
+        return min(self.backend_for(profile).cfg.deadline_seconds, self.config.limits.request_timeout_seconds)
+
+    async def read_body(self, request: Request[Any, Any, Any], model: str) -> bytes:
+        """The request body, refusing more than maxBodyBytes by Content-Length and while streaming."""
+        limit = self.config.limits.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                raise BadRequest("Content-Length is not an integer") from None
+            if size > limit:
+                raise PayloadTooLarge(f"body of {size} bytes is above the limit of {limit} bytes")
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise PayloadTooLarge(f"body is above the limit of {limit} bytes")
+            chunks.append(chunk)
+        self.metrics.request_bytes.labels(model).inc(total)
+        return b"".join(chunks)
+
+    @contextmanager
+    def stage(self, model: str, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.metrics.duration.labels(model, name).observe(time.perf_counter() - start)
+
+    def stages(self, model: str) -> Callable[[str], AbstractContextManager[None]]:
+        """``stage`` bound to one model, for the decoders."""
+        return lambda name: self.stage(model, name)
+
+    def remaining(self, started: float) -> float:
+        return max(0.001, self.config.limits.request_timeout_seconds - (time.perf_counter() - started))
+
+    # -- one request ------------------------------------------------------------------------------
+    async def handle(
+        self, request: Request[Any, Any, Any], model: str, route: str, fn: RouteBody
+    ) -> Response[bytes]:
+        """Run a route under the request budget; every error becomes a short JSON answer."""
+        started = time.perf_counter()
+        metric_model = model if model in self.profiles else "unknown"
+        try:
+            async with asyncio.timeout(self.config.limits.request_timeout_seconds):
+                response = await fn(started)
+        except TimeoutError:
+            response = error_response(GatewayTimeout("request took longer than requestTimeoutSeconds"))
+        except GatewayError as exc:
+            response = error_response(exc)
+        except Exception:
+            log.exception("unhandled error", extra={"model": model, "route": route})
+            response = error_response(GatewayError("internal error", 500))
+        if response.status_code is None:
+            response.status_code = 200
+        elapsed = time.perf_counter() - started
+        code = response.status_code
+        self.metrics.requests.labels(metric_model, route, str(code)).inc()
+        self.metrics.duration.labels(metric_model, "total").observe(elapsed)
+        body = response.content if isinstance(response.content, bytes) else b""
+        self.metrics.response_bytes.labels(metric_model).inc(len(body))
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.url.path,
+                "model": model,
+                "route": route,
+                "status": code,
+                "duration_ms": round(elapsed * 1000, 3),
+                "response_bytes": len(body),
+            },
+        )
+        return response
+
+    async def fail(
+        self, request: Request[Any, Any, Any], model: str, route: str, exc: GatewayError
+    ) -> Response[bytes]:
+        """An error answer that is counted and logged like any request (unknown model, bad path)."""
+
+        async def raise_it(started: float) -> Response[bytes]:
+            raise exc
+
+        return await self.handle(request, model, route, raise_it)
+
+    async def call_backend(
+        self,
+        profile: Profile,
+        inputs: dict[str, Array],
+        started: float,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        signature: str | None = None,
+        output_filter: list[str] | None = None,
+        request_id: str | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> dict[str, Array]:
+        """One backend call. Without an explicit version or label a model with ``canary`` set is
+        routed by :class:`LabelRouter`; ``info`` receives ``label`` (the version label used, if
+        any) and ``version`` (the version that answered, when the backend says)."""
+        backend = self.backend_for(profile)
+        name = profile.cfg.name
+        info = {} if info is None else info
+
+        async def send(chosen: str | None) -> dict[str, Array]:
+            return await backend.predict(
+                profile.cfg.remote_name,
+                inputs,
+                signature=signature or profile.cfg.signature,
+                version=version,
+                label=chosen,
+                output_filter=output_filter,
+                budget=self.remaining(started),
+                info=info,
+            )
+
+        with self.stage(name, "backend"):
+            outputs, used = await self.router.call(
+                name, profile.cfg.canary, send, version=version, label=label, request_id=request_id
+            )
+        info["label"] = used
+        if used is not None:
+            self.metrics.version_label.labels(name, used).inc()
+        return outputs
+
+    async def ready(self) -> dict[str, bool]:
+        async def one(p: Profile) -> bool:
+            ok = await self.backend_for(p).model_ready(p.cfg.remote_name, budget=2.0)
+            self.metrics.model_available.labels(p.cfg.name).set(1 if ok else 0)
+            return ok
+
+        names = list(self.profiles)
+        states = await asyncio.gather(*(one(self.profiles[n]) for n in names))
+        return dict(zip(names, states, strict=True))
+
+
+def gateway_of(request: Request[Any, Any, Any]) -> Gateway:
+    """The :class:`Gateway` that ``create_app`` put in the app's state."""
+    return cast(Gateway, request.app.state.gateway)

@@ -1,0 +1,38 @@
+"""kubevc.gateway.testing: what tests, demos and benchmarks need to run the gateway for real.
+
+* :class:`TestBackend` / :func:`run_test_backend`: a real gRPC model server (TF Serving
+  ``PredictionService``/``ModelService`` and Open Inference Protocol v2) on a free loopback port.
+* :class:`TestModel` / :func:`default_models`: its numpy models, with the real input and output
+  shapes of MobileNet, InceptionV3, YOLOv5 (rows, or NMS in the graph) and BERT.
+* :func:`config_doc`, :func:`backend_doc` and the ``*_profile`` functions: gateway configuration
+  documents for such models, as ``parse_config`` takes them.
+* :func:`free_port`: a free TCP port for servers started as subprocesses.
+"""
+
+from kubevc.gateway.testing._backend import TestBackend, run_test_backend
+from kubevc.gateway.testing._models import TestModel, default_models
+from kubevc.gateway.testing._ports import free_port
+from kubevc.gateway.testing._profiles import (
+    backend_doc,
+    classifier_profile,
+    config_doc,
+    detections_profile,
+    tensor_profile,
+    text_profile,
+    yolo_profile,
+)
+
+__all__ = [
+    "TestBackend",
+    "TestModel",
+    "backend_doc",
+    "classifier_profile",
+    "config_doc",
+    "default_models",
+    "detections_profile",
+    "free_port",
+    "run_test_backend",
+    "tensor_profile",
+    "text_profile",
+    "yolo_profile",
+]
