@@ -28,7 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import quote
 
 import yaml
 from cryptography import x509
@@ -36,12 +35,12 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pyinfra.api.command import StringCommand
 from pyinfra.api.hiddenvalue import HiddenValue
 from pyinfra.api.host import Host
-from pyinfra.api.operation import operation
 from pyinfra.api.state import State
-from pyinfra.context import host
 
-from .cluster import DEFAULT_K3S_VERSION, K3S_INSTALLER_REMOTE, K3S_INSTALLER_URL, K3sVersion
 from .facts import FileBytes, NodePlatform
+from .operations import k3s_agent_staged, run_join
+from .plans.cluster import DEFAULT_K3S_VERSION
+from .plans.k3s import K3S_INSTALLER_REMOTE, K3S_INSTALLER_URL, K3S_RELEASES
 from .runner import RunReport, Target, run_deploy
 
 __all__ = [
@@ -228,47 +227,6 @@ def join_command(request: JoinRequest, token: Token, ca_bundle: bytes) -> String
     return StringCommand(*env, "INSTALL_K3S_SKIP_DOWNLOAD=true", "sh", K3S_INSTALLER_REMOTE)
 
 
-K3S_RELEASES = "https://github.com/k3s-io/k3s/releases/download"
-
-
-def k3s_asset_name(architecture: str) -> str:
-    """The release asset of the k3s binary for a Debian architecture."""
-    names = {"amd64": "k3s", "arm64": "k3s-arm64", "armhf": "k3s-armhf"}
-    if architecture not in names:
-        raise ValueError(f"no k3s release binary for {architecture!r} (amd64, arm64, armhf)")
-    return names[architecture]
-
-
-def k3s_stage_command(
-    version: str, architecture: str, releases: str = K3S_RELEASES, installer_url: str = K3S_INSTALLER_URL
-) -> str:
-    """Download the pinned k3s binary (checked against the release's sha256sum file) and installer."""
-    asset = k3s_asset_name(architecture)
-    base = f"{releases}/{quote(version, safe='')}"
-    return (
-        "set -e; tmp=$(mktemp -d); trap 'rm -rf \"$tmp\"' EXIT; "
-        f'curl -sfL -o "$tmp/{asset}" {base}/{asset}; '
-        f'curl -sfL -o "$tmp/sums" {base}/sha256sum-{architecture}.txt; '
-        f'(cd "$tmp" && awk \'$2 == "{asset}"\' sums | sha256sum -c -); '
-        f'install -m 755 "$tmp/{asset}" /usr/local/bin/k3s; '
-        f"mkdir -p {K3S_INSTALLER_REMOTE.rsplit('/', 1)[0]}; "
-        f"curl -sfL -o {K3S_INSTALLER_REMOTE} {installer_url}; chmod 755 {K3S_INSTALLER_REMOTE}"
-    )
-
-
-@operation()
-def k3s_agent_staged(
-    version: str, releases: str = K3S_RELEASES, installer_url: str = K3S_INSTALLER_URL
-) -> Any:
-    """The pinned k3s binary and the installer are on the node (downloaded once, verified)."""
-    installed = host.get_fact(K3sVersion)
-    installer = host.get_fact(FileBytes, path=K3S_INSTALLER_REMOTE)
-    if installed == version and installer is not None:
-        return
-    platform = host.get_fact(NodePlatform)
-    yield k3s_stage_command(version, platform.architecture, releases, installer_url)
-
-
 def stage_k3s_agent(
     target: Target,
     version: str,
@@ -288,12 +246,6 @@ def stage_k3s_agent(
         )
 
     return run_deploy([target], deploy, dry_run=dry_run)
-
-
-@operation(is_idempotent=False)
-def run_join(command: StringCommand) -> Any:
-    """Run the join command on the node (already-joined nodes are refused before this)."""
-    yield command
 
 
 def _member_marker(distribution: Distribution) -> str:

@@ -7,15 +7,10 @@ import ipaddress
 import pytest
 import yaml
 
-from kubevc.nodeprep.cluster import (
-    K3S_INSTALLER_REMOTE,
-    KUBEADM_CONFIG_PATH,
-    ClusterParams,
-    K3sVersion,
-    k3s_plan,
-    kubeadm_config,
-    kubeadm_init_command,
-)
+from kubevc.nodeprep.facts import K3sVersion
+from kubevc.nodeprep.plans.cluster import ClusterParams
+from kubevc.nodeprep.plans.k3s import K3S_INSTALLER_REMOTE, k3s_plan
+from kubevc.nodeprep.plans.kubeadm import KUBEADM_CONFIG_PATH, kubeadm_config, kubeadm_init_command
 
 
 def params(**overrides: object) -> ClusterParams:
