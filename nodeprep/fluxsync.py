@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from .errors import FluxSyncError
+
 __all__ = ["FLUX_KINDS", "FluxSyncError", "FluxSyncResult", "apply_flux_sync", "parse_sync_manifests"]
 
 # kind -> (group, version, plural) for the objects a gotk-sync.yaml holds
@@ -19,10 +21,6 @@ FLUX_KINDS: dict[str, tuple[str, str, str]] = {
     "GitRepository": ("source.toolkit.fluxcd.io", "v1", "gitrepositories"),
     "Kustomization": ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations"),
 }
-
-
-class FluxSyncError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from pyinfra.api.hiddenvalue import HiddenValue
 from pyinfra.api.host import Host
 from pyinfra.api.state import State
 
+from .errors import JoinError
 from .facts import FileBytes, NodePlatform
 from .operations import k3s_agent_staged, run_join
 from .plans.cluster import DEFAULT_K3S_VERSION
@@ -72,10 +73,6 @@ GROUPS = {
 _ALPHABET = string.ascii_lowercase + string.digits
 
 Distribution = Literal["k3s", "kubeadm"]
-
-
-class JoinError(RuntimeError):
-    """A join that cannot start or did not finish; the message never contains the token."""
 
 
 @dataclass(frozen=True)
