@@ -19,6 +19,7 @@ from typing import Any
 
 from pyinfra.api.command import FileUploadCommand, StringCommand
 from pyinfra.api.exceptions import OperationValueError
+from pyinfra.api.hiddenvalue import HiddenValue
 from pyinfra.api.operation import operation
 from pyinfra.context import host
 from pyinfra.facts.deb import DebPackages
@@ -35,6 +36,7 @@ from .facts import (
     UnitEnabled,
 )
 from .plans.cluster import ClusterParams
+from .plans.join import SecretWord
 from .plans.k3s import (
     K3S_BINARY,
     K3S_CONFIG_PATH,
@@ -56,6 +58,7 @@ __all__ = [
     "kernel_modules",
     "kubeadm_server",
     "managed_file",
+    "masked_command",
     "packages",
     "rpi_cgroups",
     "run_join",
@@ -268,6 +271,22 @@ def k3s_agent_staged(
         return
     platform = host.get_fact(NodePlatform)
     yield k3s_stage_command(version, platform.architecture, releases, installer_url)
+
+
+def _hidden(value: str) -> HiddenValue:
+    return HiddenValue(value)  # type: ignore[no-untyped-call]
+
+
+def masked_command(words: Sequence[str | SecretWord]) -> StringCommand:
+    """The command of these words for pyinfra, secret words as HiddenValues (printed ``*MASKED*``)."""
+    parts: list[str | StringCommand | HiddenValue] = []
+    for word in words:
+        if isinstance(word, SecretWord):
+            hidden = _hidden(word.value)
+            parts.append(StringCommand(word.prefix, hidden, _separator="") if word.prefix else hidden)
+        else:
+            parts.append(word)
+    return StringCommand(*parts)
 
 
 @operation(is_idempotent=False)
