@@ -27,9 +27,9 @@ from kubevc.nodeprep.join import (
     node_preflight,
     pyinfra_join_runner,
 )
+from kubevc.nodeprep.testing import chroot_target
 
 from ..kubeapi import Pki, make_pki
-from .conftest import chroot_target
 from .kubeapi import FakeKubeApi, operator_kubeconfig
 
 

@@ -226,8 +226,8 @@ def test_k3s_server_airgap_uploads_only_differing_files(tmp_path: Path) -> None:
     digests = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()}
     facts: dict[Any, Any] = dict([file_fact(k3s.K3S_CONFIG_PATH, k3s.k3s_plan(params).config_yaml())])
     facts[K3sVersion] = params.k3s_version
-    for name, path in remote.items():
-        facts[(FileSha256, (("path", path),))] = digests[name]
+    for name, remote_path in remote.items():
+        facts[(FileSha256, (("path", remote_path),))] = digests[name]
     assert commands(ops.k3s_server, facts, params=params) == []
     facts[(FileSha256, (("path", k3s.K3S_BINARY),))] = "0" * 64
     assert commands(ops.k3s_server, facts, params=params) == [
