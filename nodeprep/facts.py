@@ -1,17 +1,28 @@
-"""pyinfra facts read by the node preparation operations (all read-only commands)."""
+"""Every pyinfra fact kubevc.nodeprep reads: node preparation, cluster init and join (all read-only)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import shlex
 
 from pyinfra.api.exceptions import FactProcessError
 from pyinfra.api.facts import FactBase
 from typing_extensions import override
 
+from .plans.k3s import K3S_BINARY
 from .platform import Platform, parse_platform
 
-__all__ = ["ActiveSwaps", "FileBytes", "LoadedKernelModules", "NodePlatform", "SysctlValues", "UnitEnabled"]
+__all__ = [
+    "ActiveSwaps",
+    "FileBytes",
+    "FileSha256",
+    "K3sVersion",
+    "LoadedKernelModules",
+    "NodePlatform",
+    "SysctlValues",
+    "UnitEnabled",
+]
 
 _OS_RELEASE_KEYS = "ID|ID_LIKE|VERSION_ID|VERSION_CODENAME|PRETTY_NAME"
 
@@ -153,3 +164,31 @@ class UnitEnabled(FactBase[str | None]):
         if not state or state == "not-found":
             return None
         return state
+
+
+class FileSha256(FactBase[str | None]):
+    """sha256 hex digest of a regular file (``None`` when it does not exist)."""
+
+    @override
+    def command(self, path: str) -> str:
+        quoted = shlex.quote(path)
+        return f"if [ -f {quoted} ]; then sha256sum {quoted} | cut -d' ' -f1; fi"
+
+    @override
+    def process(self, output: list[str]) -> str | None:
+        return output[0].strip() if output and output[0].strip() else None
+
+
+class K3sVersion(FactBase[str | None]):
+    """The installed k3s release (``v1.31.4+k3s1``) or None."""
+
+    @override
+    def command(self) -> str:
+        return f"if [ -x {K3S_BINARY} ]; then {K3S_BINARY} --version 2>/dev/null | head -n1; fi"
+
+    @override
+    def process(self, output: list[str]) -> str | None:
+        for word in " ".join(output).split():
+            if word.startswith("v") and "+k3s" in word:
+                return word
+        return None

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from .errors import KubeconfigError
+
 __all__ = [
     "KubeconfigError",
     "MergeResult",
@@ -22,10 +24,6 @@ __all__ = [
     "merge_kubeconfig_file",
     "region_kubeconfig",
 ]
-
-
-class KubeconfigError(ValueError):
-    """A kubeconfig that cannot be used (no cluster, several clusters, not a mapping...)."""
 
 
 @dataclass(frozen=True)

@@ -1,35 +1,67 @@
-"""pyinfra operations for Kubernetes node preparation.
+"""Every pyinfra operation of kubevc.nodeprep: node preparation, cluster init and join.
 
 Each operation reads facts first and yields commands only for what differs, so a second run
-yields nothing (pyinfra then reports "No changes"). Anything that acts on the running kernel or
-init system (modprobe, sysctl -w, swapoff, service restarts) is only yielded when the caller says
-the root is *live*: in a chroot or an offline image those would hit the host or fail.
+yields nothing (pyinfra then reports "No changes"); the one exception is :func:`run_join`, which
+runs the join command once (already-joined nodes are refused before it). Anything that acts on
+the running kernel or init system (modprobe, sysctl -w, swapoff, service restarts) is only
+yielded when the caller says the root is *live*: in a chroot or an offline image those would
+hit the host or fail.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import posixpath
 import shlex
 from collections.abc import Generator, Mapping, Sequence
+from typing import Any
 
 from pyinfra.api.command import FileUploadCommand, StringCommand
 from pyinfra.api.exceptions import OperationValueError
+from pyinfra.api.hiddenvalue import HiddenValue
 from pyinfra.api.operation import operation
 from pyinfra.context import host
 from pyinfra.facts.deb import DebPackages
 
 from . import texts
-from .facts import ActiveSwaps, FileBytes, LoadedKernelModules, SysctlValues, UnitEnabled
+from .facts import (
+    ActiveSwaps,
+    FileBytes,
+    FileSha256,
+    K3sVersion,
+    LoadedKernelModules,
+    NodePlatform,
+    SysctlValues,
+    UnitEnabled,
+)
+from .plans.cluster import ClusterParams
+from .plans.join import SecretWord
+from .plans.k3s import (
+    K3S_BINARY,
+    K3S_CONFIG_PATH,
+    K3S_IMAGES_DIR,
+    K3S_INSTALLER_REMOTE,
+    K3S_INSTALLER_URL,
+    K3S_RELEASES,
+    k3s_plan,
+    k3s_stage_command,
+)
+from .plans.kubeadm import KUBEADM_CONFIG_PATH, KUBEADM_KUBECONFIG, kubeadm_config, kubeadm_init_command
 
 __all__ = [
     "APT_ENV",
     "containerd_config",
     "file_commands",
+    "k3s_agent_staged",
+    "k3s_server",
     "kernel_modules",
+    "kubeadm_server",
     "managed_file",
+    "masked_command",
     "packages",
     "rpi_cgroups",
+    "run_join",
     "swap_off",
     "swap_services",
     "sysctl_settings",
@@ -179,3 +211,85 @@ def containerd_config(systemd_cgroup: bool = True, restart: bool = False) -> Com
     yield from file_commands(CONTAINERD_CONFIG_PATH, wanted)
     if restart:
         yield "systemctl restart containerd"
+
+
+# --- cluster init ---------------------------------------------------------------------------------
+
+
+def _upload_if_differs(local: str, remote: str, mode: str) -> Generator[Any, None, None]:
+    with open(local, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    if host.get_fact(FileSha256, path=remote) != digest:
+        yield StringCommand("mkdir", "-p", shlex.quote(remote.rsplit("/", 1)[0]))
+        yield FileUploadCommand(local, remote)
+        yield StringCommand("chmod", mode, shlex.quote(remote))
+
+
+@operation()
+def k3s_server(params: ClusterParams) -> Generator[Any, None, None]:
+    """Install the pinned k3s server with kubevc's config file (reinstall only on a version change)."""
+    plan = k3s_plan(params)
+    # read every fact before the first yield: commands run as they are yielded, so a fact read
+    # later would already see this operation's own uploads
+    installed = host.get_fact(K3sVersion)
+    yield from file_commands(K3S_CONFIG_PATH, plan.config_yaml(), mode="600")
+    if plan.airgap:
+        assert params.k3s_binary is not None and params.k3s_installer is not None
+        yield from _upload_if_differs(params.k3s_binary, K3S_BINARY, "755")
+        yield from _upload_if_differs(params.k3s_installer, K3S_INSTALLER_REMOTE, "755")
+        if params.k3s_images:
+            name = params.k3s_images.rsplit("/", 1)[-1]
+            yield from _upload_if_differs(params.k3s_images, f"{K3S_IMAGES_DIR}/{name}", "644")
+    if installed != params.k3s_version:
+        yield plan.install_command()
+
+
+@operation()
+def kubeadm_server(params: ClusterParams) -> Generator[Any, None, None]:
+    """Write kubeadm-config.yaml and run ``kubeadm init`` once (never over an existing control plane)."""
+    initialised = host.get_fact(FileBytes, path=KUBEADM_KUBECONFIG) is not None
+    yield from file_commands(KUBEADM_CONFIG_PATH, kubeadm_config(params).to_yaml(), mode="600")
+    if not initialised:
+        yield kubeadm_init_command()
+        if params.cni_manifest:
+            yield StringCommand(
+                "kubectl", "--kubeconfig", KUBEADM_KUBECONFIG, "apply", "-f", shlex.quote(params.cni_manifest)
+            )
+
+
+# --- join -----------------------------------------------------------------------------------------
+
+
+@operation()
+def k3s_agent_staged(
+    version: str, releases: str = K3S_RELEASES, installer_url: str = K3S_INSTALLER_URL
+) -> Any:
+    """The pinned k3s binary and the installer are on the node (downloaded once, verified)."""
+    installed = host.get_fact(K3sVersion)
+    installer = host.get_fact(FileBytes, path=K3S_INSTALLER_REMOTE)
+    if installed == version and installer is not None:
+        return
+    platform = host.get_fact(NodePlatform)
+    yield k3s_stage_command(version, platform.architecture, releases, installer_url)
+
+
+def _hidden(value: str) -> HiddenValue:
+    return HiddenValue(value)  # type: ignore[no-untyped-call]
+
+
+def masked_command(words: Sequence[str | SecretWord]) -> StringCommand:
+    """The command of these words for pyinfra, secret words as HiddenValues (printed ``*MASKED*``)."""
+    parts: list[str | StringCommand | HiddenValue] = []
+    for word in words:
+        if isinstance(word, SecretWord):
+            hidden = _hidden(word.value)
+            parts.append(StringCommand(word.prefix, hidden, _separator="") if word.prefix else hidden)
+        else:
+            parts.append(word)
+    return StringCommand(*parts)
+
+
+@operation(is_idempotent=False)
+def run_join(command: StringCommand) -> Any:
+    """Run the join command on the node (already-joined nodes are refused before this)."""
+    yield command

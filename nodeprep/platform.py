@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .errors import UnsupportedPlatformError
+
 __all__ = [
     "APT_PACKAGES",
     "SUPPORTED_ARCHITECTURES",
@@ -44,10 +46,6 @@ APT_PACKAGES: tuple[str, ...] = (
 )
 
 _APT_IDS = {"debian", "ubuntu", "raspbian"}
-
-
-class UnsupportedPlatformError(ValueError):
-    """The node runs an operating system or architecture kubevc does not prepare."""
 
 
 class Runtime(StrEnum):

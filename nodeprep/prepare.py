@@ -11,8 +11,9 @@ from pyinfra.api.state import State
 from pyinfra.operations import server
 
 from . import operations as ops
+from .errors import UnsupportedPlatformError
 from .facts import NodePlatform
-from .platform import Platform, UnsupportedPlatformError
+from .platform import Platform
 from .runner import RunReport, Target, run_deploy
 
 __all__ = ["OP_NAMES", "PrepareOptions", "add_prepare_ops", "prepare_nodes"]

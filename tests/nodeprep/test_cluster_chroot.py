@@ -17,8 +17,8 @@ import yaml
 from kubevc.nodeprep import testing
 from kubevc.nodeprep.cluster import ClusterParams, init_cluster
 from kubevc.nodeprep.kubeconfig import merge_kubeconfig_file
+from kubevc.nodeprep.testing import chroot_target
 
-from .conftest import chroot_target
 from .test_kubeconfig import K3S_ADMIN
 
 pytestmark = [pytest.mark.chroot, pytest.mark.slow]

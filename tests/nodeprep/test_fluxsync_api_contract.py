@@ -48,7 +48,7 @@ def api(tmp_path: Path) -> Iterator[tuple[FakeKubeApi, object]]:
     pki = make_pki(tmp_path)
     with FakeKubeApi(pki) as server:
         kubeconfig = operator_kubeconfig(tmp_path / "kc", server.url, pki.ca_pem, "seoul")
-        yield server, new_client_from_config(config_file=str(kubeconfig), context="seoul")
+        yield server, new_client_from_config(config_file=str(kubeconfig), context="seoul")  # type: ignore[no-untyped-call]
 
 
 def test_flux_sync_api_contract_create_then_replace(api: tuple[FakeKubeApi, object]) -> None:

@@ -12,8 +12,6 @@ import datetime as dt
 import hashlib
 import logging
 import re
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,22 +19,17 @@ import pytest
 from pyinfra.api.command import StringCommand
 
 from kubevc.nodeprep.join import (
-    MAX_TTL_SECONDS,
     JoinError,
     JoinRequest,
-    Token,
     core_api_for_context,
     join_node,
-    k3s_ca_hash,
-    k3s_secure_token,
     kubeadm_ca_cert_hash,
-    mint_token,
     node_preflight,
     pyinfra_join_runner,
 )
+from kubevc.nodeprep.testing import chroot_target
 
 from ..kubeapi import Pki, make_pki
-from .conftest import chroot_target
 from .kubeapi import FakeKubeApi, operator_kubeconfig
 
 
@@ -94,50 +87,6 @@ def decoded(secret: dict[str, object]) -> dict[str, str]:
     data = secret["data"]
     assert isinstance(data, dict)
     return {k: base64.b64decode(v).decode() for k, v in data.items()}
-
-
-# --- CA pins --------------------------------------------------------------------------------------
-
-
-def test_kubeadm_ca_hash_is_spki_sha256(pki: Pki) -> None:
-    pin = kubeadm_ca_cert_hash(pki.ca_pem)
-    assert re.fullmatch(r"sha256:[0-9a-f]{64}", pin)
-    assert pin != "sha256:" + hashlib.sha256(pki.ca_pem).hexdigest()
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed: cross-check skipped")
-    # the pipeline kubeadm's documentation gives for computing the hash by hand
-    pubkey = subprocess.run(
-        ["openssl", "x509", "-pubkey", "-noout", "-in", str(pki.ca_path)], check=True, capture_output=True
-    ).stdout
-    der = subprocess.run(
-        ["openssl", "pkey", "-pubin", "-outform", "der"], input=pubkey, check=True, capture_output=True
-    ).stdout
-    assert pin == "sha256:" + hashlib.sha256(der).hexdigest()
-
-
-def test_k3s_secure_token_uses_raw_bundle_hash(pki: Pki) -> None:
-    token = Token("abcdef", "0123456789abcdef", dt.datetime.now(dt.UTC))
-    bundle = pki.ca_pem + pki.ca_pem  # a bundle may hold several certificates; bytes are hashed as-is
-    secure = k3s_secure_token(bundle, token)
-    assert secure == f"K10{hashlib.sha256(bundle).hexdigest()}::abcdef.0123456789abcdef"
-    assert k3s_ca_hash(bundle) != kubeadm_ca_cert_hash(pki.ca_pem).removeprefix("sha256:")
-    if shutil.which("openssl"):
-        out = subprocess.run(
-            ["openssl", "dgst", "-sha256", "-r"], input=bundle, check=True, capture_output=True, text=False
-        ).stdout.decode()
-        assert out.split()[0] == k3s_ca_hash(bundle)
-
-
-def test_token_shape_and_ttl_bounds() -> None:
-    now = dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=dt.UTC)
-    token = mint_token(45, now=now)
-    assert re.fullmatch(r"[a-z0-9]{6}", token.token_id) and re.fullmatch(r"[a-z0-9]{16}", token.secret)
-    assert token.expires - now == dt.timedelta(seconds=45)
-    assert token.secret not in repr(token) and token.secret not in str(token)
-    for bad in (0, MAX_TTL_SECONDS + 1, 3600):
-        with pytest.raises(ValueError, match="TTL"):
-            mint_token(bad)
-    assert len({mint_token().token_id for _ in range(20)}) == 20
 
 
 # --- the join against the API ---------------------------------------------------------------------

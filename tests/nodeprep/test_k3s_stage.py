@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from kubevc.nodeprep.join import k3s_asset_name, k3s_stage_command, stage_k3s_agent
+from kubevc.nodeprep.join import stage_k3s_agent
+from kubevc.nodeprep.plans.k3s import k3s_asset_name, k3s_stage_command
+from kubevc.nodeprep.testing import chroot_target
 
-from .conftest import PreparedRoot, chroot_target
+from .conftest import PreparedRoot
 from .test_cluster_chroot import STUB_K3S
 
 VERSION = "v1.31.4+k3s1"

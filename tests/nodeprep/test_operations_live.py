@@ -7,7 +7,10 @@ from fixtures, the way pyinfra's own operation tests feed facts.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +21,21 @@ from pyinfra.facts.deb import DebPackages
 
 from kubevc.nodeprep import operations as ops
 from kubevc.nodeprep import texts
-from kubevc.nodeprep.facts import ActiveSwaps, FileBytes, LoadedKernelModules, SysctlValues, UnitEnabled
+from kubevc.nodeprep.facts import (
+    ActiveSwaps,
+    FileBytes,
+    FileSha256,
+    K3sVersion,
+    LoadedKernelModules,
+    NodePlatform,
+    SysctlValues,
+    UnitEnabled,
+)
+from kubevc.nodeprep.plans import k3s, kubeadm
+from kubevc.nodeprep.plans.cluster import ClusterParams
+from kubevc.nodeprep.platform import parse_platform
+
+from .test_platform_texts import RPI_OS_ARM64
 
 
 class FactHost:
@@ -153,3 +170,106 @@ def test_file_fact_bytes_are_exact() -> None:
     facts = dict([file_fact("/etc/x", content)])
     assert commands(ops.managed_file, facts, path="/etc/x", content=content) == []
     assert commands(ops.managed_file, facts, path="/etc/x", content=content.rstrip() + "\n") != []
+
+
+def test_cmdline_tokens_added_once() -> None:
+    path = "/boot/firmware/cmdline.txt"
+    stock = dict([file_fact(path, "console=tty1 root=/dev/mmcblk0p2 rootwait\n")])
+    assert commands(ops.rpi_cgroups, stock, cmdline_path=path) == [f"upload {path}"]
+    done = dict([file_fact(path, texts.cmdline_with_tokens("console=tty1 root=/dev/mmcblk0p2 rootwait\n"))])
+    assert commands(ops.rpi_cgroups, done, cmdline_path=path) == []
+
+
+# --- cluster init and join: each operation does nothing when the facts already match ---------------
+
+SERVER = ClusterParams(
+    region="seoul",
+    distribution="k3s",
+    api_endpoint="https://10.8.0.1:6443",
+    cluster_name="seoul",
+    pod_cidr="10.42.0.0/16",
+    service_cidr="10.43.0.0/16",
+    node_name="seoul-pi-1",
+)
+
+
+def test_k3s_server_noop_when_config_and_version_match() -> None:
+    plan = k3s.k3s_plan(SERVER)
+    configured = dict([file_fact(k3s.K3S_CONFIG_PATH, plan.config_yaml())])
+    assert commands(ops.k3s_server, {**configured, K3sVersion: SERVER.k3s_version}, params=SERVER) == []
+    upgrade = commands(ops.k3s_server, {**configured, K3sVersion: "v1.30.8+k3s1"}, params=SERVER)
+    assert upgrade == [plan.install_command()]
+    fresh = commands(ops.k3s_server, {K3sVersion: None}, params=SERVER)
+    assert fresh == [
+        "mkdir -p /etc/rancher/k3s",
+        f"upload {k3s.K3S_CONFIG_PATH}",
+        f"chmod 600 {k3s.K3S_CONFIG_PATH}",
+        plan.install_command(),
+    ]
+
+
+def test_k3s_server_airgap_uploads_only_differing_files(tmp_path: Path) -> None:
+    files = {"binary": tmp_path / "k3s", "installer": tmp_path / "install.sh", "images": tmp_path / "img.tar"}
+    for name, path in files.items():
+        path.write_text(f"{name}\n")
+    params = replace(
+        SERVER,
+        k3s_binary=str(files["binary"]),
+        k3s_installer=str(files["installer"]),
+        k3s_images=str(files["images"]),
+    )
+    remote = {
+        "binary": k3s.K3S_BINARY,
+        "installer": k3s.K3S_INSTALLER_REMOTE,
+        "images": f"{k3s.K3S_IMAGES_DIR}/img.tar",
+    }
+    digests = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()}
+    facts: dict[Any, Any] = dict([file_fact(k3s.K3S_CONFIG_PATH, k3s.k3s_plan(params).config_yaml())])
+    facts[K3sVersion] = params.k3s_version
+    for name, remote_path in remote.items():
+        facts[(FileSha256, (("path", remote_path),))] = digests[name]
+    assert commands(ops.k3s_server, facts, params=params) == []
+    facts[(FileSha256, (("path", k3s.K3S_BINARY),))] = "0" * 64
+    assert commands(ops.k3s_server, facts, params=params) == [
+        "mkdir -p /usr/local/bin",
+        f"upload {k3s.K3S_BINARY}",
+        f"chmod 755 {k3s.K3S_BINARY}",
+    ]
+
+
+def test_kubeadm_server_noop_once_initialised() -> None:
+    params = replace(SERVER, distribution="kubeadm", cni_manifest="/etc/cni.yaml")
+    config = kubeadm.kubeadm_config(params).to_yaml()
+    initialised = dict(
+        [
+            file_fact(kubeadm.KUBEADM_KUBECONFIG, "apiVersion: v1\n"),
+            file_fact(kubeadm.KUBEADM_CONFIG_PATH, config),
+        ]
+    )
+    assert commands(ops.kubeadm_server, initialised, params=params) == []
+    fresh = dict(
+        [file_fact(kubeadm.KUBEADM_KUBECONFIG, None), file_fact(kubeadm.KUBEADM_CONFIG_PATH, config)]
+    )
+    assert commands(ops.kubeadm_server, fresh, params=params) == [
+        kubeadm.kubeadm_init_command(),
+        f"kubectl --kubeconfig {kubeadm.KUBEADM_KUBECONFIG} apply -f /etc/cni.yaml",
+    ]
+
+
+def test_k3s_agent_staged_noop_when_version_and_installer_present() -> None:
+    version = "v1.31.4+k3s1"
+    staged = {K3sVersion: version, **dict([file_fact(k3s.K3S_INSTALLER_REMOTE, "#!/bin/sh\n")])}
+    assert commands(ops.k3s_agent_staged, staged, version=version) == []
+    pi = parse_platform(RPI_OS_ARM64.splitlines())
+    missing = {K3sVersion: version, NodePlatform: pi, **dict([file_fact(k3s.K3S_INSTALLER_REMOTE, None)])}
+    assert commands(ops.k3s_agent_staged, missing, version=version) == [
+        k3s.k3s_stage_command(version, "arm64")
+    ]
+    older = {**staged, K3sVersion: "v1.30.8+k3s1", NodePlatform: pi}
+    assert commands(ops.k3s_agent_staged, older, version=version) == [k3s.k3s_stage_command(version, "arm64")]
+
+
+def test_run_join_always_runs_its_command() -> None:
+    # not idempotent by design: node_preflight refuses a node that is already a member
+    command = StringCommand("kubeadm", "join", "10.8.0.1:6443")
+    assert commands(ops.run_join, {}, command=command) == ["kubeadm join 10.8.0.1:6443"]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import tomllib
 
 import pytest
 
 from kubevc.nodeprep import texts
-from kubevc.nodeprep.facts import FileBytes, NodePlatform, SysctlValues
+from kubevc.nodeprep.facts import NodePlatform
 from kubevc.nodeprep.platform import Runtime, UnsupportedPlatformError, parse_platform
 
 # What the NodePlatform fact prints on real systems (os-release lines as the distributions ship them).
@@ -133,20 +132,6 @@ def test_unsupported_platforms(output: str, message: str) -> None:
     platform = parse_platform(output.splitlines())
     with pytest.raises(UnsupportedPlatformError, match=message):
         platform.packages()
-
-
-def test_file_bytes_fact_round_trip() -> None:
-    fact = FileBytes()
-    data = b"  leading space\ntrailing newline\n\n"
-    assert fact.process(["present:" + base64.b64encode(data).decode()]) == data
-    assert fact.process(["present:"]) == b""
-    assert fact.process(["absent"]) is None
-    assert "'/boot/it'\\''s.txt'" in fact.command(path="/boot/it's.txt")
-
-
-def test_sysctl_fact_parses_proc_paths() -> None:
-    values = SysctlValues().process(["net/ipv4/ip_forward=1", "net/bridge/bridge-nf-call-iptables=0"])
-    assert values == {"net.ipv4.ip_forward": "1", "net.bridge.bridge-nf-call-iptables": "0"}
 
 
 # --- texts ---------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pyinfra.api import State
 from pyinfra.api.host import Host
+from pyinfra.api.state import State
 
 from kubevc.nodeprep import operations as ops
 from kubevc.nodeprep import testing, texts
@@ -22,9 +22,9 @@ from kubevc.nodeprep.facts import NodePlatform
 from kubevc.nodeprep.platform import APT_PACKAGES, Runtime
 from kubevc.nodeprep.prepare import OP_NAMES, PrepareOptions, prepare_nodes
 from kubevc.nodeprep.runner import RunReport, run_deploy
-from kubevc.nodeprep.testing import FSTAB_EXTRA, RPI_CMDLINE, make_fake_pi
+from kubevc.nodeprep.testing import FSTAB_EXTRA, RPI_CMDLINE, chroot_target, make_fake_pi
 
-from .conftest import PreparedRoot, chroot_target
+from .conftest import PreparedRoot
 
 pytestmark = [pytest.mark.chroot, pytest.mark.slow]
 
@@ -79,11 +79,11 @@ def test_first_run_writes_kernel_and_swap_files(prepared: PreparedRoot) -> None:
     modules = (root / "etc/modules-load.d/kubevc-kubernetes.conf").read_text()
     assert [line for line in modules.splitlines() if not line.startswith("#")] == ["overlay", "br_netfilter"]
     sysctl = (root / "etc/sysctl.d/99-kubevc-kubernetes.conf").read_text()
-    settings = dict(
-        (part.strip() for part in line.split("=", 1))  # type: ignore[misc]
-        for line in sysctl.splitlines()
-        if line and not line.startswith("#")
-    )
+    settings = {
+        key.strip(): value.strip()
+        for key, _, value in (line.partition("=") for line in sysctl.splitlines())
+        if key and not key.startswith("#")
+    }
     assert settings == texts.KUBERNETES_SYSCTLS
     assert oct((root / "etc/sysctl.d/99-kubevc-kubernetes.conf").stat().st_mode & 0o777) == "0o644"
     fstab = (root / "etc/fstab").read_text()

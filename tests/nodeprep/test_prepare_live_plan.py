@@ -17,9 +17,8 @@ from kubevc.nodeprep import prepare as prepare_mod
 from kubevc.nodeprep import testing
 from kubevc.nodeprep.facts import NodePlatform
 from kubevc.nodeprep.prepare import OP_NAMES, PrepareOptions, prepare_nodes
-from kubevc.nodeprep.testing import make_fake_pi
+from kubevc.nodeprep.testing import chroot_target, make_fake_pi
 
-from .conftest import chroot_target
 from .test_platform_texts import RPI_OS_ARM64
 
 pytestmark = [pytest.mark.chroot, pytest.mark.slow]

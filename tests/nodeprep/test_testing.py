@@ -3,6 +3,8 @@ reasons and the cache folder."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -48,13 +50,13 @@ def test_disabled_deb822_entry_is_ignored(tmp_path: Path) -> None:
 
 
 def test_not_root_is_a_skip_reason(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(testing.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert testing.why_not_available() == "chroot tests need root (debootstrap and chroot)"
 
 
 def test_missing_debootstrap_is_a_skip_reason(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(testing.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(testing.shutil, "which", lambda tool: None if tool == "debootstrap" else "/usr/bin/x")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(shutil, "which", lambda tool: None if tool == "debootstrap" else "/usr/bin/x")
     reason = testing.why_not_available()
     assert reason is not None and reason.startswith("debootstrap is not installed")
 

@@ -1,4 +1,8 @@
-"""cluster init plans against the documented k3s and kubeadm contracts (the binaries cannot run here)."""
+"""cluster init plans against the documented k3s and kubeadm contracts (the binaries cannot run here).
+
+The plans are pure (kubevc.nodeprep.plans); the fact and operations that apply them are tested in
+test_facts and test_operations_live.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,9 @@ import ipaddress
 import pytest
 import yaml
 
-from kubevc.nodeprep.cluster import (
-    K3S_INSTALLER_REMOTE,
-    KUBEADM_CONFIG_PATH,
-    ClusterParams,
-    K3sVersion,
-    k3s_plan,
-    kubeadm_config,
-    kubeadm_init_command,
-)
+from kubevc.nodeprep.plans.cluster import ClusterParams
+from kubevc.nodeprep.plans.k3s import K3S_INSTALLER_REMOTE, k3s_plan
+from kubevc.nodeprep.plans.kubeadm import KUBEADM_CONFIG_PATH, kubeadm_config, kubeadm_init_command
 
 
 def params(**overrides: object) -> ClusterParams:
@@ -74,12 +72,6 @@ def test_k3s_install_env_contract() -> None:
     assert "curl" not in airgap.install_command()
     with pytest.raises(ValueError, match="install script"):
         k3s_plan(params(k3s_binary="/srv/k3s"))
-
-
-def test_k3s_version_fact_contract() -> None:
-    fact = K3sVersion()
-    assert fact.process(["k3s version v1.31.4+k3s1 (a562d090)"]) == "v1.31.4+k3s1"
-    assert fact.process(["go version go1.22.9"]) is None
 
 
 def test_kubeadm_config_contract() -> None:

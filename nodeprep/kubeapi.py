@@ -1,0 +1,177 @@
+"""Kubernetes API access of kubevc.nodeprep: every call to a cluster's API goes through here.
+
+The join (node lookup, cluster-info, bootstrap token Secrets, readiness, labels) and the Flux
+hand-over (namespaces, create-or-replace of Flux objects) call these functions with a client the
+caller built; API errors become :class:`JoinError` / :class:`FluxSyncError` with the HTTP status
+and never a secret.
+
+The ``kubernetes`` client is imported inside the functions on purpose, not to dodge a cycle: it
+takes about a second to import, and every ``kubevc-gen`` command imports kubevc.nodeprep (which
+exports this module's callers) while only ``node join`` and ``cluster init`` talk to an API.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .errors import FluxSyncError, JoinError
+from .plans.bootstrap_token import NAMESPACE, Token, bootstrap_token_secret
+from .plans.ca_pinning import ca_bundle_from_cluster_info
+from .plans.cluster import Distribution
+
+__all__ = [
+    "apply_flux_object",
+    "cluster_ca_bundle",
+    "core_api_for_context",
+    "create_token_secret",
+    "delete_token_secret",
+    "ensure_namespace",
+    "flux_apis",
+    "label_node",
+    "node_ready",
+    "node_registered",
+]
+
+log = logging.getLogger(__name__)
+
+
+# --- clients --------------------------------------------------------------------------------------
+
+
+def core_api_for_context(kubeconfig: str, context: str) -> Any:
+    """A ``CoreV1Api`` for one context of the operator's kubeconfig (JoinError if it is missing)."""
+    from kubernetes.client import CoreV1Api
+    from kubernetes.config import list_kube_config_contexts, new_client_from_config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        contexts, _ = list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    except (ConfigException, OSError) as error:
+        raise JoinError(f"cannot read kubeconfig {kubeconfig}: {error.__class__.__name__}") from None
+    if context not in {c["name"] for c in contexts or []}:
+        raise JoinError(f"kubeconfig {kubeconfig} has no context {context!r} (run `cluster init` first)")
+    client = new_client_from_config(config_file=kubeconfig, context=context)  # type: ignore[no-untyped-call]
+    return CoreV1Api(client)
+
+
+def flux_apis(api_client: Any) -> tuple[Any, Any]:
+    """``CoreV1Api`` and ``CustomObjectsApi`` on one API client."""
+    from kubernetes.client import CoreV1Api, CustomObjectsApi
+
+    return CoreV1Api(api_client), CustomObjectsApi(api_client)
+
+
+# --- join -----------------------------------------------------------------------------------------
+
+
+def node_registered(core: Any, region: str, node_name: str) -> bool:
+    """Whether the Node object exists (JoinError when the API does not answer the question)."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        core.read_node(node_name)
+    except ApiException as error:
+        if error.status != 404:
+            raise JoinError(f"cannot read nodes on the {region} API (HTTP {error.status})") from None
+        return False
+    return True
+
+
+def cluster_ca_bundle(core: Any, region: str) -> bytes:
+    """The CA bundle the cluster publishes in ``kube-public/cluster-info``."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        info = core.read_namespaced_config_map("cluster-info", "kube-public")
+    except ApiException as error:
+        raise JoinError(
+            f"cannot read kube-public/cluster-info on the {region} API (HTTP {error.status})"
+        ) from None
+    return ca_bundle_from_cluster_info((info.data or {}).get("kubeconfig", ""))
+
+
+def create_token_secret(core: Any, token: Token, distribution: Distribution) -> None:
+    core.create_namespaced_secret(NAMESPACE, bootstrap_token_secret(token, distribution))
+
+
+def delete_token_secret(core: Any, token: Token) -> bool:
+    """Delete the token's Secret; False when it was already gone (expired and cleaned up).
+
+    Any other API error is logged with the token's expiry (never its secret) and raised.
+    """
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        core.delete_namespaced_secret(token.secret_name, NAMESPACE)
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        log.error(
+            "could not delete %s (HTTP %s); it expires at %s",
+            token.secret_name,
+            error.status,
+            token.expires,
+        )
+        raise
+    return True
+
+
+def node_ready(core: Any, node_name: str) -> bool | None:
+    """True when the Node's Ready condition is True, False when not (yet), None if not registered."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        node = core.read_node(node_name)
+    except ApiException as error:
+        if error.status != 404:
+            raise
+        return None
+    for condition in (node.status.conditions or []) if node.status else []:
+        if condition.type == "Ready":
+            return bool(condition.status == "True")
+    return False
+
+
+def label_node(core: Any, node_name: str, labels: dict[str, str]) -> None:
+    core.patch_node(node_name, {"metadata": {"labels": labels}})
+
+
+# --- Flux hand-over -------------------------------------------------------------------------------
+
+
+def ensure_namespace(core: Any, namespace: str) -> bool:
+    """Create the namespace; False when it already exists."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    except ApiException as error:
+        if error.status != 409:
+            raise FluxSyncError(f"cannot create namespace {namespace} (HTTP {error.status})") from None
+        return False
+    return True
+
+
+def apply_flux_object(custom: Any, doc: dict[str, Any], group: str, version: str, plural: str) -> str:
+    """Create or replace one namespaced Flux object; returns ``created`` or ``replaced``."""
+    from kubernetes.client.exceptions import ApiException
+
+    name, namespace = doc["metadata"]["name"], doc["metadata"]["namespace"]
+    label = f"{doc['kind']} {namespace}/{name}"
+    try:
+        custom.create_namespaced_custom_object(group, version, namespace, plural, doc)
+        return "created"
+    except ApiException as error:
+        if error.status == 404:
+            raise FluxSyncError(
+                f"the cluster does not serve {group}/{version} {plural}: install the Flux controllers "
+                "first (e.g. `flux install`), then run this again"
+            ) from None
+        if error.status != 409:
+            raise FluxSyncError(f"cannot create {label} (HTTP {error.status})") from None
+    current = custom.get_namespaced_custom_object(group, version, namespace, plural, name)
+    body = dict(doc)
+    body["metadata"] = {**doc["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}
+    custom.replace_namespaced_custom_object(group, version, namespace, plural, name, body)
+    return "replaced"
