@@ -121,10 +121,11 @@ lint: venv
 	ln -s ../../../generator build/mypy/kubevc/generator
 	ln -s ../../../gateway build/mypy/kubevc/gateway
 	ln -s ../../../nodeprep build/mypy/kubevc/nodeprep
+	ln -s ../../image build/mypy/image
 	$(BIN)/ruff check generator gateway nodeprep tests bench image
 	$(BIN)/ruff format --check generator gateway nodeprep tests bench image
 	cd build/mypy && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p kubevc.generator -p kubevc.gateway -p kubevc.nodeprep
-	$(BIN)/mypy --config-file pyproject.toml image tests/image
+	cd build/mypy && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p image
 
 protos: venv
 	$(PY) -m kubevc.gateway._protogen

@@ -162,7 +162,7 @@ class Platform:
         args: list[str] = []
         for tag in tags:
             args += ["--platform", tag]
-        return args + ["--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp"]
+        return [*args, "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp"]
 
 
 PLATFORMS = {
@@ -174,6 +174,9 @@ PLATFORMS = {
     )
 }
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
+
+
+PIP = (sys.executable, "-m", "pip", "--disable-pip-version-check")
 
 
 def progress(message: str) -> None:
@@ -248,8 +251,16 @@ def build_project_wheel(dest: Path, project: Project) -> Path:
             shutil.copy2(REPO / rel, src / rel)
         env_epoch = {"SOURCE_DATE_EPOCH": str(project.epoch)}
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"]
-            + ["--wheel-dir", str(dest), str(src)],
+            [
+                *PIP,
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--wheel-dir",
+                str(dest),
+                str(src),
+            ],
             capture_output=True,
             text=True,
             env={**os.environ, **env_epoch},
@@ -404,14 +415,15 @@ def _add_system_files(root: Path, packages: list[DebianPackage]) -> None:
 
 
 def pip(*args: str | Path) -> str:
-    return run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args])
+    return run([*PIP, *args])
 
 
 def download_wheels(platform: Platform, constraints: Path, cache: Path) -> Path:
     """Every pinned distribution's wheel for ``platform`` in the cache (offline when all are there)."""
     wheels = cache / "wheels" / platform.slug
     wheels.mkdir(parents=True, exist_ok=True)
-    common = ["download", "--quiet", "--no-deps", "--dest", wheels, *platform.wheel_platform_args()]
+    common: list[str | Path] = ["download", "--quiet", "--no-deps", "--dest", wheels]
+    common += platform.wheel_platform_args()
     common += ["--abi", "cp311", "--abi", "abi3", "--abi", "none", "-r", constraints]
     try:
         pip(*common, "--no-index", "--find-links", wheels)
@@ -615,8 +627,22 @@ def compile_bytecode(tree: Path, image_path: str) -> None:
     """
     # Failures are files a 3.11 cannot parse (Python 2 examples in some wheels): skipped, like pip does.
     subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
-        + ["-s", str(tree), "-p", image_path, str(tree)],
+        [
+            sys.executable,
+            "-m",
+            "compileall",
+            "-q",
+            "-q",
+            "-j",
+            "0",
+            "--invalidation-mode",
+            "unchecked-hash",
+            "-s",
+            str(tree),
+            "-p",
+            image_path,
+            str(tree),
+        ],
         check=False,
     )
 
@@ -707,7 +733,7 @@ class OciLayout:
         unpacked = 0
         with tmp.open("wb") as out:
             compressed = _HashingWriter(out)
-            with gzip.GzipFile(fileobj=compressed, mode="wb", compresslevel=6, mtime=0, filename="") as gz:  # type: ignore[arg-type]
+            with gzip.GzipFile(fileobj=compressed, mode="wb", compresslevel=6, mtime=0, filename="") as gz:
                 raw = _HashingWriter(gz)  # type: ignore[arg-type]
                 with tarfile.open(fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
                     for name, path in entries:
@@ -934,8 +960,9 @@ def build_platform(
     )
     write_sbom(layout.path.parent, platform, project, debian, dists)
     progress(
-        f"{platform.oci}: {manifest.digest[:19]} {sum(x.unpacked_bytes for x in layers) / 1e6:.0f} MB unpacked,"
-        f" {sum(x.blob.size for x in layers) / 1e6:.0f} MB compressed ({time.monotonic() - start:.0f} s)"
+        f"{platform.oci}: {manifest.digest[:19]} {sum(x.unpacked_bytes for x in layers) / 1e6:.0f} MB"
+        f" unpacked, {sum(x.blob.size for x in layers) / 1e6:.0f} MB compressed"
+        f" ({time.monotonic() - start:.0f} s)"
     )
     return image
 
@@ -998,7 +1025,8 @@ def build(platforms: Sequence[Platform], output: Path, constraints: Path) -> dic
     project = read_project()
     cache, work = output / "cache", output / "work"
     progress(
-        f"{IMAGE_NAME} {project.version} (revision {project.revision[:12]}) for {', '.join(p.oci for p in platforms)}"
+        f"{IMAGE_NAME} {project.version} (revision {project.revision[:12]})"
+        f" for {', '.join(p.oci for p in platforms)}"
     )
     wheel = build_project_wheel(cache / "project", project)
     progress(f"project wheel {wheel.name} ({wheel_content_digest(wheel)[:19]})")
