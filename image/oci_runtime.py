@@ -26,6 +26,7 @@ __all__ = [
     "ElfFile",
     "elf_files",
     "prepare_bundle",
+    "runtime_argv",
     "unpack",
     "wait_http",
 ]
@@ -88,6 +89,30 @@ def prepare_bundle(
     return config
 
 
+def _crun_on_hybrid_cgroups(runtime: str) -> bool:
+    # crun (1.8) refuses hosts with cgroup v1 controllers plus a cgroup2 hierarchy that holds
+    # controllers too ("cgroups in hybrid mode not supported"); runc takes them.
+    controllers = Path("/sys/fs/cgroup/unified/cgroup.controllers")
+    return Path(runtime).name == "crun" and controllers.exists() and bool(controllers.read_text().strip())
+
+
+def runtime_argv(runtime: str, state_dir: Path, *, run: bool = False) -> list[str]:
+    """The command line up to the runtime's subcommand: its state directory, and for crun on a
+    hybrid-cgroup host no cgroup of its own (a smoke test needs no limits); its ``run`` then starts
+    in a private mount namespace where the cgroup2 mount is hidden, so crun sees plain cgroup v1.
+    """
+    argv = [runtime, "--root", str(state_dir)]
+    if not _crun_on_hybrid_cgroups(runtime):
+        return argv
+    argv.append("--cgroup-manager=disabled")
+    if not run:
+        return argv
+    empty = state_dir / "no-cgroup2"
+    empty.mkdir(parents=True, exist_ok=True)
+    hide = f'mount --bind {empty} /sys/fs/cgroup/unified && exec "$0" "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", hide, *argv]
+
+
 @dataclass
 class Container:
     """One container run by ``runtime`` (runc or crun) in the foreground, its output in files."""
@@ -107,7 +132,13 @@ class Container:
         self._logs = [out, err]
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
-            [self.runtime, "--root", str(self.state_dir), "run", "--bundle", str(self.bundle), self.name],
+            [
+                *runtime_argv(self.runtime, self.state_dir, run=True),
+                "run",
+                "--bundle",
+                str(self.bundle),
+                self.name,
+            ],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
@@ -115,7 +146,7 @@ class Container:
 
     def signal(self, sig: signal.Signals) -> None:
         subprocess.run(
-            [self.runtime, "--root", str(self.state_dir), "kill", self.name, sig.name.removeprefix("SIG")],
+            [*runtime_argv(self.runtime, self.state_dir), "kill", self.name, sig.name.removeprefix("SIG")],
             check=True,
             capture_output=True,
         )
@@ -132,13 +163,24 @@ class Container:
                 parts.append(path.read_text(errors="replace"))
         return "\n".join(parts)
 
+    def pid(self) -> int:
+        """The container's init process, as this machine's PID namespace sees it."""
+        out = subprocess.run(
+            [*runtime_argv(self.runtime, self.state_dir), "state", self.name],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        pid: int = json.loads(out)["pid"]
+        return pid
+
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def cleanup(self) -> None:
         if self.running():
             subprocess.run(
-                [self.runtime, "--root", str(self.state_dir), "kill", self.name, "KILL"], capture_output=True
+                [*runtime_argv(self.runtime, self.state_dir), "kill", self.name, "KILL"], capture_output=True
             )
             assert self.proc is not None
             try:
@@ -146,7 +188,7 @@ class Container:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         subprocess.run(
-            [self.runtime, "--root", str(self.state_dir), "delete", "--force", self.name], capture_output=True
+            [*runtime_argv(self.runtime, self.state_dir), "delete", "--force", self.name], capture_output=True
         )
         for log in self._logs:
             log.close()

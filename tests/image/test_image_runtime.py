@@ -217,19 +217,6 @@ def _gateway_config(directory: Path, backend: TestBackend, port: int) -> Path:
     return directory
 
 
-def _container_pid(container: Container) -> int:
-    import subprocess
-
-    out = subprocess.run(
-        [container.runtime, "--root", str(container.state_dir), "state", container.name],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    pid: int = json.loads(out)["pid"]
-    return pid
-
-
 def smoke_test(
     runtime: str, bundle: Path, backend: TestBackend, jpeg: bytes, work: Path, timeout: float
 ) -> None:
@@ -248,7 +235,7 @@ def smoke_test(
             assert resp.status == 200
 
         # The process runs as the image's user, on a read-only root.
-        pid = _container_pid(container)
+        pid = container.pid()
         status_lines = Path(f"/proc/{pid}/status").read_text().splitlines()
         uid_line = next(line for line in status_lines if line.startswith("Uid:"))
         assert uid_line.split()[1:] == ["10001"] * 4
@@ -292,9 +279,11 @@ def test_arm64_image_serves_under_qemu_emulation(
 ) -> None:
     binfmt = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
     if not binfmt.exists():
+        mounted = Path("/proc/sys/fs/binfmt_misc/status").exists()
+        why = "no qemu-aarch64 entry registered" if mounted else "binfmt_misc is not mounted"
         pytest.skip(
-            f"qemu-user binfmt for aarch64 is not registered here ({binfmt} missing; binfmt_misc "
-            "is not mounted in this sandbox): the arm64 image is checked statically only"
+            f"qemu-user binfmt for aarch64 does not work here ({binfmt} missing: {why}); "
+            "the arm64 image is checked statically (ELF machines, library resolution) only"
         )
     if "enabled" not in binfmt.read_text():
         pytest.skip(f"qemu-user binfmt for aarch64 is registered but disabled ({binfmt})")
