@@ -113,6 +113,8 @@ DROPPED_SITE_PATHS = {
     "PIL/_imagingcms.*": "ICC colour management",
     "PIL/_imagingtk.*": "Tk bindings",
 }
+# Base requirements of kubevc that the gateway imports (the rest of the base is kubevc-gen's).
+GATEWAY_BASE_REQUIREMENTS = ("pydantic", "pyyaml")
 # faker (litestar -> polyfactory -> faker, for test-data factories the gateway never builds):
 # only its default locale (en_US, which builds on en) stays; the other 60+ locales are ~20 MB.
 FAKER_LOCALES = ("en", "en_US")
@@ -434,34 +436,35 @@ def download_wheels(platform: Platform, constraints: Path, cache: Path) -> Path:
     return wheels
 
 
+def gateway_requirements() -> list[str]:
+    """What the gateway needs at run time: the ``gateway`` extra plus the base requirements it
+    imports (pydantic, PyYAML), read from pyproject.toml. Not ``kubevc[gateway]``: whatever else
+    the base dependencies hold is for kubevc-gen and stays out of the image."""
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    base = [r for r in meta.get("dependencies", []) if _requirement_name(r) in GATEWAY_BASE_REQUIREMENTS]
+    return [*base, *meta["optional-dependencies"]["gateway"]]
+
+
+def _requirement_name(requirement: str) -> str:
+    match = re.match(r"[A-Za-z0-9._-]+", requirement.strip())
+    return re.sub(r"[-_.]+", "-", match.group(0)).lower() if match else ""
+
+
 def install_wheels(
-    platform: Platform, project_wheel: Path, wheels: Path, constraints: Path, target: Path
+    platform: Platform, project_wheel: Path, wheels: Path, constraints: Path, site: Path, app_site: Path
 ) -> None:
-    """Unpack kubevc[gateway] and its dependencies for ``platform`` into ``target`` (no code runs)."""
-    shutil.rmtree(target, ignore_errors=True)
-    pip(
-        "install",
-        "--quiet",
-        "--no-index",
-        "--find-links",
-        wheels,
-        "--target",
-        target,
-        "--no-compile",
-        "--no-warn-script-location",
-        *platform.wheel_platform_args(),
-        "--abi",
-        "cp311",
-        "--abi",
-        "abi3",
-        "--abi",
-        "none",
-        "--constraint",
-        constraints,
-        f"{project_wheel}[gateway]",
-    )
+    """Unpack the gateway's pinned dependencies for ``platform`` into ``site`` and the project's
+    wheel (no dependencies) into ``app_site``; pip only unpacks wheels, no code of them runs."""
+    shutil.rmtree(site, ignore_errors=True)
+    platform_args = [*platform.wheel_platform_args(), "--abi", "cp311", "--abi", "abi3", "--abi", "none"]
+    common = ["install", "--quiet", "--no-index", "--no-compile", "--no-warn-script-location"]
+    # Resolved again from the cache under the pins: a dependency missing from the constraints fails here.
+    pip(*common, "--find-links", wheels, "--target", site, *platform_args, "--constraint", constraints,
+        *gateway_requirements())  # fmt: skip
+    pip(*common, "--no-deps", "--target", app_site, *platform_args, project_wheel)
     # Console scripts pip wrote carry this host's interpreter in their #! line.
-    shutil.rmtree(target / "bin", ignore_errors=True)
+    for target in (site, app_site):
+        shutil.rmtree(target / "bin", ignore_errors=True)
 
 
 def prune_site(site: Path) -> int:
@@ -895,16 +898,13 @@ def build_platform(
     progress(f"{platform.oci}: {len(debian)} Debian packages; compiling the standard library")
     compile_bytecode(root / "usr/lib/python3.11", "/usr/lib/python3.11")
     wheels = download_wheels(platform, constraints, cache)
-    progress(f"{platform.oci}: unpacking kubevc[gateway] and its wheels")
-    install_wheels(platform, wheel, wheels, constraints, site)
-    dists = python_distributions(site)
-    saved = prune_site(site)
-    progress(f"{platform.oci}: dropped {saved / 1e6:.0f} MB the gateway never loads")
+    progress(f"{platform.oci}: unpacking the gateway's wheels and kubevc's")
     # The project's own files go in a layer of their own: a new revision re-ships only that.
     shutil.rmtree(app, ignore_errors=True)
-    (app / SITE_PACKAGES).mkdir(parents=True)
-    for path in [site / "kubevc", *site.glob("kubevc-*.dist-info")]:
-        path.rename(app / SITE_PACKAGES / path.name)
+    install_wheels(platform, wheel, wheels, constraints, site, app / SITE_PACKAGES)
+    dists = python_distributions(site) + python_distributions(app / SITE_PACKAGES)
+    saved = prune_site(site)
+    progress(f"{platform.oci}: dropped {saved / 1e6:.0f} MB the gateway never loads")
     write_entrypoint(app)
     trees = [("/", root), ("/" + SITE_PACKAGES, site), ("/", app)]
     missing = unresolved_libraries(trees, platform.triplet)
@@ -1076,8 +1076,8 @@ def build(platforms: Sequence[Platform], output: Path, constraints: Path) -> dic
 # --- constraints and wheel availability --------------------------------------------------------
 
 
-def resolve(platform: Platform, wheel: Path) -> dict[str, str]:
-    """``{name: version}`` pip picks for kubevc[gateway] on ``platform`` (newest allowed versions)."""
+def resolve(platform: Platform) -> dict[str, str]:
+    """``{name: version}`` pip picks for the gateway's requirements on ``platform`` (newest allowed)."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         pip(
@@ -1096,29 +1096,28 @@ def resolve(platform: Platform, wheel: Path) -> dict[str, str]:
             "abi3",
             "--abi",
             "none",
-            f"{wheel}[gateway]",
+            *gateway_requirements(),
         )
         doc = json.loads(report.read_text())
-    found = {item["metadata"]["name"]: item["metadata"]["version"] for item in doc["install"]}
-    found.pop("kubevc", None)
-    return found
+    return {
+        _requirement_name(item["metadata"]["name"]): item["metadata"]["version"] for item in doc["install"]
+    }
 
 
 def lock(platforms: Sequence[Platform], constraints: Path, cache: Path) -> None:
-    project = read_project()
-    wheel = build_project_wheel(cache / "project", project)
     pins: dict[str, str] = {}
     for platform in platforms:
-        progress(f"resolving kubevc[gateway] for {platform.oci}")
-        for name, version in resolve(platform, wheel).items():
+        progress(f"resolving the gateway's requirements for {platform.oci}")
+        for name, version in resolve(platform).items():
             if pins.setdefault(name, version) != version:
                 raise BuildError(f"{name}: {pins[name]} on one platform, {version} on {platform.oci}")
     header = [
-        "# Pinned runtime dependencies of kubevc[gateway] (the gateway image and `make venv`).",
+        "# Pinned run-time dependencies of the gateway: pyproject's `gateway` extra plus pydantic and",
+        "# PyYAML, with everything they pull in (the gateway image; `make venv` installs the same).",
         f"# Generated for {', '.join(p.oci for p in platforms)} by: python image/build.py lock",
         "# (`make constraints`); edit pyproject.toml, then regenerate, never by hand.",
     ]
-    body = [f"{name}=={pins[name]}" for name in sorted(pins, key=str.lower)]
+    body = [f"{name}=={pins[name]}" for name in sorted(pins)]
     constraints.parent.mkdir(parents=True, exist_ok=True)
     constraints.write_text("\n".join(header + body) + "\n")
     progress(f"wrote {constraints} ({len(body)} pins)")
