@@ -21,9 +21,10 @@ PIP_QUIET   := --quiet --disable-pip-version-check
 # namespaces for benchmarks), zstd (chroot cache), prometheus + node exporter (monitoring tests),
 # wrk (benchmark load generator in its own process), mmdebstrap + umoci + runc + crun (the gateway
 # image: built by `make image`, unpacked and run by tests/image).
-APT_PACKAGES := debootstrap iproute2 zstd prometheus prometheus-node-exporter wrk $(IMAGE_APT_PACKAGES)
-# What `make image` / `make image-push` need: mmdebstrap (Debian root), dpkg-deb, skopeo (push).
+# What `make image` / `make image-push` need: mmdebstrap (Debian root), skopeo (push); umoci, runc
+# and crun run the image in tests/image.
 IMAGE_APT_PACKAGES := mmdebstrap umoci skopeo runc crun
+APT_PACKAGES := debootstrap iproute2 zstd prometheus prometheus-node-exporter wrk $(IMAGE_APT_PACKAGES)
 # Pinned runtime dependencies of the gateway: the image build and the venv use the same versions.
 CONSTRAINTS := constraints/gateway.txt
 VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)
