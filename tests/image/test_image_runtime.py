@@ -29,7 +29,8 @@ from image import build as image_build
 from image.oci_runtime import Container, elf_files, prepare_bundle, unpack, wait_http
 from kubevc.gateway.testing import TestBackend, run_test_backend
 
-pytestmark = pytest.mark.slow
+# The first test may build both platforms (a few minutes with cold caches) inside its fixture.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "build"
