@@ -20,10 +20,20 @@ export PATH := $(abspath $(BIN)):$(PATH)
 PIP_QUIET   := --quiet --disable-pip-version-check
 # Debian packages the tests use: debootstrap (pyinfra @chroot tests), iproute2 (network
 # namespaces for benchmarks), zstd (chroot cache), prometheus + node exporter (monitoring tests),
-# wrk (benchmark load generator in its own process).
-APT_PACKAGES := debootstrap iproute2 zstd prometheus prometheus-node-exporter wrk
+# wrk (benchmark load generator in its own process), mmdebstrap + umoci + runc + crun (the gateway
+# image: built by `make image`, unpacked and run by tests/image).
+# What `make image` / `make image-push` need: mmdebstrap (Debian root), skopeo (push); umoci, runc
+# and crun run the image in tests/image.
+IMAGE_APT_PACKAGES := mmdebstrap umoci skopeo runc crun
+APT_PACKAGES := debootstrap iproute2 zstd prometheus prometheus-node-exporter wrk $(IMAGE_APT_PACKAGES)
+# Pinned runtime dependencies of the gateway: the image build and the venv use the same versions.
+CONSTRAINTS := constraints/gateway.txt
+VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)
+IMAGE       := kubevc-gateway
+PLATFORMS   ?= linux/amd64 linux/arm64
 
-.PHONY: help venv tools system-deps test test-fast demo lint protos fleet bench bench-full clean
+.PHONY: help venv tools system-deps apt-install image-deps test test-fast demo lint protos fleet bench bench-full clean \
+	image image-push image-measure constraints
 
 help:
 	@echo "make demo   - a demo fleet with two regions rendered, validated and committed; the gateway answers a request"
@@ -32,20 +42,22 @@ help:
 	@echo "make protos - regenerate gateway/_proto from protos/*.proto"
 	@echo "make fleet  - re-render the committed example fleet in fleet/"
 	@echo "make bench  - quick benchmarks (< 3 min), results in bench/results and docs/benchmarks.md"
+	@echo "make image  - the gateway OCI image for $(PLATFORMS) in build/oci (docs/deployment.md)"
+	@echo "make image-push REGISTRY=host/namespace - push build/oci:$(VERSION) (all platforms) with skopeo"
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(PIP_QUIET) --upgrade pip setuptools wheel
-	$(PY) -m pip install $(PIP_QUIET) -e ".[$(EXTRAS)]"
+	$(PY) -m pip install $(PIP_QUIET) -e ".[$(EXTRAS)]" --constraint $(CONSTRAINTS)
 	touch $@ $(VENV)/.installed-demo
 
 # The demo runs kubevc-gen and the gateway only: no test, lint or benchmark tools, no TF/MLServer.
-$(VENV)/.installed-demo: pyproject.toml
+$(VENV)/.installed-demo: pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install $(PIP_QUIET) --upgrade pip setuptools wheel
-	$(PY) -m pip install $(PIP_QUIET) -e ".[$(DEMO_EXTRAS)]"
+	$(PY) -m pip install $(PIP_QUIET) -e ".[$(DEMO_EXTRAS)]" --constraint $(CONSTRAINTS)
 	touch $@
 
 # A stamp file per tool venv marks a finished install, so an interrupted one is redone.
@@ -70,7 +82,13 @@ $(TOOLS)/tf/.installed:
 
 # Installs missing Debian packages when running as root; otherwise says what the tests will skip.
 system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+image-deps:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(IMAGE_APT_PACKAGES)"
+
+apt-install:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -88,14 +106,36 @@ demo: $(VENV)/.installed-demo $(TOOLS)/checkov/.installed
 	$(PY) -m kubevc.generator.demo
 	$(PY) -m kubevc.gateway.demo
 
+# The gateway image, built offline (Debian + PyPI only, no container registry): docs/deployment.md.
+image: venv image-deps
+	$(PY) image/build.py build $(addprefix --platform ,$(PLATFORMS))
+
+# Re-resolve the gateway's pinned dependencies for every image platform (after editing pyproject.toml).
+constraints: venv
+	$(PY) image/build.py lock $(addprefix --platform ,$(PLATFORMS))
+
+# skopeo copy --all: the image index with every platform, to REGISTRY/kubevc-gateway:VERSION.
+image-push: image-deps
+	@test -f build/oci/index.json || { echo "image-push: no build/oci: run make image first" >&2; exit 2; }
+	@if [ -z "$(REGISTRY)" ]; then \
+	  echo "would run: skopeo copy --all oci:build/oci:$(VERSION) docker://REGISTRY/$(IMAGE):$(VERSION)"; \
+	  echo "image-push: error: set REGISTRY, e.g. make image-push REGISTRY=ghcr.io/kubevc" >&2; exit 2; fi
+	skopeo copy --all $(SKOPEO_FLAGS) oci:build/oci:$(VERSION) docker://$(REGISTRY)/$(IMAGE):$(VERSION)
+
+# Start-to-ready time of the built image under runc (docs/deployment.md).
+image-measure: venv image-deps
+	$(PY) -m image.measure
+
 lint: venv
 	rm -rf build/mypy && mkdir -p build/mypy/kubevc
 	ln -s ../../../generator build/mypy/kubevc/generator
 	ln -s ../../../gateway build/mypy/kubevc/gateway
 	ln -s ../../../nodeprep build/mypy/kubevc/nodeprep
-	$(BIN)/ruff check generator gateway nodeprep tests bench
-	$(BIN)/ruff format --check generator gateway nodeprep tests bench
+	ln -s ../../image build/mypy/image
+	$(BIN)/ruff check generator gateway nodeprep tests bench image
+	$(BIN)/ruff format --check generator gateway nodeprep tests bench image
 	cd build/mypy && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p kubevc.generator -p kubevc.gateway -p kubevc.nodeprep
+	cd build/mypy && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p image
 
 protos: venv
 	$(PY) -m kubevc.gateway._protogen
