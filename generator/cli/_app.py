@@ -1,4 +1,4 @@
-"""``kubevc-gen``: region specs in, a Flux-reconciled fleet repo out.
+"""``kubevc-gen``: the root group, ``init``, ``region ...``, ``render`` and ``validate``.
 
 Every mutating command validates first, writes nothing on error, and makes one git commit
 (or a new branch with ``--branch``, a staged change with ``--no-commit``, a diff with ``--dry-run``).
@@ -6,89 +6,27 @@ Every mutating command validates first, writes nothing on error, and makes one g
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from . import spec as spec_mod
-from .gitops import ChangeOptions, ChangeResult, GitError, apply_change, unified_diff
-from .render import plan_remove_region, plan_render, plan_with_regions
-from .spec import Fleet, RegionSpec, SpecError
-from .yamlio import YamlError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_FINDINGS = 1
-EXIT_BAD_INPUT = 2
-
-CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def _fail(problems: list[str], code: int = EXIT_BAD_INPUT) -> None:
-    for line in problems:
-        click.secho(f"error: {line}", fg="red", err=True)
-    sys.exit(code)
-
-
-def handle_errors(func: F) -> F:
-    """Turn known errors into a clear message and a non-zero exit code (no traceback)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except SpecError as exc:
-            _fail(exc.problems)
-        except YamlError as exc:
-            _fail([str(exc)])
-        except GitError as exc:
-            _fail([str(exc)], EXIT_FINDINGS)
-        return None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def git_options(func: F) -> F:
-    """``--branch``, ``--no-commit`` and ``--dry-run`` for a mutating command."""
-    func = click.option("--dry-run", is_flag=True, help="Print the diff and write nothing.")(func)
-    func = click.option("--no-commit", is_flag=True, help="Write and stage the change, do not commit.")(func)
-    func = click.option(
-        "--branch",
-        "branch",
-        metavar="NAME",
-        default=None,
-        help="Commit on a new branch NAME (for a pull request).",
-    )(func)
-    return func
-
-
-def _options(branch: str | None, no_commit: bool, dry_run: bool) -> ChangeOptions:
-    if dry_run and (branch or no_commit):
-        raise SpecError("--dry-run cannot be combined with --branch or --no-commit")
-    return ChangeOptions(branch=branch, no_commit=no_commit, dry_run=dry_run)
-
-
-def _report(result: ChangeResult) -> None:
-    if result.diff and not result.commit and result.summary.startswith("dry run"):
-        click.echo(result.diff, nl=False)
-    click.echo(result.summary)
-
-
-# Public names for other command modules (cli_node.py) that reuse the option handling.
-change_options = _options
-report_change = _report
-
-
-def get_fleet(ctx: click.Context) -> Fleet:
-    """The fleet repo named by the global ``--fleet`` option (default: the current folder)."""
-    root: Path = ctx.find_root().obj["fleet_path"]
-    return Fleet.find(root)
+from .. import workflows
+from ..repo import region_path, unified_diff
+from ..spec import check_name
+from ..validate import print_report, validate_fleet
+from ._common import (
+    CONTEXT_SETTINGS,
+    EXIT_FINDINGS,
+    change_options,
+    get_fleet,
+    git_options,
+    handle_errors,
+    region_filter,
+    report_change,
+)
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -142,9 +80,7 @@ def init(
     Example:
       kubevc-gen init ./edge-fleet --git-url https://git.example.com/ops/edge-fleet.git
     """
-    from .scaffold import init_fleet
-
-    commit = init_fleet(
+    commit = workflows.init_fleet(
         path,
         git_url=git_url,
         branch=branch,
@@ -168,32 +104,6 @@ def region() -> None:
     Example:
       kubevc-gen region list
     """
-
-
-def _storage(
-    nfs_server: str | None,
-    nfs_path: str | None,
-    iscsi_portal: str | None,
-    iscsi_iqn: str | None,
-    iscsi_lun: int | None,
-) -> dict[str, Any]:
-    nfs = nfs_server is not None or nfs_path is not None
-    iscsi = iscsi_portal is not None or iscsi_iqn is not None or iscsi_lun is not None
-    if nfs and iscsi:
-        raise SpecError(
-            "choose one storage: --nfs-server/--nfs-path or --iscsi-portal/--iscsi-iqn/--iscsi-lun"
-        )
-    if nfs:
-        if not (nfs_server and nfs_path):
-            raise SpecError("NFS storage needs both --nfs-server and --nfs-path")
-        return {"nfs": {"server": nfs_server, "path": nfs_path}}
-    if iscsi:
-        if not (iscsi_portal and iscsi_iqn and iscsi_lun is not None):
-            raise SpecError("iSCSI storage needs --iscsi-portal, --iscsi-iqn and --iscsi-lun")
-        return {"iscsi": {"portal": iscsi_portal, "iqn": iscsi_iqn, "lun": iscsi_lun}}
-    raise SpecError(
-        "a region needs model storage: --nfs-server/--nfs-path or --iscsi-portal/--iscsi-iqn/--iscsi-lun"
-    )
 
 
 @region.command("add", context_settings=CONTEXT_SETTINGS)
@@ -260,42 +170,29 @@ def region_add(
       kubevc-gen region add seoul --api-endpoint https://10.8.0.1:6443 --distribution k3s \\
           --arch arm64 --nfs-server 10.8.0.10 --nfs-path /export/models
     """
-    options = _options(branch, no_commit, dry_run)
-    spec_mod.check_name(name)
+    options = change_options(branch, no_commit, dry_run)
+    check_name(name)
     fleet = get_fleet(ctx)
-    if name in fleet.region_names() or (fleet.root / "regions" / name).exists():
-        raise SpecError(f"region {name!r} already exists (regions/{name}/); use `kubevc-gen region set`")
-    cfg = fleet.config
-    data: dict[str, Any] = {
-        "name": name,
-        "apiEndpoint": api_endpoint,
-        "distribution": distribution,
-        "architectures": list(archs) or ["amd64"],
-        "storage": _storage(nfs_server, nfs_path, iscsi_portal, iscsi_iqn, iscsi_lun),
-        "monitoring": monitoring,
-        "git": {"url": git_url or cfg.git_url, "branch": git_branch or cfg.branch},
+    optional = {
+        "kubeContext": kube_context,
+        "clusterName": cluster_name,
+        "podCidr": pod_cidr,
+        "serviceCidr": service_cidr,
     }
-    for key, value in (
-        ("kubeContext", kube_context),
-        ("clusterName", cluster_name),
-        ("podCidr", pod_cidr),
-        ("serviceCidr", service_cidr),
-    ):
-        if value is not None:
-            data[key] = value
-    spec = _validate_new(data, f"regions/{name}/region.yaml")
-    message = f"region add {name} ({spec.distribution}, {', '.join(spec.architectures)})"
-    change = plan_with_regions(fleet, [spec], message)
-    _report(apply_change(fleet, change, options))
-
-
-def _validate_new(data: dict[str, Any], filename: str) -> RegionSpec:
-    from pydantic import ValidationError
-
-    try:
-        return RegionSpec.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(spec_mod.format_validation_error(exc, filename)) from None
+    result = workflows.add_region(
+        fleet,
+        name,
+        api_endpoint=api_endpoint,
+        distribution=distribution,
+        archs=archs,
+        storage=(nfs_server, nfs_path, iscsi_portal, iscsi_iqn, iscsi_lun),
+        monitoring=monitoring,
+        git_url=git_url,
+        git_branch=git_branch,
+        optional=optional,
+        options=options,
+    )
+    report_change(result)
 
 
 @region.command("list", context_settings=CONTEXT_SETTINGS)
@@ -342,7 +239,7 @@ def region_show(ctx: click.Context, name: str) -> None:
     """
     fleet = get_fleet(ctx)
     spec = fleet.load(name)
-    click.echo(spec_mod.region_path(fleet.root, name).read_text(encoding="utf-8"), nl=False)
+    click.echo(region_path(fleet.root, name).read_text(encoding="utf-8"), nl=False)
     click.echo("# effective:")
     click.echo(f"#   kubeContext: {spec.effective_kube_context}")
     click.echo(f"#   clusterName: {spec.effective_cluster_name}")
@@ -373,21 +270,10 @@ def region_set(
       kubevc-gen region set seoul monitoring=false storage.nfs.path=/export/models2
       kubevc-gen region set seoul 'architectures=[arm64, amd64]' --branch seoul-amd64
     """
-    from .setkeys import apply_assignments
-
-    options = _options(branch, no_commit, dry_run)
-    spec_mod.check_name(name)
+    options = change_options(branch, no_commit, dry_run)
+    check_name(name)
     fleet = get_fleet(ctx)
-    spec_mod.load_region(fleet.root, name)  # the current file must be valid to start from
-    path = spec_mod.region_path(fleet.root, name)
-    rel = path.relative_to(fleet.root).as_posix()
-    text = apply_assignments(path.read_text(encoding="utf-8"), list(assignments), rel)
-    spec, _ = spec_mod.parse_region(text, rel)
-    if spec.name != name:
-        raise SpecError(f"{rel}: name cannot be changed with region set (add a new region instead)")
-    keys = ", ".join(a.split("=", 1)[0] for a in assignments)
-    change = plan_with_regions(fleet, [spec], f"region set {name} {keys}", texts={name: text})
-    _report(apply_change(fleet, change, options))
+    report_change(workflows.set_region_keys(fleet, name, list(assignments), options))
 
 
 @region.command("remove", context_settings=CONTEXT_SETTINGS)
@@ -402,13 +288,10 @@ def region_remove(ctx: click.Context, name: str, branch: str | None, no_commit: 
     Example:
       kubevc-gen region remove busan --branch retire-busan
     """
-    options = _options(branch, no_commit, dry_run)
-    spec_mod.check_name(name)
+    options = change_options(branch, no_commit, dry_run)
+    check_name(name)
     fleet = get_fleet(ctx)
-    if name not in fleet.region_names():
-        raise SpecError(f"region {name!r} not found (no regions/{name}/region.yaml)")
-    change = plan_remove_region(fleet, name, f"region remove {name}")
-    _report(apply_change(fleet, change, options))
+    report_change(workflows.remove_region(fleet, name, options))
 
 
 # --------------------------------------------------------------------------- render / validate
@@ -429,9 +312,9 @@ def render(ctx: click.Context, check: bool, branch: str | None, no_commit: bool,
       kubevc-gen render            # after editing regions/*/region.yaml by hand
       kubevc-gen render --check    # in CI: fails when the tree is out of date
     """
-    options = _options(branch, no_commit, dry_run)
+    options = change_options(branch, no_commit, dry_run)
     fleet = get_fleet(ctx)
-    change = plan_render(fleet, "render")
+    change = workflows.plan_full_render(fleet)
     if check:
         files = change.effective(fleet.root)
         if files:
@@ -444,13 +327,11 @@ def render(ctx: click.Context, check: bool, branch: str | None, no_commit: bool,
             sys.exit(EXIT_FINDINGS)
         click.echo("render --check: the generated tree is up to date")
         return
-    files = change.effective(fleet.root)
-    change.message = f"render: {len(files)} generated file(s) updated"
-    _report(apply_change(fleet, change, options))
+    report_change(workflows.render_fleet(fleet, change, options))
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
-@click.option("--region", "regions", multiple=True, help="Only this region (repeatable; default: all).")
+@region_filter("Only this region (repeatable; default: all).", metavar=None)
 @click.option("--no-checkov", is_flag=True, help="Skip the checkov policy scan.")
 @click.pass_context
 @handle_errors
@@ -464,8 +345,6 @@ def validate(ctx: click.Context, regions: tuple[str, ...], no_checkov: bool) -> 
       kubevc-gen validate
       kubevc-gen validate --region seoul --no-checkov
     """
-    from .validate import print_report, validate_fleet
-
     fleet = get_fleet(ctx)
     console = Console(stderr=True)
     report = validate_fleet(
@@ -477,56 +356,3 @@ def validate(ctx: click.Context, regions: tuple[str, ...], no_checkov: bool) -> 
     print_report(report, Console(width=140))
     if report.findings:
         sys.exit(EXIT_FINDINGS)
-
-
-# nodeprep commands (`node ...`, `cluster ...`) live in cli_node.py, owned by the nodeprep package.
-try:
-    from .cli_node import cluster as _cluster_group  # type: ignore[import-not-found,unused-ignore]
-    from .cli_node import node as _node_group  # type: ignore[import-not-found,unused-ignore]
-except ImportError as _exc:  # pragma: no cover - only when nodeprep is not installed
-    _NODE_IMPORT_ERROR: str | None = str(_exc)
-else:
-    _NODE_IMPORT_ERROR = None
-    cli.add_command(_node_group, "node")
-    cli.add_command(_cluster_group, "cluster")
-
-# the model lifecycle (`model add/publish/promote/rollback/list`) lives in cli_model.py.
-try:
-    from .cli_model import model as _model_group
-except ImportError as _model_exc:  # pragma: no cover - a partial installation
-    _MODEL_IMPORT_ERROR: str | None = str(_model_exc)
-else:
-    _MODEL_IMPORT_ERROR = None
-    cli.add_command(_model_group, "model")
-
-# the central monitoring hub (`hub set/show/remove`) lives in cli_hub.py.
-try:
-    from .cli_hub import hub as _hub_group
-except ImportError as _hub_exc:  # pragma: no cover - a partial installation
-    _HUB_IMPORT_ERROR: str | None = str(_hub_exc)
-else:
-    _HUB_IMPORT_ERROR = None
-    cli.add_command(_hub_group, "hub")
-
-
-# live fleet commands (`status`, `reconcile`, `suspend`, `resume`) live in cli_status.py.
-try:
-    from .cli_status import reconcile as _reconcile_cmd
-    from .cli_status import resume as _resume_cmd
-    from .cli_status import status as _status_cmd
-    from .cli_status import suspend as _suspend_cmd
-except ImportError as _exc:  # pragma: no cover - only when the kubernetes client is not installed
-    _STATUS_IMPORT_ERROR: str | None = str(_exc)
-else:
-    _STATUS_IMPORT_ERROR = None
-    for _cmd in (_status_cmd, _reconcile_cmd, _suspend_cmd, _resume_cmd):
-        cli.add_command(_cmd)
-
-
-def main() -> None:
-    """Console script entry point (``kubevc-gen``)."""
-    cli(prog_name="kubevc-gen")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

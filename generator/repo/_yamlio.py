@@ -22,21 +22,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
-__all__ = [
-    "YamlError",
-    "atomic_write",
-    "dump_documents",
-    "dump_generated",
-    "dump_roundtrip",
-    "line_of",
-    "literal",
-    "load_roundtrip",
-    "to_plain",
-]
-
-
-class YamlError(ValueError):
-    """A YAML file could not be parsed; the message names the file and line."""
+from ..errors import YamlError
 
 
 def _rt() -> YAML:

@@ -38,23 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .spec import SpecError
-
-__all__ = [
-    "INCOMING_PREFIX",
-    "MOUNT_PATH",
-    "LocalStore",
-    "Manifest",
-    "ManifestEntry",
-    "PublishResult",
-    "RemoteStore",
-    "Store",
-    "StoreError",
-    "build_manifest",
-    "check_saved_model",
-    "model_folder",
-    "publish",
-]
+from ..errors import StoreError
 
 INCOMING_PREFIX = ".incoming-"
 LOCK_NAME = ".publish.lock"
@@ -63,10 +47,6 @@ MOUNT_PATH = "/models"
 _CHUNK = 1 << 20
 
 Progress = Callable[[str], None]
-
-
-class StoreError(SpecError):
-    """A model store problem (bad source, existing version, path outside the store...)."""
 
 
 # --------------------------------------------------------------------------- source checks
@@ -256,6 +236,7 @@ class RemoteStore:
         self._sudo = bool(getattr(host.data, "_sudo", False))
 
     def _sh(self, script: str, what: str) -> str:
+        # pyinfra is heavy to import and only needed over SSH (--via-host): imported on first use
         from pyinfra.api.command import StringCommand
 
         ok, out = self.host.run_shell_command(
@@ -473,6 +454,7 @@ def open_store(
                 f"--store {root} is outside the region's model store export {export} "
                 "(storage.nfs.path in region.yaml); nothing copied"
             )
+    # nodeprep's runner imports pyinfra (slow): only a --via-host store needs it
     from kubevc.nodeprep.runner import Target, pyinfra_session
 
     data = host_data or {}

@@ -1,19 +1,27 @@
-"""``kubevc-gen init``: a new fleet repo from the cookiecutter template shipped in the package."""
+"""``kubevc-gen init``: a new fleet repo from the cookiecutter template shipped in the package.
+
+The shared tree to commit with it comes from the caller (``plan``): rendering is a layer above.
+"""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .gitops import Git
-from .spec import FleetConfig, SpecError, check_name
+from pydantic import ValidationError
 
-__all__ = ["TEMPLATE_DIR", "init_fleet"]
+from ..errors import SpecError
+from ..spec import FleetConfig, GitSpec, check_name
+from ._fleet import Fleet
+from ._git import Change, Git
+from ._problems import format_validation_error
+from ._yamlio import atomic_write
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "fleet"
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "fleet"
 # Folders that cannot ship as package data under their real (hidden) name.
 RENAMES = {"_github": ".github"}
 
@@ -27,6 +35,7 @@ def _kubevc_version() -> str:
 
 def init_fleet(
     path: Path,
+    plan: Callable[[Fleet], Change],
     *,
     git_url: str,
     branch: str,
@@ -35,20 +44,18 @@ def init_fleet(
     age_recipient: str = "",
     force: bool = False,
 ) -> str:
-    """Scaffold, render the shared tree, ``git init`` and commit; return the commit id.
+    """Scaffold, write the files of ``plan`` (the rendered shared tree), ``git init`` and commit;
+    return the commit id.
 
     On failure everything created is removed again (files that existed before are restored).
     """
+    # cookiecutter pulls in jinja2 and more: imported only when a fleet is created (start-up time)
     from cookiecutter.main import cookiecutter
 
     path = path.resolve()
     fleet_name = name or path.name
     check_name(fleet_name, "fleet name")
     check_name(namespace, "namespace")
-    from pydantic import ValidationError
-
-    from .spec import GitSpec, format_validation_error
-
     try:
         FleetConfig(git_url=git_url, branch=branch, name=fleet_name, namespace=namespace)
         GitSpec(url=git_url, branch=branch)
@@ -102,13 +109,7 @@ def init_fleet(
                     created.append(dest)
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dest)
-        from .render import plan_render
-        from .spec import Fleet
-
-        fleet = Fleet(path)
-        change = plan_render(fleet, "init", regions=[])
-        from .yamlio import atomic_write
-
+        change = plan(Fleet(path))
         for rel, content in sorted(change.files.items()):
             if content is None:
                 continue

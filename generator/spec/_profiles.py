@@ -1,43 +1,26 @@
-"""Model profiles: how the gateway pre- and post-processes each kind of model.
+"""Model profiles as data: how the gateway pre- and post-processes each kind of model.
 
-A profile is data: one YAML file per profile in ``generator/profiles/`` (shipped as package
-data), validated here with pydantic ``extra="forbid"``. The keys under ``input`` and ``output``
-are the gateway's own model keys (``docs/gateway-config.md``); only the keys a profile sets are
-rendered, so the gateway's defaults apply to the rest. ``{basePath}`` in ``vocabFile`` is
-replaced by the model's base path (the gateway then mounts the model store read-only).
-
-    >>> from kubevc.generator.model_profiles import load_profiles
-    >>> sorted(load_profiles())
-    ['classification', 'classification-299', 'detection', 'tensor', 'text']
+A profile is one YAML file in ``generator/profiles/`` (shipped as package data); these are its
+pydantic models (``extra="forbid"``). The keys under ``input`` and ``output`` are the gateway's own
+model keys (``docs/gateway-config.md``); only the keys a profile sets are rendered, so the
+gateway's defaults apply to the rest. ``{basePath}`` in ``vocabFile`` is replaced by the model's
+base path (the gateway then mounts the model store read-only). Loading the files lives in
+:mod:`kubevc.generator.repo`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from . import yamlio
-from .spec import SpecError, check_name, format_validation_error
+from ..errors import SpecError
 
-__all__ = [
-    "PROFILES_DIR",
-    "Profile",
-    "gateway_model",
-    "load_profiles",
-    "pending_files",
-    "profile",
-    "profile_names",
-    "read_labels",
-]
-
-PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
 BASE_PATH_PLACEHOLDER = "{basePath}"
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -118,52 +101,16 @@ class Profile(_Model):
         return bool(self.input.vocab_file and BASE_PATH_PLACEHOLDER in self.input.vocab_file)
 
 
-def _load_file(path: Path) -> Profile:
-    rel = f"profiles/{path.name}"
-    raw = yamlio.load_roundtrip(path.read_text(encoding="utf-8"), rel)
-    try:
-        prof = Profile.model_validate(yamlio.to_plain(raw))
-    except ValidationError as exc:
-        raise SpecError(format_validation_error(exc, rel, raw)) from None
-    check_name(prof.name, "profile name")
-    if prof.name != path.stem:
-        raise SpecError(f"{rel}: name: {prof.name!r} does not match the file name {path.stem!r}")
-    return prof
-
-
-def load_profiles(folder: Path | None = None) -> dict[str, Profile]:
-    """Every profile in ``folder`` (default: the shipped ones), by name; errors name file and key."""
-    if folder is None:
-        return dict(_shipped())
-    profiles: dict[str, Profile] = {}
-    problems: list[str] = []
-    for path in sorted(folder.glob("*.yaml")):
-        try:
-            prof = _load_file(path)
-        except SpecError as exc:
-            problems.extend(exc.problems)
-            continue
-        profiles[prof.name] = prof
-    if problems:
-        raise SpecError(problems)
-    return profiles
-
-
 @functools.cache
-def _shipped() -> tuple[tuple[str, Profile], ...]:
-    return tuple(load_profiles(PROFILES_DIR).items()) if PROFILES_DIR.is_dir() else ()
+def shipped_profile_names() -> tuple[str, ...]:
+    """The names of the shipped profiles (``generator/profiles/<name>.yaml``), sorted.
 
-
-def profile_names() -> list[str]:
-    return sorted(load_profiles())
-
-
-def profile(name: str) -> Profile:
-    """The shipped profile ``name``; a :class:`SpecError` listing the known ones otherwise."""
-    profiles = load_profiles()
-    if name not in profiles:
-        raise SpecError(f"unknown model profile {name!r} (profiles: {', '.join(sorted(profiles))})")
-    return profiles[name]
+    Only the package's own file names are listed (what :class:`ModelSpec` checks a ``profile``
+    key against); :func:`kubevc.generator.repo.load_profiles` reads and validates the files.
+    """
+    if not PROFILES_DIR.is_dir():
+        return ()
+    return tuple(sorted(p.stem for p in PROFILES_DIR.glob("*.yaml")))
 
 
 def gateway_model(prof: Profile, base_path: str) -> dict[str, Any]:
@@ -175,34 +122,8 @@ def gateway_model(prof: Profile, base_path: str) -> dict[str, Any]:
     return {"input": data_in, "output": data_out}
 
 
-# Files a command is about to write in the same commit (``model add --labels``): render reads
-# them from here before the disk, so the whole change is planned before anything is written.
-_PENDING: contextvars.ContextVar[Mapping[str, bytes] | None] = contextvars.ContextVar(
-    "kubevc_pending", default=None
-)
-
-
-@contextlib.contextmanager
-def pending_files(files: Mapping[str, bytes]) -> Iterator[None]:
-    token = _PENDING.set(dict(files))
-    try:
-        yield
-    finally:
-        _PENDING.reset(token)
-
-
-def read_labels(root: Path, rel: str, where: str) -> list[str]:
-    """Class labels of ``rel`` (one per line) in the fleet repo; trailing blank lines dropped."""
-    data = (_PENDING.get() or {}).get(rel)
-    if data is None:
-        path = root / rel
-        if not path.is_file():
-            raise SpecError(f"{where}: {rel} does not exist in the fleet repo")
-        data = path.read_bytes()
-    try:
-        labels = [line.strip() for line in data.decode("utf-8").splitlines()]
-    except UnicodeDecodeError:
-        raise SpecError(f"{where}: {rel} is not UTF-8 text") from None
-    while labels and not labels[-1]:
-        labels.pop()
-    return labels
+def pick_profile(profiles: Mapping[str, Profile], name: str) -> Profile:
+    """``profiles[name]``; a :class:`SpecError` listing the known ones otherwise."""
+    if name not in profiles:
+        raise SpecError(f"unknown model profile {name!r} (profiles: {', '.join(sorted(profiles))})")
+    return profiles[name]

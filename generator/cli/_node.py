@@ -9,37 +9,54 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from kubevc.nodeprep.cluster import (
+    DEFAULT_K3S_VERSION,
+    DEFAULT_KUBERNETES_VERSION,
+    ClusterParams,
+    init_cluster,
+    k3s_plan,
+)
+from kubevc.nodeprep.fluxsync import FluxSyncError, apply_flux_sync
+from kubevc.nodeprep.join import (
+    JoinError,
+    JoinRequest,
+    core_api_for_context,
+    join_node,
+    node_preflight,
+    pyinfra_join_runner,
+    stage_k3s_agent,
+)
+from kubevc.nodeprep.kubeconfig import KubeconfigError, default_kubeconfig_path, merge_kubeconfig_file
+from kubevc.nodeprep.platform import UnsupportedPlatformError
+from kubevc.nodeprep.prepare import PrepareOptions, prepare_nodes
 from kubevc.nodeprep.runner import RunReport, Target
 
-from .cli import EXIT_BAD_INPUT, EXIT_FINDINGS, _options, _report, get_fleet, git_options
-from .cli import handle_errors as _spec_errors
-from .spec import NodeSpec, RegionSpec, SpecError, check_name
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-# the same settings as the rest of kubevc-gen (kept here: cli.py imports this module at its end)
-CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+from .. import workflows
+from ..errors import SpecError
+from ..spec import NodeSpec, RegionSpec, check_name
+from ._common import (
+    CONTEXT_SETTINGS,
+    EXIT_FINDINGS,
+    F,
+    change_options,
+    fail,
+    get_fleet,
+    git_options,
+    progress,
+    report_change,
+)
+from ._common import handle_errors as _spec_errors
 
 _NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
-def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
-    click.secho(f"error: {message}", fg="red", err=True)
-    sys.exit(code)
-
-
 def handle_errors(func: F) -> F:
     """The generator's spec/git error handling plus the nodeprep errors, each as one line."""
-    from kubevc.nodeprep.join import JoinError
-    from kubevc.nodeprep.kubeconfig import KubeconfigError
-    from kubevc.nodeprep.platform import UnsupportedPlatformError
-
     inner = _spec_errors(func)
 
     @functools.wraps(func)
@@ -47,18 +64,14 @@ def handle_errors(func: F) -> F:
         try:
             return inner(*args, **kwargs)
         except (UnsupportedPlatformError, KubeconfigError) as exc:
-            _fail(str(exc))
+            fail([str(exc)])
         except JoinError as exc:
-            _fail(str(exc), EXIT_FINDINGS)
+            fail([str(exc)], EXIT_FINDINGS)
         except ConnectionError as exc:
-            _fail(str(exc), EXIT_FINDINGS)
+            fail([str(exc)], EXIT_FINDINGS)
         return None
 
     return wrapper  # type: ignore[return-value]
-
-
-def _progress(message: str) -> None:
-    click.echo(f"… {message}", err=True)
 
 
 def _load(ctx: click.Context, region: str) -> RegionSpec:
@@ -172,13 +185,7 @@ def node_add(
       kubevc-gen node add seoul 10.8.0.11 --role server --ssh-user pi --labels zone=a
       kubevc-gen node add seoul pi-2.local --ssh-key ~/.ssh/edge --labels zone=a,gpu=none
     """
-    from pydantic import ValidationError
-
-    from . import spec as spec_mod
-    from .gitops import apply_change
-    from .render import plan_with_regions
-
-    options = _options(branch, no_commit, dry_run)
+    options = change_options(branch, no_commit, dry_run)
     spec = _load(ctx, region)
     if any(n.host == host for n in spec.nodes):
         raise SpecError(f"host {host!r} is already a node of region {region}")
@@ -191,15 +198,7 @@ def node_add(
     }
     if ssh_key:
         node_data["sshKey"] = ssh_key
-    data = spec.to_yaml_data()
-    data.setdefault("nodes", []).append(node_data)
-    try:
-        updated = RegionSpec.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(spec_mod.format_validation_error(exc, f"regions/{region}/region.yaml")) from None
-    fleet = get_fleet(ctx)
-    change = plan_with_regions(fleet, [updated], f"node add {region} {host} ({role})")
-    _report(apply_change(fleet, change, options))
+    report_change(workflows.add_node(get_fleet(ctx), spec, node_data, options))
 
 
 @node.command("prepare", context_settings=CONTEXT_SETTINGS)
@@ -221,8 +220,6 @@ def node_prepare(
       kubevc-gen node prepare seoul --dry-run
       kubevc-gen node prepare seoul 10.8.0.11 --no-reboot
     """
-    from kubevc.nodeprep.prepare import PrepareOptions, prepare_nodes
-
     spec = _load(ctx, region)
     nodes = [_node(spec, h) for h in hosts] if hosts else list(spec.nodes)
     if not nodes:
@@ -230,8 +227,8 @@ def node_prepare(
     options = PrepareOptions(
         distribution=spec.distribution, reboot=not no_reboot, architectures=tuple(spec.architectures)
     )
-    _progress(f"preparing {len(nodes)} node(s) of {region} for {spec.distribution}")
-    report = prepare_nodes([_target(n) for n in nodes], options, dry_run=dry_run, progress=_progress)
+    progress(f"preparing {len(nodes)} node(s) of {region} for {spec.distribution}")
+    report = prepare_nodes([_target(n) for n in nodes], options, dry_run=dry_run, progress=progress)
     _print_report(report)
     if not report.ok:
         sys.exit(EXIT_FINDINGS)
@@ -272,16 +269,6 @@ def node_join(
       kubevc-gen node join seoul 10.8.0.12
       kubevc-gen node join seoul 10.8.0.12 --dry-run
     """
-    from kubevc.nodeprep.join import (
-        JoinRequest,
-        core_api_for_context,
-        join_node,
-        node_preflight,
-        pyinfra_join_runner,
-        stage_k3s_agent,
-    )
-    from kubevc.nodeprep.kubeconfig import default_kubeconfig_path
-
     spec = _load(ctx, region)
     member = _node(spec, host)
     if member.role != "agent":
@@ -300,13 +287,13 @@ def node_join(
     )
     kubeconfig_path = str(kubeconfig or default_kubeconfig_path())
     target = _target(member)
-    _progress(f"preflight {host}")
+    progress(f"preflight {host}")
     for message in node_preflight(target, request):
         click.echo(message)
     core = core_api_for_context(kubeconfig_path, spec.effective_kube_context)
     if spec.distribution == "k3s" and not airgap:
         # the download happens before any token exists, so the token lives only through the join
-        _progress(f"staging k3s {request.k3s_version} on {host}")
+        progress(f"staging k3s {request.k3s_version} on {host}")
         staged = stage_k3s_agent(target, request.k3s_version, dry_run=dry_run)
         _print_report(staged)
         if not staged.ok:
@@ -317,7 +304,7 @@ def node_join(
             f"{ttl} s bootstrap token from context {spec.effective_kube_context}; nothing changed"
         )
         return
-    result = join_node(core, request, pyinfra_join_runner(target), progress=_progress)
+    result = join_node(core, request, pyinfra_join_runner(target), progress=progress)
     for message in result.messages:
         click.echo(message)
     if not result.ready:
@@ -393,14 +380,6 @@ def cluster_init(
       kubevc-gen cluster init seoul --k3s-binary ./k3s-arm64 --k3s-installer ./install.sh \\
           --k3s-images ./k3s-airgap-images-arm64.tar.zst
     """
-    from kubevc.nodeprep.cluster import (
-        DEFAULT_K3S_VERSION,
-        DEFAULT_KUBERNETES_VERSION,
-        ClusterParams,
-        init_cluster,
-    )
-    from kubevc.nodeprep.kubeconfig import default_kubeconfig_path, merge_kubeconfig_file
-
     spec = _load(ctx, region)
     server = _server(spec)
     params = ClusterParams(
@@ -422,8 +401,6 @@ def cluster_init(
     try:
         _ = params.endpoint_host
         if spec.distribution == "k3s":
-            from kubevc.nodeprep.cluster import k3s_plan
-
             k3s_plan(params)
     except ValueError as exc:
         raise SpecError(str(exc)) from None
@@ -435,7 +412,7 @@ def cluster_init(
         action = "replaced" if result.replaced else "added"
         click.echo(f"kubeconfig {path}: context {result.context} {action} (server {result.server})")
 
-    _progress(f"{spec.distribution} server on {server.host} for region {region}")
+    progress(f"{spec.distribution} server on {server.host} for region {region}")
     report = init_cluster(_target(server), params, dry_run=dry_run, on_kubeconfig=merge)
     _print_report(report)
     if not report.ok:
@@ -451,16 +428,15 @@ def cluster_init(
 
 
 def _flux_sync(kubeconfig: Path, context: str, sync_file: Path) -> None:
+    # the kubernetes client takes a second to import; only `cluster init --flux-sync` needs it here
     from kubernetes.config import new_client_from_config
-
-    from kubevc.nodeprep.fluxsync import FluxSyncError, apply_flux_sync
 
     if not sync_file.is_file():
         raise SpecError(f"{sync_file} is missing; run `kubevc-gen render` first")
     client = new_client_from_config(config_file=str(kubeconfig), context=context)  # type: ignore[no-untyped-call]
     try:
-        result = apply_flux_sync(client, sync_file.read_text(encoding="utf-8"), progress=_progress)
+        result = apply_flux_sync(client, sync_file.read_text(encoding="utf-8"), progress=progress)
     except FluxSyncError as exc:
-        _fail(f"flux sync: {exc}", EXIT_FINDINGS)
+        fail([f"flux sync: {exc}"], EXIT_FINDINGS)
         return
     click.echo(f"Flux sync applied on {context}: {len(result.applied)} object(s); the fleet repo takes over")

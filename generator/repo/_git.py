@@ -12,30 +12,33 @@ content of every file it touches, ``None`` for deletions, and a commit message),
 6. on any failure restores the files, the index and the branch: the work tree and history are
    exactly as before.
 
-``kubevc.generator.cli_node`` (``node add``...) uses it like this::
+``kubevc.generator.workflows`` (``node add``...) uses it like this::
 
-    from kubevc.generator.gitops import ChangeOptions, apply_change
     from kubevc.generator.render import plan_with_regions
+    from kubevc.generator.repo import ChangeOptions, apply_change
     change = plan_with_regions(fleet, [updated_spec], message="node add seoul 10.0.0.5")
     result = apply_change(fleet, change, ChangeOptions(branch=None, no_commit=False, dry_run=False))
     click.echo(result.summary)
+
+It also answers where a Flux artifact revision stands against the fleet repo's commit
+(:func:`compare_revision`, :func:`fleet_commit`) for ``kubevc-gen status``.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
+import re
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Literal, Protocol
 
-from .spec import SpecError
-from .yamlio import atomic_write
-
-__all__ = ["Change", "ChangeOptions", "ChangeResult", "Git", "GitError", "apply_change", "unified_diff"]
+from ..errors import GitError, SpecError
+from ._yamlio import atomic_write
 
 GIT_ENV_DEFAULTS = {
     "GIT_AUTHOR_NAME": "kubevc-gen",
@@ -45,8 +48,16 @@ GIT_ENV_DEFAULTS = {
 }
 
 
-class GitError(RuntimeError):
-    """A git command failed; the message has git's own stderr."""
+SyncState = Literal[
+    "in-sync", "behind", "ahead", "diverged", "unknown-revision", "no-artifact", "not-checked"
+]
+
+
+class HasRoot(Protocol):
+    """A fleet repo (anything with a ``root`` folder): what :func:`apply_change` writes to."""
+
+    @property
+    def root(self) -> Path: ...
 
 
 class Git:
@@ -56,8 +67,6 @@ class Git:
         self.root = root
 
     def _env(self) -> dict[str, str]:
-        import os
-
         env = dict(os.environ)
         # Use the operator's identity when configured; fall back to a neutral one.
         probe = subprocess.run(
@@ -108,6 +117,10 @@ class Git:
 
     def log_oneline(self, n: int = 20) -> str:
         return self.run("log", "--oneline", f"-{n}", check=False)
+
+    def query(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run a read-only git command (no identity needed); the caller reads its return code."""
+        return subprocess.run(["git", *args], cwd=self.root, capture_output=True, text=True, check=False)
 
 
 @dataclass
@@ -180,7 +193,7 @@ def _check_rel(root: Path, rel: str) -> Path:
 
 
 def apply_change(
-    fleet: Any,
+    fleet: HasRoot,
     change: Change,
     options: ChangeOptions,
 ) -> ChangeResult:
@@ -304,3 +317,47 @@ def _restore(root: Path, originals: Mapping[str, bytes | None], created_dirs: Se
     for folder in reversed(created_dirs):
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
+
+
+# --------------------------------------------------------------------------- revisions
+
+
+def parse_revision(revision: str | None) -> str | None:
+    """The commit sha of a Flux artifact revision: ``main@sha1:<sha>`` (v1) or ``main/<sha>`` (old)."""
+    if not revision:
+        return None
+    match = re.search(r"(?:@sha1:|@sha256:|/)([0-9a-f]{40}|[0-9a-f]{64})$", revision)
+    if match:
+        return match.group(1)
+    return revision if re.fullmatch(r"[0-9a-f]{40}", revision) else None
+
+
+def compare_revision(root: Path, head: str | None, revision: str | None) -> tuple[SyncState, int | None]:
+    """Where the region's artifact revision stands against the fleet repo's commit ``head``."""
+    sha = parse_revision(revision)
+    if sha is None:
+        return "no-artifact", None
+    if head is None:
+        return "not-checked", None
+    if sha == head:
+        return "in-sync", 0
+    git = Git(root)
+    if git.query("cat-file", "-e", f"{sha}^{{commit}}").returncode != 0:
+        return "unknown-revision", None
+    if git.query("merge-base", "--is-ancestor", sha, head).returncode == 0:
+        count = git.query("rev-list", "--count", f"{sha}..{head}").stdout.strip()
+        return "behind", int(count) if count.isdigit() else None
+    if git.query("merge-base", "--is-ancestor", head, sha).returncode == 0:
+        count = git.query("rev-list", "--count", f"{head}..{sha}").stdout.strip()
+        return "ahead", int(count) if count.isdigit() else None
+    return "diverged", None
+
+
+def fleet_commit(root: Path, branch: str | None = None) -> str | None:
+    """The commit to compare regions with: the local ``branch`` when it exists, else HEAD."""
+    git = Git(root)
+    for ref in ([f"refs/heads/{branch}"] if branch else []) + ["HEAD"]:
+        out = git.query("rev-parse", "--verify", "-q", f"{ref}^{{commit}}").stdout.strip()
+        if out:
+            return out
+    return None
