@@ -7,7 +7,7 @@ BIN         := $(VENV)/bin
 PY          := $(BIN)/python
 TOOLS       := .tools
 EXTRAS      := gen,gateway,test,dev,bench
-# Tools with dependency pins of their own live in venvs of their own (see DESIGN.md).
+# Tools with dependency pins of their own live in venvs of their own (see docs/architecture.md).
 CHECKOV     := $(TOOLS)/checkov/bin/checkov
 MLSERVER    := $(TOOLS)/mlserver/bin/mlserver
 TF_PYTHON   := $(TOOLS)/tf/bin/python
@@ -27,7 +27,7 @@ APT_PACKAGES := debootstrap iproute2 zstd prometheus prometheus-node-exporter wr
 help:
 	@echo "make demo   - a demo fleet with two regions rendered, validated and committed; the gateway answers a request"
 	@echo "make test   - the whole test suite (installs everything it needs first)"
-	@echo "make lint   - ruff + mypy --strict on kubevc.generator, kubevc.gateway, kubevc.nodeprep"
+	@echo "make lint   - ruff + mypy --strict on kubevc.generator, kubevc.gateway, kubevc.nodeprep + lint-imports (layers)"
 	@echo "make protos - regenerate gateway/_proto from protos/*.proto"
 	@echo "make fleet  - re-render the committed example fleet in fleet/"
 	@echo "make bench  - quick benchmarks (< 3 min), results in bench/results and docs/benchmarks.md"
@@ -87,6 +87,7 @@ lint: venv
 	$(BIN)/ruff check generator gateway nodeprep tests bench
 	$(BIN)/ruff format --check generator gateway nodeprep tests bench
 	cd build/mypy && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p kubevc.generator -p kubevc.gateway -p kubevc.nodeprep
+	$(BIN)/lint-imports
 
 protos: venv
 	$(PY) -m kubevc.gateway._protogen
