@@ -23,7 +23,7 @@ KPS_VALUES: dict[str, Any] = {
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
         "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "searchNamespace": "ALL"}},
     },
-    # Requests and limits on every pod (docs/monitoring.md sums them; hub.py uses the same numbers).
+    # Requests and limits on every pod (docs/monitoring.md sums them; render/_hub.py uses the same numbers).
     "prometheusOperator": {
         "resources": {"requests": {"cpu": "20m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
     },
