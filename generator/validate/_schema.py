@@ -46,6 +46,7 @@ class Schemas:
         return found
 
     def _build(self, kind: str, api_version: str) -> Any:
+        # slow imports, only for this check (see __init__)
         import jsonschema
         from referencing import Registry, Resource
 
