@@ -1,9 +1,9 @@
 """``kubevc-gen validate``: check the rendered fleet tree the way the clusters will see it.
 
-One module per check where the check stands alone: :mod:`._schema` (kubernetes-validate),
-:mod:`._checkov` (policy); the chain Flux follows per region (kustomize builds, Flux objects,
-Helm renders, plain-text Secrets) is walked by :mod:`._validator`; findings and their table are
-:mod:`._report`.
+One module per check that stands alone: :mod:`._schema` (kubernetes-validate), :mod:`._checkov`
+(policy), :mod:`._secrets` (plain-text Secrets); the chain Flux follows per region (kustomize
+builds, Flux objects, Helm renders) is walked by :mod:`._validator`; findings and their table
+are :mod:`._report`.
 """
 
 from ._checkov import CHECKOV_SKIPS

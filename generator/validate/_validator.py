@@ -35,6 +35,7 @@ from ._checkov import CHECKOV_SKIPS, run_checkov
 from ._docs import load_docs, obj_name, safe_load
 from ._report import SHARED, Progress, Report
 from ._schema import KUBE_VERSION, Schemas
+from ._secrets import check_secrets
 from ._tools import checkov_path, kubectl_path
 
 # Regions per checkov run. checkov's Kubernetes graph builder collects edges per resource *name*
@@ -510,56 +511,6 @@ class _Validator:
             )
 
     # ---------------------------------------------------------------- secrets
-    def secrets(self, regions: list[str]) -> None:
-        proc = subprocess.run(
-            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        files = [f for f in proc.stdout.split("\0") if f] if proc.returncode == 0 else []
-        if proc.returncode != 0:
-            files = [
-                p.relative_to(self.root).as_posix()
-                for p in self.root.rglob("*")
-                if p.is_file() and ".git" not in p.parts
-            ]
-        for rel in files:
-            if not rel.endswith((".yaml", ".yml", ".json")):
-                continue
-            parts = PurePosixPath(rel).parts
-            region = (
-                parts[1]
-                if len(parts) > 2 and parts[0] in ("regions", "clusters", "apps") and parts[1] in regions
-                else SHARED
-            )
-            path = self.root / rel
-            if not path.is_file():
-                continue
-            try:
-                text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                continue
-            if "Secret" not in text:
-                continue
-            try:
-                docs = list(yaml.safe_load_all(text))
-            except yaml.YAMLError:
-                if re.search(r"^kind:\s*Secret\s*$", text, re.M) and "sops:" not in text:
-                    self.report.add(region, "secrets", rel, "Secret", "unparseable file with a plain Secret")
-                continue
-            for doc in docs:
-                if isinstance(doc, dict) and doc.get("kind") == "Secret":
-                    self.report.count(region, "secrets")
-                    if "sops" not in doc:
-                        self.report.add(
-                            region,
-                            "secrets",
-                            rel,
-                            obj_name(doc),
-                            "plain-text Secret in git; encrypt it with sops (see .sops.yaml)",
-                        )
 
 
 def validate_fleet(
@@ -597,7 +548,7 @@ def validate_fleet(
     v = _Validator(fleet, report, say)
     try:
         say("secrets: scanning the tree for plain-text Secrets")
-        v.secrets(names)
+        check_secrets(v.root, names, v.report)
         v.prefetch(_likely_builds(valid))
         batches = [valid[i : i + CHECKOV_BATCH] for i in range(0, len(valid), CHECKOV_BATCH)]
         last_of_batch = {batch[-1]: i for i, batch in enumerate(batches)}
