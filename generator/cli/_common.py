@@ -115,10 +115,17 @@ def store_options(func: F) -> F:
     return func
 
 
-def kubeconfig_option(func: F) -> F:
-    return click.option(
-        "--kubeconfig",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="Operator kubeconfig with one context per region (default: $KUBECONFIG or ~/.kube/config).",
-    )(func)
+def kubeconfig_option_for(help_text: str, as_path: bool = False) -> Callable[[F], F]:
+    """``--kubeconfig FILE`` (a :class:`~pathlib.Path` when ``as_path``, else a str)."""
+
+    def decorate(func: F) -> F:
+        kind = click.Path(dir_okay=False, path_type=Path) if as_path else click.Path(dir_okay=False)
+        return click.option("--kubeconfig", type=kind, default=None, help=help_text)(func)
+
+    return decorate
+
+
+# the live commands (status, reconcile, suspend, resume) read one context per region
+kubeconfig_option = kubeconfig_option_for(
+    "Operator kubeconfig with one context per region (default: $KUBECONFIG or ~/.kube/config)."
+)

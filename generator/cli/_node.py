@@ -47,6 +47,7 @@ from ._common import (
     fail,
     get_fleet,
     git_options,
+    kubeconfig_option_for,
     progress,
     report_change,
 )
@@ -238,12 +239,7 @@ def node_prepare(
 @click.argument("region")
 @click.argument("host")
 @click.option("--dry-run", is_flag=True, help="Preflight only: no token is minted, nothing changes.")
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Operator kubeconfig (default: $KUBECONFIG or ~/.kube/config).",
-)
+@kubeconfig_option_for("Operator kubeconfig (default: $KUBECONFIG or ~/.kube/config).", as_path=True)
 @click.option("--ttl", type=click.IntRange(1, 60), default=45, show_default=True, help="Token lifetime (s).")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="Wait for Ready (s).")
 @click.option("--airgap", is_flag=True, help="k3s: the binary and installer are already on the node.")
@@ -324,11 +320,8 @@ def cluster() -> None:
 @cluster.command("init", context_settings=CONTEXT_SETTINGS)
 @click.argument("region")
 @click.option("--dry-run", is_flag=True, help="Show what would change on the server node; change nothing.")
-@click.option(
-    "--kubeconfig",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Operator kubeconfig to merge into (default: $KUBECONFIG or ~/.kube/config).",
+@kubeconfig_option_for(
+    "Operator kubeconfig to merge into (default: $KUBECONFIG or ~/.kube/config).", as_path=True
 )
 @click.option("--k3s-version", default=None, help="Pinned k3s release (default: kubevc's pin).")
 @click.option(

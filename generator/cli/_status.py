@@ -12,7 +12,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -37,6 +37,7 @@ from ..repo import Fleet, fleet_commit, parse_revision
 from ..spec import RegionSpec, check_name
 from ._common import (
     CONTEXT_SETTINGS,
+    F,
     change_options,
     get_fleet,
     git_options,
@@ -58,6 +59,18 @@ def parse_duration(ctx: click.Context | None, param: click.Parameter | None, val
         raise click.BadParameter(f"{value!r} is not a duration such as 10s, 500ms or 2m", ctx, param)
     scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[match.group(2) or "s"]
     return float(match.group(1)) * scale
+
+
+def timeout_option(default: str, help_text: str) -> Callable[[F], F]:
+    """``--timeout DURATION`` (10s, 500ms, 2m...) in seconds, with ``default``."""
+    return click.option(
+        "--timeout",
+        metavar="DURATION",
+        callback=parse_duration,
+        default=default,
+        show_default=True,
+        help=help_text,
+    )
 
 
 def _target(fleet: Fleet, name: str) -> tuple[RegionTarget, RegionSpec | None]:
@@ -187,14 +200,7 @@ def print_table(status: FleetStatus, console: Console) -> None:
     show_default=True,
     help="Output format.",
 )
-@click.option(
-    "--timeout",
-    metavar="DURATION",
-    callback=parse_duration,
-    default="10s",
-    show_default=True,
-    help="Per-region deadline (10s, 500ms, 1m).",
-)
+@timeout_option("10s", "Per-region deadline (10s, 500ms, 1m).")
 @kubeconfig_option
 @click.pass_context
 @handle_errors
@@ -266,14 +272,7 @@ def _event_line(event: ReconcileEvent) -> str:
 @click.argument("regions", nargs=-1, metavar="REGION...")
 @click.option("--all-regions", is_flag=True, help="Every region of the fleet.")
 @click.option("--wait", is_flag=True, help="Follow until every object is Ready (or --timeout).")
-@click.option(
-    "--timeout",
-    metavar="DURATION",
-    callback=parse_duration,
-    default="5m",
-    show_default=True,
-    help="How long --wait follows.",
-)
+@timeout_option("5m", "How long --wait follows.")
 @kubeconfig_option
 @click.pass_context
 @handle_errors
@@ -362,14 +361,7 @@ def _suspend_command(suspend: bool) -> click.Command:
     @click.command(verb, context_settings=CONTEXT_SETTINGS, help=doc)
     @click.argument("region")
     @click.option("--no-live", is_flag=True, help="Only change git; do not patch the live cluster.")
-    @click.option(
-        "--timeout",
-        metavar="DURATION",
-        callback=parse_duration,
-        default="10s",
-        show_default=True,
-        help="Live API deadline.",
-    )
+    @timeout_option("10s", "Live API deadline.")
     @kubeconfig_option
     @git_options
     @click.pass_context
