@@ -8,7 +8,7 @@ PY          := $(BIN)/python
 TOOLS       := .tools
 EXTRAS      := gen,gateway,demo,test,dev,bench
 DEMO_EXTRAS := gen,gateway,demo
-# Tools with dependency pins of their own live in venvs of their own (see DESIGN.md).
+# Tools with dependency pins of their own live in venvs of their own (see docs/architecture.md).
 CHECKOV     := $(TOOLS)/checkov/bin/checkov
 MLSERVER    := $(TOOLS)/mlserver/bin/mlserver
 TF_PYTHON   := $(TOOLS)/tf/bin/python
@@ -38,7 +38,7 @@ PLATFORMS   ?= linux/amd64 linux/arm64
 help:
 	@echo "make demo   - a demo fleet with two regions rendered, validated and committed; the gateway answers a request"
 	@echo "make test   - the whole test suite (installs everything it needs first)"
-	@echo "make lint   - ruff + mypy --strict on kubevc.generator, kubevc.gateway, kubevc.nodeprep"
+	@echo "make lint   - ruff + mypy --strict on kubevc.generator, kubevc.gateway, kubevc.nodeprep + lint-imports (layers)"
 	@echo "make protos - regenerate gateway/_proto from protos/*.proto"
 	@echo "make fleet  - re-render the committed example fleet in fleet/"
 	@echo "make bench  - quick benchmarks (< 3 min), results in bench/results and docs/benchmarks.md"
@@ -136,6 +136,7 @@ lint: venv
 	$(BIN)/ruff format --check generator gateway nodeprep tests bench image
 	cd build/mypy && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p kubevc.generator -p kubevc.gateway -p kubevc.nodeprep
 	cd build/mypy && ../../$(BIN)/mypy --config-file ../../pyproject.toml -p image
+	$(BIN)/lint-imports
 
 protos: venv
 	$(PY) -m kubevc.gateway._protogen

@@ -39,7 +39,7 @@ def promtool_bin() -> Path:
 
 @pytest.fixture(scope="session")
 def tf_python() -> Path:
-    # tensorflow-serving-api lives in its own venv (see DESIGN.md); `make tools` creates it.
+    # tensorflow-serving-api lives in its own venv (see docs/architecture.md); `make tools` creates it.
     found = find_tool("KUBEVC_TF_PYTHON", "kubevc-no-such-command", "tf/bin/python")
     if found is None:
         pytest.fail(

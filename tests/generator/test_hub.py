@@ -11,16 +11,10 @@ import jsonschema
 import pytest
 import yaml
 
-from kubevc.generator.hub import (
-    HUB_FILE,
-    HubSpec,
-    check_label_value,
-    footprint,
-    hub_kps_values,
-    region_kps_values,
-)
-from kubevc.generator.render import KPS_VALUES
-from kubevc.generator.spec import Fleet, SpecError
+from kubevc.generator.errors import SpecError
+from kubevc.generator.render import KPS_VALUES, footprint, hub_kps_values, region_kps_values
+from kubevc.generator.repo import Fleet
+from kubevc.generator.spec import HUB_FILE, HubSpec, check_label_value
 from kubevc.generator.validate import kubectl_path, validate_fleet
 
 from .conftest import Gen, git, snapshot
@@ -315,7 +309,7 @@ def test_agent_mode_is_lighter_than_the_per_region_stack(fleet: Path) -> None:
 
 
 def test_docs_footprint_table_matches_the_rendered_values(repo_root: Path, fleet: Path) -> None:
-    from kubevc.generator.hub import footprint_markdown
+    from kubevc.generator.render import footprint_markdown
 
     table = footprint_markdown(Fleet.find(fleet).load("seoul"), HubSpec(api_endpoint="https://10.7.0.1:6443"))
     assert "| **sum per cluster** | | **190** | **816** | **2144** | **80** | **240** | **544** |" in table

@@ -76,7 +76,7 @@ def test_init_cleans_up_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_template_undefined_variable_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kubevc.generator import scaffold
+    from kubevc.generator.repo import _scaffold as scaffold  # where init_fleet reads the template
 
     template = tmp_path / "template"
     shutil.copytree(scaffold.TEMPLATE_DIR, template)

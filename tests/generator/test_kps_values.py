@@ -88,9 +88,9 @@ def test_the_fleet_pins_the_same_version_and_values(repo_root: Path) -> None:
 
 
 def test_hub_and_agent_mode_keys_exist_upstream(upstream: tuple[dict[str, Any], dict[str, Any]]) -> None:
-    """The central-monitoring values (kubevc.generator.hub): the hub's full stack and a region's agent."""
-    from kubevc.generator.hub import HubSpec, hub_kps_values, region_kps_values
-    from kubevc.generator.spec import RegionSpec
+    """The central-monitoring values (kubevc.generator.render): the hub's full stack and a region's agent."""
+    from kubevc.generator.render import hub_kps_values, region_kps_values
+    from kubevc.generator.spec import HubSpec, RegionSpec
 
     main, subs = upstream
     region = RegionSpec.model_validate(

@@ -18,7 +18,9 @@ import yaml
 from pydantic import ValidationError
 
 from kubevc.gateway import parse_config
-from kubevc.generator.spec import ModelSpec, RegionSpec, SpecError, parse_region, region_to_yaml
+from kubevc.generator.errors import SpecError
+from kubevc.generator.repo import parse_region, region_to_yaml
+from kubevc.generator.spec import ModelSpec, RegionSpec
 
 from .conftest import Gen, git, snapshot
 from .test_model_cli import last_message, region_values

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from kubevc.gateway import parse_config
-from kubevc.generator.model_profiles import PROFILES_DIR, gateway_model, load_profiles, profile
-from kubevc.generator.spec import SpecError
+from kubevc.generator.errors import SpecError
+from kubevc.generator.repo import load_profiles, profile
+from kubevc.generator.spec import PROFILES_DIR, gateway_model
 
 from .conftest import Gen, snapshot
 

@@ -1,4 +1,4 @@
-"""kubevc.generator.modelstore: SavedModel checks, atomic publish, interruption, containment, SSH."""
+"""kubevc.generator.models (store): SavedModel checks, atomic publish, interruption, containment, SSH."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kubevc.generator import modelstore
-from kubevc.generator.modelstore import LocalStore, StoreError
+from kubevc.generator.errors import StoreError
+from kubevc.generator.models import LocalStore
+from kubevc.generator.models import _store as modelstore  # the module tests patch (_rename)
 
 from .model_savedmodels import saved_models, synthetic_saved_model_layout
 

@@ -136,9 +136,10 @@ def test_set_then_unset_an_optional_key(gen: Gen, fleet: Path) -> None:
 
 
 def test_fleet_write_regions_is_one_operation(fleet: Path) -> None:
-    """The API cli_node.py (node add) builds on: validate, write (comments kept), render, one commit."""
-    from kubevc.generator.gitops import ChangeOptions
-    from kubevc.generator.spec import Fleet, NodeSpec
+    """The API `node add` builds on: validate, write (comments kept), render, one commit."""
+    from kubevc.generator.repo import ChangeOptions, Fleet
+    from kubevc.generator.spec import NodeSpec
+    from kubevc.generator.workflows import write_regions
 
     path = fleet / "regions/busan/region.yaml"
     path.write_text("# busan: the harbour site\n" + path.read_text())
@@ -146,13 +147,13 @@ def test_fleet_write_regions_is_one_operation(fleet: Path) -> None:
     handle = Fleet.find(fleet)
     spec = handle.load("busan")
     spec.nodes.append(NodeSpec(host="10.9.0.11", role="server", sshUser="pi"))  # type: ignore[call-arg]
-    result = handle.write_regions([spec], message="node add busan 10.9.0.11 (server)")
+    result = write_regions(handle, [spec], message="node add busan 10.9.0.11 (server)")
     assert result.commit is not None
     assert git(fleet, "log", "-1", "--format=%s").strip() == "node add busan 10.9.0.11 (server)"
     assert path.read_text().startswith("# busan: the harbour site\n")
     assert handle.load("busan").nodes[0].ssh_user == "pi"
     assert git(fleet, "status", "--porcelain") == ""
-    dry = handle.write_regions(
-        [spec.model_copy(update={"monitoring": False})], "x", ChangeOptions(dry_run=True)
+    dry = write_regions(
+        handle, [spec.model_copy(update={"monitoring": False})], "x", ChangeOptions(dry_run=True)
     )
     assert dry.commit is None and "+monitoring: false" in dry.diff

@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 
 from kubevc.generator import render
-from kubevc.generator.spec import Fleet, ModelSpec
+from kubevc.generator.render import _cache  # where code_digest is looked up
+from kubevc.generator.render import _tree as tree_mod  # where region_files is looked up
+from kubevc.generator.repo import Fleet, read_label_files
+from kubevc.generator.spec import ModelSpec
 
 from .conftest import Gen
 
@@ -22,13 +25,13 @@ def _tree(fleet: Path) -> dict[str, bytes]:
 
 def _count_renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     rendered: list[str] = []
-    real = render._region_files
+    real = tree_mod.region_files
 
-    def spy(region: Any, cfg: Any, root: Any) -> dict[str, bytes]:
+    def spy(region: Any, cfg: Any, profiles: Any, labels: Any) -> dict[str, bytes]:
         rendered.append(region.name)
-        return real(region, cfg, root)
+        return real(region, cfg, profiles, labels)
 
-    monkeypatch.setattr(render, "_region_files", spy)
+    monkeypatch.setattr(tree_mod, "region_files", spy)
     return rendered
 
 
@@ -69,12 +72,16 @@ def test_labels_files_and_the_generator_code_are_part_of_the_key(
         )
     )
     labels = fleet / "models/yolo/labels.txt"
-    assert render._region_key(seoul, f.config, fleet) is None  # missing file: rendered, so it is reported
+
+    def key() -> str | None:
+        return render.region_key(seoul, f.config, read_label_files(fleet, ["models/yolo/labels.txt"]))
+
+    assert key() is None  # missing file: rendered, so it is reported
     labels.parent.mkdir(parents=True)
     labels.write_text("person\ncar\n")
-    one = render._region_key(seoul, f.config, fleet)
+    one = key()
     labels.write_text("person\nbicycle\n")
-    two = render._region_key(seoul, f.config, fleet)
+    two = key()
     assert one and two and one != two
     rendered = _count_renders(monkeypatch)
     render.desired_tree(f, [seoul])
@@ -83,7 +90,7 @@ def test_labels_files_and_the_generator_code_are_part_of_the_key(
     assert rendered == ["seoul", "seoul"]
     assert "- car" in tree["apps/seoul/kubevc-gateway-values.yaml"].decode()
     rendered.clear()
-    monkeypatch.setattr(render, "_code_digest", lambda: "another kubevc")
+    monkeypatch.setattr(_cache, "code_digest", lambda: "another kubevc")
     render.desired_tree(f, [seoul])
     assert rendered == ["seoul"]  # a new generator throws the old entries away
 

@@ -6,15 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from kubevc.generator.spec import (
-    Fleet,
-    NodeSpec,
-    RegionSpec,
-    SpecError,
-    load_region,
-    parse_region,
-    save_region,
-)
+from kubevc.generator.errors import SpecError
+from kubevc.generator.repo import Fleet, load_region, parse_region, save_region
+from kubevc.generator.spec import NodeSpec, RegionSpec
 
 BASE = {
     "name": "seoul",
@@ -55,7 +49,7 @@ def test_defaults_follow_the_distribution() -> None:
 def test_bad_specs_are_rejected(patch: dict[str, object], needle: str) -> None:
     from pydantic import ValidationError
 
-    from kubevc.generator.spec import format_validation_error
+    from kubevc.generator.repo import format_validation_error
 
     with pytest.raises((ValidationError, SpecError)) as info:
         RegionSpec.model_validate({**BASE, **patch})

@@ -137,17 +137,17 @@ def test_validate_reports_an_invalid_region_file(gen: Gen, fleet: Path) -> None:
 
 
 def test_missing_checkov_is_a_clear_error(gen: Gen, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kubevc.generator import validate
+    from kubevc.generator.validate import _tools
 
     monkeypatch.setenv("KUBEVC_CHECKOV", "/nonexistent/checkov")
-    monkeypatch.setattr(validate.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(_tools.shutil, "which", lambda _name: None)
     result = gen("validate")
     assert result.exit_code != 0 and "checkov not found" in result.output
 
 
 def test_every_profile_and_architecture_passes_the_chart_schemas(gen: Gen, fleet: Path) -> None:
     """Each gateway profile, armhf, specific versions with labels and monitoring off render cleanly."""
-    from kubevc.generator.model_profiles import profile_names
+    from kubevc.generator.repo import profile_names
 
     models = ", ".join(f"{{name: m-{p}, basePath: /models/m-{p}, profile: {p}}}" for p in profile_names())
     models = models.replace(

@@ -14,8 +14,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from kubevc.generator import validate as validate_mod
-from kubevc.generator.spec import Fleet
+from kubevc.generator.repo import Fleet
+from kubevc.generator.validate import _validator as validate_mod  # where CHECKOV_BATCH is read
 
 from .conftest import Gen
 
@@ -53,7 +53,7 @@ def _cached(schemas: Any, obj: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def test_cached_schemas_agree_with_kubernetes_validate() -> None:
-    schemas = validate_mod._Schemas(validate_mod.KUBE_VERSION)
+    schemas = validate_mod.Schemas(validate_mod.KUBE_VERSION)
     bad_field = copy.deepcopy(DEPLOYMENT)
     bad_field["spec"]["replicas"] = "two"
     unknown = copy.deepcopy(DEPLOYMENT)
@@ -72,10 +72,10 @@ def test_cached_schemas_agree_with_kubernetes_validate() -> None:
 
 def test_libyaml_loading_keeps_the_pure_loaders_errors() -> None:
     text = "a: 1\n---\nb: [2, 3]\n---\n- not a mapping\n"
-    assert validate_mod._load_docs(text) == [{"a": 1}, {"b": [2, 3]}]
+    assert validate_mod.load_docs(text) == [{"a": 1}, {"b": [2, 3]}]
     broken = "a: [1\nb: 2\n"
     with pytest.raises(yaml.YAMLError) as fast:
-        validate_mod._load_docs(broken)
+        validate_mod.load_docs(broken)
     with pytest.raises(yaml.YAMLError) as pure:
         list(yaml.safe_load_all(broken))
     assert str(fast.value) == str(pure.value)

@@ -1,0 +1,27 @@
+"""``kubevc-gen``: region specs in, a Flux-reconciled fleet repo out.
+
+Every mutating command validates first, writes nothing on error, and makes one git commit
+(or a new branch with ``--branch``, a staged change with ``--no-commit``, a diff with ``--dry-run``).
+
+The modules here are thin click shells (parse options, call :mod:`kubevc.generator.workflows`,
+print); every command and group is registered on the root group below, in this one place, so the
+command tree is the same whichever module is imported first.
+"""
+
+from . import _hub, _model, _node, _status
+from ._app import cli
+
+cli.add_command(_node.node, "node")
+cli.add_command(_node.cluster, "cluster")
+cli.add_command(_model.model, "model")
+cli.add_command(_hub.hub, "hub")
+for _command in (_status.status, _status.reconcile, _status.suspend, _status.resume):
+    cli.add_command(_command)
+
+
+def main() -> None:
+    """Console script entry point (``kubevc-gen``)."""
+    cli(prog_name="kubevc-gen")
+
+
+__all__ = ["cli", "main"]

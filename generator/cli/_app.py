@@ -1,0 +1,358 @@
+"""``kubevc-gen``: the root group, ``init``, ``region ...``, ``render`` and ``validate``.
+
+Every mutating command validates first, writes nothing on error, and makes one git commit
+(or a new branch with ``--branch``, a staged change with ``--no-commit``, a diff with ``--dry-run``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .. import workflows
+from ..repo import region_path, unified_diff
+from ..spec import check_name
+from ..validate import print_report, validate_fleet
+from ._common import (
+    CONTEXT_SETTINGS,
+    EXIT_FINDINGS,
+    change_options,
+    get_fleet,
+    git_options,
+    handle_errors,
+    region_filter,
+    report_change,
+)
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--fleet",
+    "fleet_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default="current folder",
+    help="The fleet repo to work on.",
+)
+@click.version_option(package_name="kubevc", prog_name="kubevc-gen")
+@click.pass_context
+def cli(ctx: click.Context, fleet_path: Path) -> None:
+    """Describe edge regions; get a git fleet repo that Flux reconciles.
+
+    \b
+    Example:
+      kubevc-gen init ./fleet --git-url https://git.example.com/ops/fleet.git
+      cd fleet && kubevc-gen region add seoul --api-endpoint https://10.8.0.1:6443 \\
+          --arch arm64 --nfs-server 10.8.0.10 --nfs-path /export/models
+      kubevc-gen validate
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["fleet_path"] = fleet_path
+
+
+# --------------------------------------------------------------------------- init
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--git-url",
+    default="https://git.example.com/ops/fleet.git",
+    show_default=True,
+    help="URL Flux clones the fleet repo from (default for every region).",
+)
+@click.option("--branch", default="main", show_default=True, help="Branch Flux reconciles.")
+@click.option("--name", default=None, help="Fleet name (default: the folder name).")
+@click.option("--namespace", default="kubevc", show_default=True, help="Namespace of the kubevc apps.")
+@click.option("--age-recipient", default="", help="age public key for .sops.yaml (age1...).")
+@click.option("--force", is_flag=True, help="Scaffold into a non-empty folder.")
+@handle_errors
+def init(
+    path: Path, git_url: str, branch: str, name: str | None, namespace: str, age_recipient: str, force: bool
+) -> None:
+    """Scaffold a new fleet repo in PATH, git init it and make the first commit.
+
+    \b
+    Example:
+      kubevc-gen init ./edge-fleet --git-url https://git.example.com/ops/edge-fleet.git
+    """
+    commit = workflows.init_fleet(
+        path,
+        git_url=git_url,
+        branch=branch,
+        name=name,
+        namespace=namespace,
+        age_recipient=age_recipient,
+        force=force,
+    )
+    click.echo(f"initialised fleet repo {path} (commit {commit[:12]})")
+    click.echo(f"next: kubevc-gen --fleet {path} region add NAME --api-endpoint https://HOST:6443 ...")
+
+
+# --------------------------------------------------------------------------- region
+
+
+@cli.group(context_settings=CONTEXT_SETTINGS)
+def region() -> None:
+    """Add, list, show, change and remove regions (one region = one edge cluster).
+
+    \b
+    Example:
+      kubevc-gen region list
+    """
+
+
+@region.command("add", context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+@click.option(
+    "--api-endpoint", required=True, help="https:// URL operators reach the API at (VPN/port-forward)."
+)
+@click.option("--kube-context", default=None, help="kubeconfig context name (default: NAME).")
+@click.option("--distribution", type=click.Choice(["k3s", "kubeadm"]), default="k3s", show_default=True)
+@click.option("--cluster-name", default=None, help="Cluster name (default: NAME).")
+@click.option("--pod-cidr", default=None, help="Pod CIDR (default per distribution).")
+@click.option("--service-cidr", default=None, help="Service CIDR (default per distribution).")
+@click.option(
+    "--arch",
+    "archs",
+    multiple=True,
+    type=click.Choice(["amd64", "arm64", "armhf"]),
+    help="Node architecture (repeatable; default amd64).",
+)
+@click.option("--nfs-server", default=None, help="NFS server of the model store.")
+@click.option("--nfs-path", default=None, help="NFS export path of the model store.")
+@click.option("--iscsi-portal", default=None, help="iSCSI target portal host:port.")
+@click.option("--iscsi-iqn", default=None, help="iSCSI target IQN.")
+@click.option("--iscsi-lun", type=int, default=None, help="iSCSI LUN.")
+@click.option(
+    "--monitoring/--no-monitoring",
+    default=True,
+    show_default=True,
+    help="Install kube-prometheus-stack and the kubevc dashboards/rules.",
+)
+@click.option("--git-url", default=None, help="Git URL this region's Flux pulls (default: the fleet's).")
+@click.option(
+    "--git-branch", default=None, help="Git branch this region's Flux pulls (default: the fleet's)."
+)
+@git_options
+@click.pass_context
+@handle_errors
+def region_add(
+    ctx: click.Context,
+    name: str,
+    api_endpoint: str,
+    kube_context: str | None,
+    distribution: str,
+    cluster_name: str | None,
+    pod_cidr: str | None,
+    service_cidr: str | None,
+    archs: tuple[str, ...],
+    nfs_server: str | None,
+    nfs_path: str | None,
+    iscsi_portal: str | None,
+    iscsi_iqn: str | None,
+    iscsi_lun: int | None,
+    monitoring: bool,
+    git_url: str | None,
+    git_branch: str | None,
+    branch: str | None,
+    no_commit: bool,
+    dry_run: bool,
+) -> None:
+    """Add region NAME: write regions/NAME/region.yaml and render its part of the tree.
+
+    \b
+    Example:
+      kubevc-gen region add seoul --api-endpoint https://10.8.0.1:6443 --distribution k3s \\
+          --arch arm64 --nfs-server 10.8.0.10 --nfs-path /export/models
+    """
+    options = change_options(branch, no_commit, dry_run)
+    check_name(name)
+    fleet = get_fleet(ctx)
+    optional = {
+        "kubeContext": kube_context,
+        "clusterName": cluster_name,
+        "podCidr": pod_cidr,
+        "serviceCidr": service_cidr,
+    }
+    result = workflows.add_region(
+        fleet,
+        name,
+        api_endpoint=api_endpoint,
+        distribution=distribution,
+        archs=archs,
+        storage=(nfs_server, nfs_path, iscsi_portal, iscsi_iqn, iscsi_lun),
+        monitoring=monitoring,
+        git_url=git_url,
+        git_branch=git_branch,
+        optional=optional,
+        options=options,
+    )
+    report_change(result)
+
+
+@region.command("list", context_settings=CONTEXT_SETTINGS)
+@click.pass_context
+@handle_errors
+def region_list(ctx: click.Context) -> None:
+    """List the regions as a table.
+
+    \b
+    Example:
+      kubevc-gen --fleet ./edge-fleet region list
+    """
+    fleet = get_fleet(ctx)
+    specs = fleet.load_all()
+    table = Table(title=f"regions in {fleet.root.name}")
+    for col in ("name", "distribution", "arch", "storage", "nodes", "models", "monitoring", "endpoint"):
+        table.add_column(col)
+    for r in specs:
+        table.add_row(
+            r.name,
+            r.distribution,
+            ",".join(r.architectures),
+            r.storage.kind,
+            str(len(r.nodes)),
+            str(len(r.models)),
+            "yes" if r.monitoring else "no",
+            r.api_endpoint,
+        )
+    Console(width=140).print(table)
+    if not specs:
+        click.echo("no regions yet: kubevc-gen region add NAME ...")
+
+
+@region.command("show", context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+@click.pass_context
+@handle_errors
+def region_show(ctx: click.Context, name: str) -> None:
+    """Print region NAME's spec file and its effective defaults.
+
+    \b
+    Example:
+      kubevc-gen region show seoul
+    """
+    fleet = get_fleet(ctx)
+    spec = fleet.load(name)
+    click.echo(region_path(fleet.root, name).read_text(encoding="utf-8"), nl=False)
+    click.echo("# effective:")
+    click.echo(f"#   kubeContext: {spec.effective_kube_context}")
+    click.echo(f"#   clusterName: {spec.effective_cluster_name}")
+    click.echo(f"#   podCidr: {spec.effective_pod_cidr}")
+    click.echo(f"#   serviceCidr: {spec.effective_service_cidr}")
+
+
+@region.command("set", context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
+@git_options
+@click.pass_context
+@handle_errors
+def region_set(
+    ctx: click.Context,
+    name: str,
+    assignments: tuple[str, ...],
+    branch: str | None,
+    no_commit: bool,
+    dry_run: bool,
+) -> None:
+    """Change keys of region NAME (dotted keys, YAML values; comments in the file are kept).
+
+    An empty value (KEY=) removes an optional key.
+
+    \b
+    Example:
+      kubevc-gen region set seoul monitoring=false storage.nfs.path=/export/models2
+      kubevc-gen region set seoul 'architectures=[arm64, amd64]' --branch seoul-amd64
+    """
+    options = change_options(branch, no_commit, dry_run)
+    check_name(name)
+    fleet = get_fleet(ctx)
+    report_change(workflows.set_region_keys(fleet, name, list(assignments), options))
+
+
+@region.command("remove", context_settings=CONTEXT_SETTINGS)
+@click.argument("name")
+@git_options
+@click.pass_context
+@handle_errors
+def region_remove(ctx: click.Context, name: str, branch: str | None, no_commit: bool, dry_run: bool) -> None:
+    """Remove region NAME: its spec, clusters/NAME and apps/NAME (nothing else).
+
+    \b
+    Example:
+      kubevc-gen region remove busan --branch retire-busan
+    """
+    options = change_options(branch, no_commit, dry_run)
+    check_name(name)
+    fleet = get_fleet(ctx)
+    report_change(workflows.remove_region(fleet, name, options))
+
+
+# --------------------------------------------------------------------------- render / validate
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--check", is_flag=True, help="Write nothing; print the diff and exit 1 if anything would change."
+)
+@git_options
+@click.pass_context
+@handle_errors
+def render(ctx: click.Context, check: bool, branch: str | None, no_commit: bool, dry_run: bool) -> None:
+    """Regenerate every generated file from the region specs (one commit if anything changed).
+
+    \b
+    Example:
+      kubevc-gen render            # after editing regions/*/region.yaml by hand
+      kubevc-gen render --check    # in CI: fails when the tree is out of date
+    """
+    options = change_options(branch, no_commit, dry_run)
+    fleet = get_fleet(ctx)
+    change = workflows.plan_full_render(fleet)
+    if check:
+        files = change.effective(fleet.root)
+        if files:
+            click.echo(unified_diff(fleet.root, files), nl=False)
+            click.secho(
+                f"render --check: {len(files)} file(s) out of date; run `kubevc-gen render`",
+                fg="red",
+                err=True,
+            )
+            sys.exit(EXIT_FINDINGS)
+        click.echo("render --check: the generated tree is up to date")
+        return
+    report_change(workflows.render_fleet(fleet, change, options))
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@region_filter("Only this region (repeatable; default: all).", metavar=None)
+@click.option("--no-checkov", is_flag=True, help="Skip the checkov policy scan.")
+@click.pass_context
+@handle_errors
+def validate(ctx: click.Context, regions: tuple[str, ...], no_checkov: bool) -> None:
+    """Validate the fleet tree: Helm render, kustomize build, schemas, Flux structure, checkov, secrets.
+
+    Exits 1 when anything is found; each finding names region, file and object.
+
+    \b
+    Example:
+      kubevc-gen validate
+      kubevc-gen validate --region seoul --no-checkov
+    """
+    fleet = get_fleet(ctx)
+    console = Console(stderr=True)
+    report = validate_fleet(
+        fleet,
+        regions=list(regions) or None,
+        checkov=not no_checkov,
+        progress=lambda msg: console.print(f"[dim]…[/dim] {msg}", highlight=False),
+    )
+    print_report(report, Console(width=140))
+    if report.findings:
+        sys.exit(EXIT_FINDINGS)

@@ -1,0 +1,131 @@
+"""What every ``kubevc-gen`` command shares, defined once: context settings, exit codes, error
+handling, the git options of mutating commands, the region filter and the change report."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..errors import GitError, SpecError, YamlError
+from ..repo import ChangeOptions, ChangeResult, Fleet
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
+
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def fail(problems: list[str], code: int = EXIT_BAD_INPUT) -> None:
+    for line in problems:
+        click.secho(f"error: {line}", fg="red", err=True)
+    sys.exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Turn known errors into a clear message and a non-zero exit code (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SpecError as exc:
+            fail(exc.problems)
+        except YamlError as exc:
+            fail([str(exc)])
+        except GitError as exc:
+            fail([str(exc)], EXIT_FINDINGS)
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def git_options(func: F) -> F:
+    """``--branch``, ``--no-commit`` and ``--dry-run`` for a mutating command."""
+    func = click.option("--dry-run", is_flag=True, help="Print the diff and write nothing.")(func)
+    func = click.option("--no-commit", is_flag=True, help="Write and stage the change, do not commit.")(func)
+    func = click.option(
+        "--branch",
+        "branch",
+        metavar="NAME",
+        default=None,
+        help="Commit on a new branch NAME (for a pull request).",
+    )(func)
+    return func
+
+
+def change_options(branch: str | None, no_commit: bool, dry_run: bool) -> ChangeOptions:
+    if dry_run and (branch or no_commit):
+        raise SpecError("--dry-run cannot be combined with --branch or --no-commit")
+    return ChangeOptions(branch=branch, no_commit=no_commit, dry_run=dry_run)
+
+
+def report_change(result: ChangeResult) -> None:
+    if result.diff and not result.commit and result.summary.startswith("dry run"):
+        click.echo(result.diff, nl=False)
+    click.echo(result.summary)
+
+
+def get_fleet(ctx: click.Context) -> Fleet:
+    """The fleet repo named by the global ``--fleet`` option (default: the current folder)."""
+    root: Path = ctx.find_root().obj["fleet_path"]
+    return Fleet.find(root)
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr (stdout stays the command's result)."""
+    click.echo(f"… {message}", err=True)
+
+
+def region_filter(help_text: str, metavar: str | None = "R") -> Callable[[F], F]:
+    """``--region R`` (repeatable) narrowing a command to some regions; ``help_text`` says how."""
+
+    def decorate(func: F) -> F:
+        return click.option("--region", "regions", multiple=True, metavar=metavar, help=help_text)(func)
+
+    return decorate
+
+
+# `promote`, `rollback` and `canary` act on every region that has the model unless narrowed.
+only_regions_option = region_filter("Only region R (repeatable; default: all).")
+
+
+def store_options(func: F) -> F:
+    """``--store`` and ``--via-host``: where the model store is."""
+    func = click.option(
+        "--via-host",
+        metavar="HOST",
+        default=None,
+        help="Reach the store on this host (the NFS server) over SSH with pyinfra.",
+    )(func)
+    func = click.option(
+        "--store",
+        metavar="PATH",
+        default=None,
+        envvar="KUBEVC_MODEL_STORE",
+        help="The store root: a local/mounted path, or with --via-host a path on HOST "
+        "(default there: the region's storage.nfs.path). Env KUBEVC_MODEL_STORE.",
+    )(func)
+    return func
+
+
+def kubeconfig_option_for(help_text: str, as_path: bool = False) -> Callable[[F], F]:
+    """``--kubeconfig FILE`` (a :class:`~pathlib.Path` when ``as_path``, else a str)."""
+
+    def decorate(func: F) -> F:
+        kind = click.Path(dir_okay=False, path_type=Path) if as_path else click.Path(dir_okay=False)
+        return click.option("--kubeconfig", type=kind, default=None, help=help_text)(func)
+
+    return decorate
+
+
+# the live commands (status, reconcile, suspend, resume) read one context per region
+kubeconfig_option = kubeconfig_option_for(
+    "Operator kubeconfig with one context per region (default: $KUBECONFIG or ~/.kube/config)."
+)

@@ -1,0 +1,56 @@
+"""The whole rendered tree as a pure function of a :class:`~kubevc.generator.render.RenderInputs`.
+
+The tree follows docs/architecture.md ("The fleet repo shape"): ``charts/`` (vendored),
+``infrastructure/`` and ``apps/base/`` (shared), ``clusters/<region>/`` and ``apps/<region>/``
+(per region) and, with a monitoring hub, the hub's tree and the regions' agent folders.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+
+from ..spec import FleetConfig, Profile, RegionSpec
+from ._apps import app_base_files, region_app_files
+from ._cache import RenderCache, region_key
+from ._clusters import cluster_files
+from ._hub import apply_hub
+from ._infrastructure import infrastructure_files
+from ._inputs import RenderInputs
+
+
+def region_files(
+    region: RegionSpec, cfg: FleetConfig, profiles: Mapping[str, Profile], labels: Mapping[str, bytes]
+) -> dict[str, bytes]:
+    """The files of one region: ``clusters/<region>/`` and ``apps/<region>/``."""
+    files = cluster_files(region)
+    files.update(region_app_files(region, cfg, profiles, labels))
+    return files
+
+
+def render_tree(inputs: RenderInputs, cache: RenderCache | None = None) -> dict[str, bytes]:
+    """Every generated file's bytes, by path in the fleet repo.
+
+    ``cache`` (optional) gives back the files of regions whose inputs did not change; it only
+    looks up and records here, loading and saving it is the caller's business.
+    """
+    cfg = inputs.config
+    files: dict[str, bytes] = {}
+    files.update(inputs.charts)
+    files.update(infrastructure_files(cfg))
+    files.update(app_base_files(cfg))
+    for region in sorted(inputs.regions, key=lambda r: r.name):
+        if cache is None:
+            files.update(region_files(region, cfg, inputs.profiles, inputs.labels))
+            continue
+        key = region_key(region, cfg, inputs.labels) if cache.path is not None else None
+        files.update(
+            cache.region_files(
+                key, functools.partial(region_files, region, cfg, inputs.profiles, inputs.labels)
+            )
+        )
+    if inputs.hub is not None:
+        # the hub's tree, and the regions with monitoring in agent mode
+        regions = sorted(inputs.regions, key=lambda r: r.name)
+        apply_hub(inputs.hub, cfg, regions, inputs.sops_files, files)
+    return files

@@ -1,0 +1,90 @@
+"""The fleet repo on disk and in git: YAML round-trips, region/hub/profile files, one-commit changes.
+
+Everything here reads or writes files (or runs ``git``); the data it reads and writes are the
+models of :mod:`kubevc.generator.spec`. Rendering (:mod:`kubevc.generator.render`) sits above and
+hands its result back here as a :class:`Change` for :func:`apply_change`.
+"""
+
+from ._fleet import (
+    REGION_HEADER,
+    Fleet,
+    load_region,
+    merge_into,
+    parse_region,
+    region_path,
+    region_to_yaml,
+    save_region,
+)
+from ._git import (
+    Change,
+    ChangeOptions,
+    ChangeResult,
+    Git,
+    HasRoot,
+    SyncState,
+    apply_change,
+    compare_revision,
+    fleet_commit,
+    parse_revision,
+    unified_diff,
+)
+from ._hubfile import HUB_HEADER, hub_notes, hub_to_yaml, load_hub, missing_credentials, parse_hub, sops_files
+from ._problems import format_validation_error
+from ._profiles import load_profiles, profile, profile_names, read_label_files
+from ._scaffold import TEMPLATE_DIR, init_fleet
+from ._setkeys import apply_assignments
+from ._yamlio import (
+    atomic_write,
+    dump_documents,
+    dump_generated,
+    dump_roundtrip,
+    line_of,
+    literal,
+    load_roundtrip,
+    to_plain,
+)
+
+__all__ = [
+    "HUB_HEADER",
+    "REGION_HEADER",
+    "TEMPLATE_DIR",
+    "Change",
+    "ChangeOptions",
+    "ChangeResult",
+    "Fleet",
+    "Git",
+    "HasRoot",
+    "SyncState",
+    "apply_assignments",
+    "apply_change",
+    "atomic_write",
+    "compare_revision",
+    "dump_documents",
+    "dump_generated",
+    "dump_roundtrip",
+    "fleet_commit",
+    "format_validation_error",
+    "hub_notes",
+    "hub_to_yaml",
+    "init_fleet",
+    "line_of",
+    "literal",
+    "load_hub",
+    "load_profiles",
+    "load_region",
+    "load_roundtrip",
+    "merge_into",
+    "missing_credentials",
+    "parse_hub",
+    "parse_region",
+    "parse_revision",
+    "profile",
+    "profile_names",
+    "read_label_files",
+    "region_path",
+    "region_to_yaml",
+    "save_region",
+    "sops_files",
+    "to_plain",
+    "unified_diff",
+]

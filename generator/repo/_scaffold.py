@@ -1,0 +1,156 @@
+"""``kubevc-gen init``: a new fleet repo from the cookiecutter template shipped in the package.
+
+The shared tree to commit with it comes from the caller (``plan``): rendering is a layer above.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..errors import SpecError
+from ..spec import FleetConfig, GitSpec, check_name
+from ._fleet import Fleet
+from ._git import Change, Git
+from ._problems import format_validation_error
+from ._yamlio import atomic_write
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "fleet"
+# Folders that cannot ship as package data under their real (hidden) name.
+RENAMES = {"_github": ".github"}
+
+
+def _kubevc_version() -> str:
+    try:
+        return version("kubevc")
+    except PackageNotFoundError:  # pragma: no cover
+        return "0.1.0"
+
+
+def init_fleet(
+    path: Path,
+    plan: Callable[[Fleet], Change],
+    *,
+    git_url: str,
+    branch: str,
+    name: str | None = None,
+    namespace: str = "kubevc",
+    age_recipient: str = "",
+    force: bool = False,
+) -> str:
+    """Scaffold, write the files of ``plan`` (the rendered shared tree), ``git init`` and commit;
+    return the commit id.
+
+    On failure everything created is removed again (files that existed before are restored).
+    """
+    # cookiecutter pulls in jinja2 and more: imported only when a fleet is created (start-up time)
+    from cookiecutter.main import cookiecutter
+
+    path = path.resolve()
+    fleet_name = name or path.name
+    check_name(fleet_name, "fleet name")
+    check_name(namespace, "namespace")
+    try:
+        FleetConfig(git_url=git_url, branch=branch, name=fleet_name, namespace=namespace)
+        GitSpec(url=git_url, branch=branch)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(exc, "init options")) from None
+    if path.exists() and not path.is_dir():
+        raise SpecError(f"{path} exists and is not a folder")
+    existed = path.exists()
+    if existed and any(path.iterdir()) and not force:
+        raise SpecError(f"{path} is not empty; use --force to scaffold into it anyway")
+    if (path / "kubevc-fleet.yaml").exists():
+        raise SpecError(f"{path} is already a fleet repo")
+    probe = subprocess.run(["git", "check-ref-format", "--branch", branch], capture_output=True, check=False)
+    if probe.returncode != 0:
+        raise SpecError(f"--branch {branch!r} is not a valid git branch name")
+
+    had_git = (path / ".git").exists()
+    created: list[Path] = []
+    backups: dict[Path, bytes] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="kubevc-init-") as tmp:
+            out = Path(
+                cookiecutter(
+                    str(TEMPLATE_DIR),
+                    no_input=True,
+                    output_dir=tmp,
+                    extra_context={
+                        "fleet_name": fleet_name,
+                        "fleet_slug": "fleet",
+                        "git_url": git_url,
+                        "branch": branch,
+                        "namespace": namespace,
+                        "age_recipient": age_recipient,
+                        "kubevc_version": _kubevc_version(),
+                    },
+                )
+            )
+            for old, new in RENAMES.items():
+                if (out / old).exists():
+                    (out / old).rename(out / new)
+            if not existed:
+                path.mkdir(parents=True)
+                created.append(path)
+            for src in sorted(out.rglob("*")):
+                if src.is_dir():
+                    continue
+                dest = path / src.relative_to(out)
+                if dest.exists():
+                    backups[dest] = dest.read_bytes()
+                else:
+                    created.append(dest)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dest)
+        change = plan(Fleet(path))
+        for rel, content in sorted(change.files.items()):
+            if content is None:
+                continue
+            dest = path / rel
+            if dest.exists():
+                backups[dest] = dest.read_bytes()
+            else:
+                created.append(dest)
+            atomic_write(dest, content)
+        git = Git(path)
+        if not had_git:
+            subprocess.run(["git", "init", "-q", "-b", branch, str(path)], check=True, capture_output=True)
+        # Commit exactly what init wrote: files already in a --force'd folder stay the operator's.
+        ours = "\0".join(sorted({p.relative_to(path).as_posix() for p in [*created, *backups] if p != path}))
+        git.run("add", "--pathspec-from-file=-", "--pathspec-file-nul", input_text=ours + "\0")
+        git.run(
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            f"init fleet {fleet_name} (kubevc {_kubevc_version()})",
+            "--pathspec-from-file=-",
+            "--pathspec-file-nul",
+            input_text=ours + "\0",
+        )
+        head = git.head()
+        assert head is not None
+        return head
+    except BaseException:
+        if not existed:
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            if not had_git:
+                shutil.rmtree(path / ".git", ignore_errors=True)
+            for dest in reversed(created):
+                if dest.is_file():
+                    dest.unlink()
+            for dest, content in backups.items():
+                dest.write_bytes(content)
+            for folder in sorted({p.parent for p in created}, key=lambda p: len(p.parts), reverse=True):
+                while folder != path and folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+                    folder = folder.parent
+        raise

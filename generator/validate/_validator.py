@@ -1,0 +1,578 @@
+"""``kubevc-gen validate``: check the fleet tree the way the clusters will see it.
+
+Per region, following the chain Flux follows (``clusters/<r>`` -> every Kustomization's path):
+
+* ``kustomize``: ``kubectl kustomize`` builds ``clusters/<r>`` and every path its Kustomizations
+  point at (``infrastructure/...``, ``apps/<r>``);
+* ``flux``: every Flux object parsed with the project's typed models (current API versions only,
+  unknown fields are errors), ``dependsOn`` targets exist, Kustomization paths and chart paths
+  exist, ``valuesFrom`` ConfigMaps (and keys) exist, intervals/timeouts/remediation set, external
+  chart versions pinned;
+* ``helm``: every HelmRelease whose chart comes from the fleet repo rendered through the Helm SDK
+  with its merged values (chart defaults < ``valuesFrom`` in order < ``spec.values``);
+* ``schema``: ``kubernetes-validate`` (strict) on every core object built or rendered;
+* ``checkov``: checkov over everything rendered, one run per :data:`CHECKOV_BATCH` regions
+  (:data:`CHECKOV_SKIPS` lists the checks kubevc deliberately does not follow, with the reason);
+* ``secrets``: no plain-text Secret anywhere in the tree (SOPS-encrypted ones are fine).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from ..errors import SpecError
+from ..repo import Fleet, hub_notes, load_hub
+from ..spec import HUB_FILE, HUB_NAME, flux
+from ._checkov import CHECKOV_SKIPS, run_checkov
+from ._docs import load_docs, obj_name, safe_load
+from ._report import SHARED, Progress, Report
+from ._schema import KUBE_VERSION, Schemas
+from ._secrets import check_secrets
+from ._tools import checkov_path, kubectl_path
+
+# Regions per checkov run. checkov's Kubernetes graph builder collects edges per resource *name*
+# (``Kind.namespace.name``), and every region has the same names, so one run over N regions builds
+# O(N^2) edges (100 regions: 17 million, over a minute) and links resources of different clusters.
+# Runs of at most this many regions (two at a time, while the next regions are validated) check
+# the same files with the same policy.
+CHECKOV_BATCH = 10
+WORKERS = 2  # kubectl kustomize subprocesses and checkov runs at a time
+SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
+
+
+class _SourceIndex:
+    """Maps (kind, namespace, name) to the fleet file that declares it (for findings)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.index: dict[tuple[str, str, str], list[str]] = {}
+        for top in ("clusters", "infrastructure", "apps"):
+            base = root / top
+            if not base.is_dir():
+                continue
+            for path in sorted(base.rglob("*.yaml")):
+                try:
+                    docs = load_docs(path.read_text(encoding="utf-8"))
+                except (yaml.YAMLError, UnicodeDecodeError):
+                    continue
+                for d in docs:
+                    meta = d.get("metadata") or {}
+                    key = (str(d.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
+                    self.index.setdefault(key, []).append(path.relative_to(root).as_posix())
+
+    def file_of(self, obj: dict[str, Any], default: str) -> str:
+        meta = obj.get("metadata") or {}
+        key = (str(obj.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
+        candidates = self.index.get(key, [])
+        for rel in candidates:  # prefer the file inside the folder that was built
+            if rel.startswith(default.rstrip("/") + "/"):
+                return rel
+        return candidates[0] if candidates else default
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Helm-style merge: maps merge recursively, everything else is replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class _Validator:
+    def __init__(self, fleet: Fleet, report: Report, progress: Progress) -> None:
+        self.fleet = fleet
+        self.root = fleet.root
+        self.report = report
+        self.progress = progress
+        self.kubectl = kubectl_path()
+        self.builds: dict[str, list[dict[str, Any]] | None] = {}
+        self.sources = _SourceIndex(fleet.root)
+        self.rendered: dict[str, dict[str, str]] = {}  # region -> {name: manifest text}
+        self.schema_version = KUBE_VERSION
+        self._schemas: Schemas | None = None
+        self._charts: dict[str, Any] = {}  # chart path -> helm_python.Chart (or the load error)
+        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubevc-validate")
+        self._prefetched: dict[str, Future[subprocess.CompletedProcess[str]]] = {}
+        self._checkov_runs: list[tuple[list[str], Future[subprocess.CompletedProcess[str]]]] = []
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # ---------------------------------------------------------------- kustomize
+    def _kustomize(self, rel: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.kubectl, "kustomize", str(self.root / rel)], capture_output=True, text=True, check=False
+        )
+
+    def prefetch(self, rels: Iterable[str]) -> None:
+        """Start ``kubectl kustomize`` for folders :meth:`build` is likely to ask for, in a pool.
+
+        Only the subprocess runs ahead: :meth:`build` still decides which folders are built and
+        reports on them, in the same order as without the prefetch.
+        """
+        for rel in rels:
+            if rel not in self._prefetched and (self.root / rel / "kustomization.yaml").is_file():
+                self._prefetched[rel] = self._pool.submit(self._kustomize, rel)
+
+    def build(self, region: str, rel: str) -> list[dict[str, Any]] | None:
+        rel = rel.removeprefix("./").rstrip("/")
+        self.report.count(region, "kustomize")
+        if rel in self.builds:
+            return self.builds[rel]
+        self.progress(f"{region}: kubectl kustomize {rel}")
+        pending = self._prefetched.pop(rel, None)
+        proc = pending.result() if pending is not None else self._kustomize(rel)
+        docs: list[dict[str, Any]] | None
+        if proc.returncode != 0:
+            self.report.add(
+                region,
+                "kustomize",
+                rel,
+                "kustomization.yaml",
+                proc.stderr.strip().splitlines()[-1]
+                if proc.stderr.strip()
+                else f"kubectl kustomize exited {proc.returncode}",
+            )
+            docs = None
+        else:
+            docs = load_docs(proc.stdout)
+        self.builds[rel] = docs
+        return docs
+
+    # ---------------------------------------------------------------- region
+    def region(self, name: str) -> None:
+        rep = self.report
+        cluster_path = f"clusters/{name}"
+        cluster = self.build(name, cluster_path)
+        if cluster is None:
+            return
+        all_objects: list[tuple[str, dict[str, Any]]] = [(cluster_path, o) for o in cluster]
+        kustomizations = {}
+        git_repos = {}
+        for obj in cluster:
+            if obj.get("kind") == "Kustomization" and flux.is_flux(obj):
+                kustomizations[(obj["metadata"].get("namespace", "default"), obj["metadata"]["name"])] = obj
+            if obj.get("kind") == "GitRepository":
+                git_repos[(obj["metadata"].get("namespace", "default"), obj["metadata"]["name"])] = obj
+        if not git_repos:
+            rep.add(
+                name,
+                "flux",
+                f"{cluster_path}/flux-system/gotk-sync.yaml",
+                "GitRepository",
+                "no GitRepository",
+            )
+        for (ns, _kname), obj in kustomizations.items():
+            file = self.sources.file_of(obj, cluster_path)
+            parsed = self.flux_object(name, file, obj)
+            if not isinstance(parsed, flux.Kustomization):
+                continue
+            spec = parsed.spec
+            if spec.timeout is None:
+                rep.add(name, "flux", file, parsed.ref, "spec.timeout is not set")
+            for dep in spec.depends_on or []:
+                if (dep.namespace or ns, dep.name) not in kustomizations:
+                    rep.add(
+                        name,
+                        "flux",
+                        file,
+                        parsed.ref,
+                        f"dependsOn {dep.name!r} does not exist in {cluster_path}",
+                    )
+            src = spec.source_ref
+            if src.kind == "GitRepository" and (src.namespace or ns, src.name) not in git_repos:
+                rep.add(
+                    name, "flux", file, parsed.ref, f"sourceRef GitRepository {src.name!r} does not exist"
+                )
+            path = spec.path.removeprefix("./").rstrip("/")
+            if PurePosixPath(path).is_absolute() or ".." in PurePosixPath(path).parts:
+                rep.add(name, "flux", file, parsed.ref, f"path {spec.path!r} must stay inside the repo")
+                continue
+            if not (self.root / path / "kustomization.yaml").is_file():
+                rep.add(name, "flux", file, parsed.ref, f"path {spec.path!r} has no kustomization.yaml")
+                continue
+            if path == cluster_path:
+                continue
+            docs = self.build(name, path)
+            if docs is not None:
+                all_objects.extend((path, o) for o in docs)
+                self.releases(name, path, docs, git_repos)
+        apps_path = f"apps/{name}"
+        if apps_path not in self.builds and (self.root / apps_path).is_dir():
+            # not reachable from clusters/<region>: still has to build
+            self.build(name, apps_path)
+            rep.add(
+                name,
+                "flux",
+                cluster_path,
+                "Kustomization",
+                f"no Kustomization in {cluster_path} applies {apps_path}",
+            )
+        for origin, obj in all_objects:
+            if flux.is_flux(obj) and obj.get("kind") not in ("Kustomization",):
+                if obj.get("kind") != "HelmRelease":
+                    self.flux_object(name, self.sources.file_of(obj, origin), obj)
+            elif not flux.is_flux(obj):
+                self.schema(name, self.sources.file_of(obj, origin), obj)
+        self.rendered.setdefault(name, {})["fleet-tree.yaml"] = yaml.dump_all(
+            [o for _, o in all_objects if not flux.is_flux(o)],
+            Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+            sort_keys=False,
+        )
+
+    def flux_object(self, region: str, file: str, obj: dict[str, Any]) -> flux.FluxObject | None:
+        parsed, problems = flux.parse_flux_object(obj)
+        self.report.count(region, "flux")
+        for p in problems:
+            self.report.add(region, "flux", file, obj_name(obj), p)
+        if parsed is not None:
+            interval = getattr(getattr(parsed, "spec", None), "interval", None)
+            if not interval:
+                self.report.add(region, "flux", file, parsed.ref, "spec.interval is not set")
+        return parsed
+
+    # ---------------------------------------------------------------- helm releases
+    def releases(
+        self,
+        region: str,
+        path: str,
+        docs: list[dict[str, Any]],
+        git_repos: dict[tuple[str, str], dict[str, Any]],
+    ) -> None:
+        rep = self.report
+        config_maps = {
+            (o["metadata"].get("namespace", "default"), o["metadata"]["name"]): o
+            for o in docs
+            if o.get("kind") == "ConfigMap" and o.get("apiVersion") == "v1"
+        }
+        helm_repos = {
+            (o["metadata"].get("namespace", "default"), o["metadata"]["name"])
+            for o in docs
+            if o.get("kind") == "HelmRepository"
+        }
+        release_names = {
+            (o["metadata"].get("namespace", "default"), o["metadata"]["name"])
+            for o in docs
+            if o.get("kind") == "HelmRelease"
+        }
+        for obj in docs:
+            if obj.get("kind") != "HelmRelease":
+                continue
+            file = self.sources.file_of(obj, path)
+            parsed = self.flux_object(region, file, obj)
+            if not isinstance(parsed, flux.HelmRelease):
+                continue
+            ref = parsed.ref
+            ns = parsed.metadata.namespace or "default"
+            spec = parsed.spec
+            if spec.timeout is None:
+                rep.add(region, "flux", file, ref, "spec.timeout is not set")
+            for what, section in (("install", spec.install), ("upgrade", spec.upgrade)):
+                if section is None or section.remediation is None or not section.remediation.retries:
+                    rep.add(region, "flux", file, ref, f"spec.{what}.remediation.retries is not set")
+            if spec.drift_detection is None or spec.drift_detection.mode != "enabled":
+                rep.add(region, "flux", file, ref, "spec.driftDetection.mode is not 'enabled'")
+            for dep in spec.depends_on or []:
+                if (dep.namespace or ns, dep.name) not in release_names:
+                    rep.add(
+                        region,
+                        "flux",
+                        file,
+                        ref,
+                        f"dependsOn HelmRelease {dep.name!r} does not exist in {path}",
+                    )
+            values: dict[str, Any] = {}
+            for vref in spec.values_from or []:
+                key = vref.values_key or "values.yaml"
+                cm = config_maps.get((ns, vref.name)) if vref.kind == "ConfigMap" else None
+                if cm is None:
+                    if not vref.optional:
+                        rep.add(
+                            region,
+                            "flux",
+                            file,
+                            ref,
+                            f"valuesFrom {vref.kind} {vref.name!r} not found in {path}",
+                        )
+                    continue
+                text = (cm.get("data") or {}).get(key)
+                if text is None:
+                    rep.add(
+                        region, "flux", file, ref, f"valuesFrom ConfigMap {vref.name!r} has no key {key!r}"
+                    )
+                    continue
+                try:
+                    loaded = safe_load(text) or {}
+                except yaml.YAMLError as exc:
+                    rep.add(
+                        region,
+                        "flux",
+                        self.sources.file_of(cm, path),
+                        obj_name(cm),
+                        f"{key}: invalid YAML: {exc}",
+                    )
+                    continue
+                if vref.target_path:
+                    rep.add(
+                        region, "flux", file, ref, "valuesFrom targetPath is not supported by kubevc validate"
+                    )
+                    continue
+                if not isinstance(loaded, dict):
+                    rep.add(
+                        region,
+                        "flux",
+                        self.sources.file_of(cm, path),
+                        obj_name(cm),
+                        f"{key} is not a mapping",
+                    )
+                    continue
+                values = deep_merge(values, loaded)
+            values = deep_merge(values, spec.values or {})
+            chart = spec.chart.spec
+            src = chart.source_ref
+            src_ns = src.namespace or ns
+            if src.kind == "GitRepository":
+                if (src_ns, src.name) not in git_repos:
+                    rep.add(
+                        region,
+                        "flux",
+                        file,
+                        ref,
+                        f"chart sourceRef GitRepository {src.name!r} does not exist",
+                    )
+                chart_rel = chart.chart.removeprefix("./").rstrip("/")
+                if (
+                    ".." in PurePosixPath(chart_rel).parts
+                    or not (self.root / chart_rel / "Chart.yaml").is_file()
+                ):
+                    rep.add(
+                        region,
+                        "flux",
+                        file,
+                        ref,
+                        f"chart path {chart.chart!r} has no Chart.yaml in the fleet repo",
+                    )
+                    continue
+                release = spec.release_name or (
+                    f"{spec.target_namespace}-{parsed.metadata.name}"
+                    if spec.target_namespace
+                    else parsed.metadata.name
+                )
+                self.helm(region, file, ref, chart_rel, values, release, spec.target_namespace or ns)
+            elif src.kind == "HelmRepository":
+                if (src_ns, src.name) not in helm_repos:
+                    rep.add(
+                        region,
+                        "flux",
+                        file,
+                        ref,
+                        f"chart sourceRef HelmRepository {src.name!r} not in {path}",
+                    )
+                if not chart.version or not SEMVER.match(chart.version):
+                    rep.add(
+                        region,
+                        "flux",
+                        file,
+                        ref,
+                        f"chart version {chart.version!r} is not pinned to one version",
+                    )
+                else:
+                    self.report.notes.append(
+                        f"{region}: {ref}: external chart {chart.chart} {chart.version} "
+                        "(not vendored, not rendered)"
+                    )
+            else:
+                rep.add(region, "flux", file, ref, f"chart sourceRef kind {src.kind!r} is not used by kubevc")
+
+    def helm(
+        self,
+        region: str,
+        file: str,
+        ref: str,
+        chart_rel: str,
+        values: dict[str, Any],
+        release: str,
+        namespace: str,
+    ) -> None:
+        # the Helm SDK loads a Go shared library: imported by the first helm render, not at start-up
+        import helm_python
+
+        self.progress(f"{region}: helm render {chart_rel} as {namespace}/{release}")
+        self.report.count(region, "helm")
+        try:
+            chart = self._charts.get(chart_rel)
+            if chart is None:
+                try:
+                    chart = helm_python.Chart.load(str(self.root / chart_rel))
+                except helm_python.HelmError as exc:
+                    chart = exc
+                self._charts[chart_rel] = chart  # loaded once, rendered for every region
+            if isinstance(chart, Exception):
+                raise chart
+            out = chart.render(values, name=release, namespace=namespace)
+        except helm_python.HelmError as exc:
+            message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            self.report.add(region, "helm", file, ref, f"{chart_rel}: {message}")
+            return
+        texts = [t for k, t in sorted(out.items()) if k.endswith((".yaml", ".yml")) and t.strip()]
+        manifest = "\n---\n".join(texts)
+        try:
+            docs = load_docs(manifest)
+        except yaml.YAMLError as exc:
+            self.report.add(region, "helm", file, ref, f"{chart_rel} rendered invalid YAML: {exc}")
+            return
+        self.rendered.setdefault(region, {})[f"{release}.yaml"] = manifest
+        for obj in docs:
+            self.schema(region, f"{chart_rel} (release {release})", obj)
+
+    # ---------------------------------------------------------------- schemas
+    def schema(self, region: str, file: str, obj: dict[str, Any]) -> None:
+        # slow to import and needed only by validate (see kubevc.generator.validate._schema)
+        import jsonschema
+        import kubernetes_validate
+
+        if self._schemas is None:
+            self._schemas = Schemas(self.schema_version)
+        try:
+            self._schemas.validate(obj)
+        except kubernetes_validate.SchemaNotFoundError:
+            return  # a custom resource: no core schema
+        except jsonschema.ValidationError as exc:
+            path = ".".join(str(p) for p in exc.path) or "(object)"
+            self.report.add(region, "schema", file, obj_name(obj), f"{path}: {exc.message}")
+        except kubernetes_validate.InvalidSchemaError as exc:
+            self.report.add(region, "schema", file, obj_name(obj), str(exc))
+        self.report.count(region, "schema")
+
+    # ---------------------------------------------------------------- checkov
+    def checkov(self, regions: Sequence[str], run: int = 1, runs: int = 1) -> None:
+        """Start one checkov run over ``regions``' rendered manifests (in the pool; see
+        :data:`CHECKOV_BATCH`); :meth:`checkov_results` collects every run's findings."""
+        exe = checkov_path()
+        files = {
+            f"{region}/{fname}": text
+            for region in regions
+            for fname, text in self.rendered.get(region, {}).items()
+        }
+        which = "one run" if runs == 1 else f"run {run} of {runs}, {len(regions)} region(s)"
+        self.progress(f"checkov on {len(files)} rendered manifest file(s) ({which})")
+        self._checkov_runs.append((list(regions), self._pool.submit(run_checkov, exe, files)))
+
+    def checkov_results(self) -> None:
+        totals = {"passed": 0, "failed": 0, "resource_count": 0}
+        summaries = 0
+        for regions, future in self._checkov_runs:
+            proc = future.result()
+            try:
+                data = json.loads(proc.stdout)
+            except json.JSONDecodeError:
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+                self.report.add(
+                    SHARED, "checkov", "-", "-", f"checkov failed (exit {proc.returncode}): {' '.join(tail)}"
+                )
+                continue
+            results = data if isinstance(data, list) else [data]
+            for res in results:
+                for f in (res.get("results") or {}).get("failed_checks", []):
+                    parts = PurePosixPath(f.get("file_path", "")).parts
+                    parts = tuple(p for p in parts if p != "/")
+                    region = parts[0] if parts else SHARED
+                    fname = parts[-1] if parts else "-"
+                    self.report.add(
+                        region,
+                        "checkov",
+                        fname,
+                        str(f.get("resource")),
+                        f"{f.get('check_id')}: {f.get('check_name')}",
+                    )
+                summary = res.get("summary") or {}
+                if summary:
+                    summaries += 1
+                    for key in totals:
+                        totals[key] += int(summary.get(key, 0) or 0)
+                    for region in regions:
+                        self.report.count(region, "checkov", 1)
+        if summaries:
+            self.report.notes.append(
+                f"checkov: {totals['passed']} passed, {totals['failed']} failed, "
+                f"{totals['resource_count']} resources; "
+                f"skipped by policy: {', '.join(sorted(CHECKOV_SKIPS))}"
+            )
+
+    # ---------------------------------------------------------------- secrets
+
+
+def validate_fleet(
+    fleet: Fleet, regions: list[str] | None = None, checkov: bool = True, progress: Progress | None = None
+) -> Report:
+    """Run every check; return the findings (empty = valid)."""
+    say = progress or (lambda _m: None)
+    names = fleet.region_names()
+    if regions:
+        unknown = [r for r in regions if r not in names]
+        if unknown:
+            raise SpecError(f"unknown region(s): {', '.join(unknown)}")
+        names = [n for n in names if n in regions]
+    if checkov:
+        checkov_path()  # fail early, before the slow part, when checkov is missing
+    report = Report(regions=names)
+    valid: list[str] = []
+    for name in names:
+        say(f"{name}: region spec")
+        try:
+            fleet.load(name)
+            valid.append(name)
+        except SpecError as exc:
+            for problem in exc.problems:
+                report.add(name, "spec", f"regions/{name}/region.yaml", "region", problem)
+    if not regions and (fleet.root / HUB_FILE).is_file():  # the monitoring hub: clusters/hub like a region
+        report.regions.append(HUB_NAME)
+        try:
+            load_hub(fleet.root)
+            valid.append(HUB_NAME)
+            report.notes.extend(hub_notes(fleet))
+        except SpecError as exc:
+            for problem in exc.problems:
+                report.add(HUB_NAME, "spec", HUB_FILE, "hub", problem)
+    v = _Validator(fleet, report, say)
+    try:
+        say("secrets: scanning the tree for plain-text Secrets")
+        check_secrets(v.root, names, v.report)
+        v.prefetch(_likely_builds(valid))
+        batches = [valid[i : i + CHECKOV_BATCH] for i in range(0, len(valid), CHECKOV_BATCH)]
+        last_of_batch = {batch[-1]: i for i, batch in enumerate(batches)}
+        for name in valid:
+            v.region(name)
+            if checkov and name in last_of_batch:  # checkov on these regions while the next are checked
+                i = last_of_batch[name]
+                v.checkov(batches[i], i + 1, len(batches))
+        if checkov and valid:
+            v.checkov_results()
+        elif not checkov:
+            report.notes.append("checkov skipped (--no-checkov)")
+    finally:
+        v.close()
+    return report
+
+
+def _likely_builds(names: Sequence[str]) -> list[str]:
+    """The folders Flux applies for ``names`` in a tree kubevc-gen rendered, in the order
+    :meth:`_Validator.region` builds them (for :meth:`_Validator.prefetch`)."""
+    rels: list[str] = []
+    for i, name in enumerate(names):
+        rels.append(f"clusters/{name}")
+        if i == 0:
+            rels += ["infrastructure/controllers", "infrastructure/hub/controllers", "infrastructure/configs"]
+        rels += [f"infrastructure/agents/{name}", f"apps/{name}"]
+    return rels

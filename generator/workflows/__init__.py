@@ -1,0 +1,44 @@
+"""One function per mutating command: load the fleet -> change specs -> render -> apply (one commit).
+
+The CLI (:mod:`kubevc.generator.cli`) parses options and prints; everything a command *does* to the
+fleet repo is here, built from the layers below (models, live, validate, render, repo, spec).
+"""
+
+from ._fleet import (
+    StorageOptions,
+    add_region,
+    init_fleet,
+    plan_full_render,
+    remove_region,
+    render_fleet,
+    set_region_keys,
+    storage_from_options,
+    validate_new_region,
+    write_regions,
+)
+from ._hub import HubSetResult, remove_hub, set_hub
+from ._models import add_model, check_new_model, promote_model, rollback_model, set_canary_share
+from ._regions import add_node, set_suspended
+
+__all__ = [
+    "HubSetResult",
+    "StorageOptions",
+    "add_model",
+    "add_node",
+    "add_region",
+    "check_new_model",
+    "init_fleet",
+    "plan_full_render",
+    "promote_model",
+    "remove_hub",
+    "remove_region",
+    "render_fleet",
+    "rollback_model",
+    "set_canary_share",
+    "set_hub",
+    "set_region_keys",
+    "set_suspended",
+    "storage_from_options",
+    "validate_new_region",
+    "write_regions",
+]

@@ -1,0 +1,172 @@
+"""Workflows of the model lifecycle that change region specs: ``model add/promote/rollback/canary``.
+
+Each goes through the one mutating path (:func:`kubevc.generator.repo.apply_change`: validate,
+write atomically, one commit, or ``--branch``/``--no-commit``/``--dry-run``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..errors import SpecError
+from ..models import (
+    MOUNT_PATH,
+    check_published,
+    find_model,
+    model_folder,
+    model_in,
+    promoted,
+    regions_for,
+    replace_model,
+    revalidate,
+    rolled_back,
+    with_canary_share,
+)
+from ..render import plan_with_regions
+from ..repo import ChangeOptions, ChangeResult, Fleet, apply_change, profile
+from ..spec import ModelSpec, RegionSpec
+
+Progress = Callable[[str], None]
+
+
+def add_model(
+    fleet: Fleet,
+    name: str,
+    *,
+    regions: Sequence[str],
+    all_regions: bool,
+    framework: str,
+    base_path: str | None,
+    profile_name: str,
+    signature: str,
+    labels_file: Path | None,
+    options: ChangeOptions,
+) -> ChangeResult:
+    """``model add``: register ``name`` in regions (and copy its label file in), one commit."""
+    specs = regions_for(fleet, name, regions, all_regions=all_regions)
+    if not specs:
+        raise SpecError("the fleet has no regions yet (kubevc-gen region add ...)")
+    prof = profile(profile_name)
+    base = base_path or f"{MOUNT_PATH}/{name}"
+    extra: dict[str, bytes] = {}
+    labels_rel = None
+    if labels_file is not None:
+        data = labels_file.read_bytes()
+        try:
+            lines = [x for x in data.decode("utf-8").splitlines() if x.strip()]
+        except UnicodeDecodeError:
+            raise SpecError(f"--labels {labels_file}: not UTF-8 text") from None
+        if not lines:
+            raise SpecError(f"--labels {labels_file}: no labels in the file")
+        if prof.output.postprocess == "none":
+            raise SpecError(f"--labels: profile {prof.name!r} has no class output to label")
+        labels_rel = f"models/{name}/labels.txt"
+        extra[labels_rel] = data if data.endswith(b"\n") else data + b"\n"
+    updated: list[RegionSpec] = []
+    for spec in specs:
+        if find_model(spec, name) is not None:
+            raise SpecError(
+                f"model {name!r} is already registered in region {spec.name}; "
+                "change it with `kubevc-gen region set` or promote versions with `model promote`"
+            )
+        new = ModelSpec(
+            name=name,
+            base_path=base,
+            signature=signature,
+            profile=prof.name,
+            framework="tensorflow" if framework == "tensorflow" else None,
+            labels_file=labels_rel,
+        )
+        updated.append(revalidate(spec.model_copy(update={"models": [*spec.models, new]})))
+    where = ", ".join(s.name for s in updated)
+    message = f"model add {name} ({prof.name}, {base}) to {where}"
+    change = plan_with_regions(fleet, updated, message, pending=extra)
+    change.files.update(extra)
+    return apply_change(fleet, change, options)
+
+
+def check_new_model(
+    name: str, regions: Sequence[str], all_regions: bool, profile_name: str, base_path: str | None
+) -> None:
+    """``model add``'s checks that need no fleet (run before the fleet is opened)."""
+    if bool(regions) == all_regions:
+        raise SpecError("say where: --region R (repeatable) or --all-regions")
+    profile(profile_name)
+    model_folder(base_path or f"{MOUNT_PATH}/{name}")  # must be inside the store mount
+
+
+def promote_model(
+    fleet: Fleet,
+    name: str,
+    *,
+    version: int,
+    label: str,
+    canary_percent: int | None,
+    regions: Sequence[str],
+    store: str | None,
+    via_host: str | None,
+    skip_store_check: bool,
+    options: ChangeOptions,
+    progress: Progress,
+) -> ChangeResult:
+    """``model promote``: label stable|canary of ``name`` on ``version`` in every chosen region."""
+    specs = regions_for(fleet, name, regions)
+    updated: list[RegionSpec] = []
+    changes: list[str] = []
+    for spec in specs:
+        new_model, what = promoted(model_in(spec, name), version, label, spec.name, canary_percent)
+        updated.append(revalidate(replace_model(spec, new_model)))
+        changes.append(f"{spec.name}: {what}")
+    if skip_store_check:
+        progress("not checking the store (--skip-store-check)")
+    else:
+        check_published(specs, name, version, store, via_host, progress)
+    message = f"model promote {name}: {label} -> {version} ({'; '.join(changes)})"
+    return apply_change(fleet, plan_with_regions(fleet, updated, message), options)
+
+
+def rollback_model(
+    fleet: Fleet,
+    name: str,
+    *,
+    regions: Sequence[str],
+    store: str | None,
+    via_host: str | None,
+    skip_store_check: bool,
+    options: ChangeOptions,
+    progress: Progress,
+) -> ChangeResult:
+    """``model rollback``: label stable of ``name`` back to the version before, one commit."""
+    specs = regions_for(fleet, name, regions)
+    updated: list[RegionSpec] = []
+    changes: list[str] = []
+    targets: set[int] = set()
+    for spec in specs:
+        new_model, what, previous = rolled_back(model_in(spec, name), spec.name)
+        targets.add(previous)
+        updated.append(revalidate(replace_model(spec, new_model)))
+        changes.append(f"{spec.name}: {what}")
+    if skip_store_check:
+        progress("not checking the store (--skip-store-check)")
+    elif store is not None or via_host is not None:
+        for v in sorted(targets):
+            check_published(specs, name, v, store, via_host, progress)
+    message = f"model rollback {name}: {'; '.join(changes)}"
+    return apply_change(fleet, plan_with_regions(fleet, updated, message), options)
+
+
+def set_canary_share(
+    fleet: Fleet, name: str, *, percent: int, regions: Sequence[str], options: ChangeOptions
+) -> ChangeResult:
+    """``model canary``: the traffic share of ``name``'s running canary, one commit."""
+    specs = regions_for(fleet, name, regions)
+    updated: list[RegionSpec] = []
+    changes: list[str] = []
+    for spec in specs:
+        new_model, what = with_canary_share(model_in(spec, name), spec.name, percent)
+        changes.append(what)
+        if new_model is not None:
+            updated.append(revalidate(replace_model(spec, new_model)))
+    message = f"model canary {name}: {'; '.join(changes)}"
+    return apply_change(fleet, plan_with_regions(fleet, updated, message), options)
