@@ -60,11 +60,8 @@ CONFIG_DIR = "/etc/kubevc-gateway"
 UID = GID = 10001
 USER_NAME = "kubevc"
 DEBIAN_SUITE = "bookworm"
-DEBIAN_MIRRORS = (
-    "deb http://deb.debian.org/debian bookworm main",
-    "deb http://deb.debian.org/debian bookworm-updates main",
-    "deb http://deb.debian.org/debian-security bookworm-security main",
-)
+# The Debian mirrors are this machine's own apt sources, never a host named here.
+APT_SOURCES = Path("/etc/apt")
 # python3.11-minimal + the full standard library; libstdc++6, which manylinux wheels expect from
 # the system (grpcio, numpy); install-info satisfies readline-common's "dpkg | install-info" so
 # that dpkg (and tar, zstd, selinux) stay out.
@@ -179,6 +176,18 @@ DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
 
 
 PIP = (sys.executable, "-m", "pip", "--disable-pip-version-check")
+
+
+def host_apt_sources(etc_apt: Path = APT_SOURCES) -> list[str]:
+    """This machine's apt source files, which mmdebstrap takes as its mirror arguments."""
+    sources_d = etc_apt / "sources.list.d"
+    files = sorted(sources_d.glob("*.sources")) + sorted(sources_d.glob("*.list"))
+    main_list = etc_apt / "sources.list"
+    if main_list.is_file() and main_list.read_text().strip():
+        files.insert(0, main_list)
+    if not files:
+        raise SystemExit(f"no apt sources in {etc_apt}: the image's Debian root needs this machine's mirror")
+    return [str(f) for f in files]
 
 
 def progress(message: str) -> None:
@@ -333,7 +342,7 @@ def debian_root(platform: Platform, root: Path, cache: Path) -> list[DebianPacka
         f'--extract-hook=printf "%s\\n" $MMDEBSTRAP_ESSENTIAL > {used}',
         DEBIAN_SUITE,
         root,
-        *DEBIAN_MIRRORS,
+        *host_apt_sources(),
     ]
     run(argv)
     packages = []
