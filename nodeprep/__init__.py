@@ -1,7 +1,8 @@
 """kubevc.nodeprep: pyinfra operations and facts for node preparation, cluster init and join.
 
 The names below are the package's public API, what ``kubevc-gen node ...``/``cluster ...`` use.
-The layers behind them, each importing only the ones below it (docs/architecture-nodeprep.md):
+The layers behind them, each importing only the ones below it
+(docs/architecture.md, "Node preparation's layers"):
 
 * tasks: :mod:`.prepare`, :mod:`.cluster`, :mod:`.join`, :mod:`.fluxsync`;
 * :mod:`.runner` (pyinfra sessions and reports) and :mod:`.kubeapi` (every kube API call);
