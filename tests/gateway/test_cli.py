@@ -140,7 +140,7 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path, vocab_file: Path
 
 def test_demo_runs() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "kubevc.gateway.demo"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "kubevc.gateway.demo"], capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert '"detections"' in proc.stdout and '"classes"' in proc.stdout and "fewer bytes" in proc.stdout
