@@ -128,6 +128,12 @@ class Backend(ABC):
         if self.metrics is not None:
             self.metrics.backend_up.labels(self.cfg.name).set(1 if up else 0)
 
+    def fail_fast(self) -> None:
+        """503 at once while the breaker is open (half-open lets the caller through to its trial)."""
+        if self.breaker.state == "open":
+            self._set_up(False)
+            raise BackendUnavailable(f"backend {self.cfg.name} is unavailable (circuit open)")
+
     async def call(self, fn: Callable[[float], Awaitable[T]], budget: float | None = None) -> T:
         """Run ``fn(timeout)`` with deadline, UNAVAILABLE retries and the breaker; map errors."""
         if not self.breaker.allow():

@@ -18,7 +18,9 @@ __all__ = [
     "GatewayTimeout",
     "KubevcGatewayError",
     "ModelNotFound",
+    "Overloaded",
     "PayloadTooLarge",
+    "RequestStopped",
     "UnsupportedMediaType",
     "WireError",
 ]
@@ -80,3 +82,16 @@ class BackendUnavailable(GatewayError):
 
 class GatewayTimeout(GatewayError):
     status_code = 504
+
+
+class Overloaded(GatewayError):
+    """Every decode worker is busy and the decode queue is full: retry shortly (503)."""
+
+    status_code = 503
+
+
+class RequestStopped(GatewayError):
+    """Work given up from outside: the deadline passed, the client went away or the gateway is
+    draining. Raised inside decode jobs so they stop between images; nobody waits for it."""
+
+    status_code = 503

@@ -30,7 +30,7 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 @get("/metrics", sync_to_thread=False)
 def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    return Response(gateway_of(request).metrics.render(), media_type=CONTENT_TYPE)
+    return Response(gateway_of(request).render_metrics(), media_type=CONTENT_TYPE)
 
 
 @get("/v2/health/live", sync_to_thread=False)

@@ -64,6 +64,7 @@ async def infer(
 ) -> Response[bytes]:
     """``POST /v2/models/{name}[/versions/{v}]/infer``: v2 JSON or binary tensors both ways."""
     model = profile.cfg.name
+    gw.fail_fast(profile)
     body = await gw.read_body(request, model)
     req = decode_v2(profile, body, request.headers.get(HEADER_LENGTH), gw.stages(model))
     v = None
