@@ -41,6 +41,7 @@ from kubevc.gateway._errors import (
     Overloaded,
     PayloadTooLarge,
     RequestStopped,
+    SignatureMismatch,
     UnsupportedMediaType,
     WireError,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "PayloadTooLarge",
     "RequestStopped",
     "ServerConfig",
+    "SignatureMismatch",
     "TFServingBackend",
     "UnsupportedMediaType",
     "V2Backend",

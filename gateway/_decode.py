@@ -170,6 +170,8 @@ async def _decode_text(profile: Profile, body: bytes, stage: Stage, pool: Decode
                 inputs[cfg.mask_name] = mask[None]
             if cfg.type_ids_name:
                 inputs[cfg.type_ids_name] = np.zeros_like(ids)[None]
+            # in the integer dtype the signature declares (int64 for most BERT exports)
+            inputs = {k: v.astype(profile.dtypes.get(k, "int32"), copy=False) for k, v in inputs.items()}
         return DecodedInfer(inputs, [], None)
 
     return await pool.run(encode, len(prefix)) if len(prefix) > _THREAD_TEXT_BYTES else encode()

@@ -21,6 +21,7 @@ __all__ = [
     "Overloaded",
     "PayloadTooLarge",
     "RequestStopped",
+    "SignatureMismatch",
     "UnsupportedMediaType",
     "WireError",
 ]
@@ -93,5 +94,12 @@ class Overloaded(GatewayError):
 class RequestStopped(GatewayError):
     """Work given up from outside: the deadline passed, the client went away or the gateway is
     draining. Raised inside decode jobs so they stop between images; nobody waits for it."""
+
+    status_code = 503
+
+
+class SignatureMismatch(GatewayError):
+    """The configuration contradicts the signature the backend declares for a model: the model is
+    not ready (503) until one of them changes. The message names model, input, both values."""
 
     status_code = 503

@@ -31,6 +31,7 @@ from kubevc.gateway._errors import (
     ModelNotFound,
     Overloaded,
     PayloadTooLarge,
+    SignatureMismatch,
 )
 from kubevc.gateway._metrics import Metrics
 from kubevc.gateway._profile import Profile
@@ -42,6 +43,8 @@ __all__ = ["Gateway", "RouteBody", "gateway_of"]
 Array = npt.NDArray[Any]
 RouteBody = Callable[[float], Awaitable[Response[bytes]]]  # the route's work, given its start time
 log = logging.getLogger("kubevc.gateway")
+_SIGNATURE_BUDGET = 2.0  # seconds for one metadata call
+_SIGNATURE_RETRY_SECONDS = 5.0  # a backend that could not say is asked again after this long
 CLIENT_GONE = 499  # nginx's "client closed request": counted and logged, never sent
 
 
@@ -102,18 +105,64 @@ class Gateway:
         limits = config.limits
         self.pool = DecodePool(limits.decode_workers, limits.decode_queue, limits.max_decoding_pixels)
         self._in_flight: set[_InFlight] = set()
+        self._startup_check: asyncio.Task[dict[str, bool]] | None = None
+        self._signature_asked: dict[str, float] = {}  # model -> when its backend was last asked
+        self._was_ready: dict[str, bool] = {}
 
     async def startup(self) -> None:
         for cfg in self.config.backends:
             self.backends[cfg.name] = make_backend(cfg, self.metrics)
         for name in self.profiles:
             self.metrics.model_available.labels(name).set(0)
+        # read every signature now, without holding up the start (a backend may come up later)
+        self._startup_check = asyncio.get_running_loop().create_task(self.ready())
 
     async def shutdown(self) -> None:
+        if self._startup_check is not None:
+            self._startup_check.cancel()
         for backend in self.backends.values():
             await backend.close()
         self.backends.clear()
         self.pool.close()
+
+    # -- signatures -------------------------------------------------------------------------------
+    async def load_signature(self, profile: Profile) -> None:
+        """Read the model's signature from its backend and narrow the profile by it. A backend
+        that cannot be reached leaves the profile as it was (asked again later); a contradiction
+        makes the model not ready, with the reason in ``profile.signature_error``."""
+        cfg = profile.configured or profile.cfg
+        self._signature_asked[cfg.name] = time.monotonic()
+        try:
+            signature = await self.backend_for(profile).signature(
+                cfg.remote_name, cfg.signature, budget=_SIGNATURE_BUDGET
+            )
+            profile.apply_signature(signature)
+        except SignatureMismatch as exc:
+            if profile.signature_error != exc.message:
+                log.error("signature mismatch", extra={"model": cfg.name, "reason": exc.message})
+            profile.signature_error = exc.message
+            profile.signature_read = True
+            return
+        except GatewayError as exc:
+            log.info("signature not read", extra={"model": cfg.name, "reason": exc.message})
+            return
+        profile.signature_error = None
+        profile.signature_read = True
+
+    async def ensure_signature(self, profile: Profile) -> None:
+        """Before a request's body is read: the signature read once (asked again at most every
+        few seconds while the backend cannot say), and a model whose config contradicts its
+        signature answers 503 naming the contradiction."""
+        asked = self._signature_asked.get(profile.cfg.name)
+        if not profile.signature_read and (
+            asked is None or time.monotonic() - asked > _SIGNATURE_RETRY_SECONDS
+        ):
+            await self.load_signature(profile)
+        if profile.signature_error:
+            raise SignatureMismatch(f"model {profile.cfg.name!r} is not ready: {profile.signature_error}")
+
+    def not_ready_reasons(self) -> dict[str, str]:
+        return {name: p.signature_error for name, p in self.profiles.items() if p.signature_error}
 
     def stop_in_flight(self) -> int:
         """The drain deadline passed: every running request answers a JSON 503 now (no traceback,
@@ -307,9 +356,17 @@ class Gateway:
         return outputs
 
     async def ready(self) -> dict[str, bool]:
+        """Each model's readiness; its signature is read again whenever that changes."""
+
         async def one(p: Profile) -> bool:
+            name = p.cfg.name
             ok = await self.backend_for(p).model_ready(p.cfg.remote_name, budget=2.0)
-            self.metrics.model_available.labels(p.cfg.name).set(1 if ok else 0)
+            changed = self._was_ready.get(name) != ok
+            self._was_ready[name] = ok
+            if ok and (changed or not p.signature_read):
+                await self.load_signature(p)
+            ok = ok and not p.signature_error
+            self.metrics.model_available.labels(name).set(1 if ok else 0)
             return ok
 
         names = list(self.profiles)

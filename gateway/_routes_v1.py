@@ -122,6 +122,7 @@ async def infer(
     content_type = request.headers.get("content-type", "")
     accepted_media_type(profile, content_type)
     gw.fail_fast(profile)
+    await gw.ensure_signature(profile)
     body = await gw.read_body(request, cfg.name)
     decoded = await decode_infer(
         profile, body, content_type, request.headers, gw.config.limits, gw.stages(cfg.name), gw.pool
@@ -151,6 +152,7 @@ async def predict(
     """``POST /v1/models/{name}[/versions/N|/labels/L]:predict``: TF Serving REST JSON both ways."""
     model = profile.cfg.name
     gw.fail_fast(profile)
+    await gw.ensure_signature(profile)
     body = await gw.read_body(request, model)
     inputs, columnar, signature = await decode_predict(profile, body, gw.stages(model), gw.pool)
     info: dict[str, Any] = {}

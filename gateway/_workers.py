@@ -62,7 +62,7 @@ def _run_and_trim(job: Callable[[threading.Event], T], cancel: threading.Event, 
             _malloc_trim(0)
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: two waiters of the same cost are not the same
 class _Waiter:
     cost: int
     ready: asyncio.Future[None] = field(repr=False)
@@ -120,7 +120,7 @@ class DecodePool:
         except asyncio.CancelledError:
             if waiter.ready.done() and not waiter.ready.cancelled():
                 self._release(cost)  # admitted in the same instant it was cancelled
-            else:
+            elif waiter in self._waiting:  # (a release may have dropped it already)
                 self._waiting.remove(waiter)
             raise
 
