@@ -111,7 +111,8 @@ class InputConfig(_Model):
     width: PositiveInt = 640
     height: PositiveInt = 640
     layout: Literal["NHWC", "NCHW"] = "NHWC"
-    dtype: Literal["uint8", "float16", "float32"] = "uint8"
+    # string: the encoded JPEG/PNG bytes as they came, for a model that decodes in its graph
+    dtype: Literal["uint8", "float16", "float32", "string"] = "uint8"
     resize: Literal["letterbox", "stretch", "center-crop"] = "letterbox"
     mean: Annotated[list[float], Field(min_length=3, max_length=3)] = [0.0, 0.0, 0.0]
     std: Annotated[list[float], Field(min_length=3, max_length=3)] = [255.0, 255.0, 255.0]

@@ -38,6 +38,7 @@ from kubevc.gateway._preprocess import (
 )
 from kubevc.gateway._profile import Profile
 from kubevc.gateway._rest import parse_predict
+from kubevc.gateway._signature import STRING
 from kubevc.gateway._tokenizer import MAX_WORD_CHARS
 from kubevc.gateway._v2json import V2Request, parse_v2
 from kubevc.gateway._workers import DecodePool, raise_if_cancelled
@@ -227,6 +228,8 @@ async def _decode_images(
     one after another (only one full-size decode is held at a time) and stops between images
     when the request is given up."""
     cfg = profile.cfg.input
+    if cfg.dtype == STRING:
+        return _encoded_images(body, ctype, content_type, cfg, limits, stage)
 
     if ctype in VIDEO_TYPES:
 
@@ -290,6 +293,28 @@ async def _decode_images(
         return tensor, geometries
 
     tensor, geometries = await pool.run(images_job, max(costs))
+    return DecodedInfer({cfg.name: tensor}, geometries, None)
+
+
+def _encoded_images(
+    body: bytes, ctype: str, content_type: str, cfg: InputConfig, limits: LimitsConfig, stage: Stage
+) -> DecodedInfer:
+    """A model that decodes in its graph (a string input): the JPEG/PNG bytes go as they came, one
+    string per image, after the same header checks (the backend decodes what the gateway admits).
+    Boxes map back as if the model stretched each image to ``width`` x ``height``."""
+    if ctype in VIDEO_TYPES:
+        raise UnsupportedMediaType(f"model input {cfg.name!r} takes encoded images, not video")
+    with stage("decode"):
+        parts = _image_parts(body, ctype, content_type, limits)
+        _image_costs(parts, cfg, limits)
+        tensor = np.empty(len(parts), dtype=object)
+        tensor[:] = [data for _, data in parts]
+        geometries = []
+        for part_type, data in parts:
+            w, h, _ = image_size(data, part_type)
+            if w == 0 or h == 0:
+                raise BadRequest("image has no pixels")
+            geometries.append(Geometry(w, h, cfg.width / w, cfg.height / h, 0.0, 0.0))
     return DecodedInfer({cfg.name: tensor}, geometries, None)
 
 

@@ -108,12 +108,14 @@ class Gateway:
         self._startup_check: asyncio.Task[dict[str, bool]] | None = None
         self._signature_asked: dict[str, float] = {}  # model -> when its backend was last asked
         self._was_ready: dict[str, bool] = {}
+        self._wire_forms: dict[str, str] = {}
 
     async def startup(self) -> None:
         for cfg in self.config.backends:
             self.backends[cfg.name] = make_backend(cfg, self.metrics)
-        for name in self.profiles:
+        for name, profile in self.profiles.items():
             self.metrics.model_available.labels(name).set(0)
+            self._record_wire_form(profile)
         # read every signature now, without holding up the start (a backend may come up later)
         self._startup_check = asyncio.get_running_loop().create_task(self.ready())
 
@@ -148,6 +150,15 @@ class Gateway:
             return
         profile.signature_error = None
         profile.signature_read = True
+        self._record_wire_form(profile)
+
+    def _record_wire_form(self, profile: Profile) -> None:
+        name, form = profile.cfg.name, profile.wire_form
+        previous = self._wire_forms.get(name)
+        if previous is not None and previous != form:
+            self.metrics.wire_form.labels(name, previous).set(0)
+        self._wire_forms[name] = form
+        self.metrics.wire_form.labels(name, form).set(1)
 
     async def ensure_signature(self, profile: Profile) -> None:
         """Before a request's body is read: the signature read once (asked again at most every

@@ -86,6 +86,12 @@ class Metrics:
             "Requests answered 503 because every decode worker was busy and the queue full",
             registry=r,
         )
+        self.wire_form = Gauge(
+            "kubevc_gateway_wire_form",
+            "1 for the form the gateway sends each model in (encoded, uint8, float16, float32, ids)",
+            ["model", "form"],
+            registry=r,
+        )
         self.in_flight = Gauge("kubevc_gateway_requests_in_flight", "Requests being handled", registry=r)
 
     def render(self) -> bytes:

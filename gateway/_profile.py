@@ -17,7 +17,7 @@ from kubevc.gateway._tokenizer import WordPiece, load_wordpiece
 __all__ = ["Profile", "narrow_config"]
 
 Array = npt.NDArray[Any]
-_IMAGE_DTYPES = ("uint8", "float16", "float32")
+_IMAGE_DTYPES = ("uint8", "float16", "float32", STRING)
 _ID_DTYPES = ("int32", "int64")
 
 
@@ -59,7 +59,7 @@ class Profile:
                 raise ConfigError(f"models[{cfg.name}].input.vocabFile: {exc}") from None
             dtypes = {n: "int32" for n in (inp.name, inp.mask_name, inp.type_ids_name) if n}
             shape = (inp.sequence_length,)
-        elif inp.kind == "image":
+        elif inp.kind == "image" and inp.dtype != STRING:
             shape = _image_shape(inp)
         return cls(cfg, labels, tokenizer, dtypes, shape, configured=cfg)
 
@@ -75,7 +75,7 @@ class Profile:
         inp = cfg.input
         dtypes = {name: spec.dtype for name, spec in signature.inputs.items()}
         shape: tuple[int, ...] | None = None
-        if inp.kind == "image":
+        if inp.kind == "image" and inp.dtype != STRING:
             shape = _image_shape(inp)
         elif inp.kind == "text":
             shape = (inp.sequence_length,)
@@ -105,6 +105,17 @@ class Profile:
                 known = sorted(self.signature.inputs)
                 raise BadRequest(f"{field}: input {name!r} is not in the model's signature (inputs: {known})")
             _check_against(spec, array, field)
+
+    @property
+    def wire_form(self) -> str:
+        """What the gateway sends the backend for this model: ``encoded`` (the image bytes as they
+        came), the image tensor's dtype, ``int64 ids`` / ``int32 ids``, or ``as sent`` (tensors)."""
+        inp = self.cfg.input
+        if inp.kind == "image":
+            return "encoded" if inp.dtype == STRING else inp.dtype
+        if inp.kind == "text":
+            return f"{self.dtypes.get(inp.name, 'int32')} ids"
+        return "as sent"
 
     @property
     def output_names(self) -> list[str]:
@@ -180,7 +191,12 @@ def narrow_config(cfg: ModelConfig, sig: Signature) -> ModelConfig:
         if image.dtype not in _IMAGE_DTYPES or ("dtype" in explicit and inp.dtype != image.dtype):
             raise mismatch(inp.name, "input.dtype", inp.dtype, f"dtype {image.dtype}")
         updates["dtype"] = image.dtype
-        if image.shape is not None:
+        if image.dtype == STRING:  # encoded images, decoded in the graph: one string per image
+            if image.shape is not None and len(image.shape) != 1:
+                raise mismatch(
+                    inp.name, "input.dtype", "string", f"shape {image.describe_shape()} (not [batch])"
+                )
+        elif image.shape is not None:
             if len(image.shape) != 4:
                 raise mismatch(inp.name, "input.kind", "image", f"shape {image.describe_shape()} (not 4-d)")
             layout = _layout_of(image, inp.layout)

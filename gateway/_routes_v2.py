@@ -68,6 +68,12 @@ async def _metadata_route(request: Request[Any, Any, Any], name: str, version: s
             return error_response(exc)
         signature = None  # the backend is down: what the gateway knows
     doc = signature.to_v2(name, profile.output_names) if signature is not None else v2_metadata(profile)
+    # extension fields: how the gateway feeds the model, and where it learnt its signature
+    doc["kubevc"] = {
+        "wire_form": profile.wire_form,
+        "signature": profile.signature.source if profile.signature is not None else None,
+        "ready_error": profile.signature_error,
+    }
     return json_response(doc)
 
 

@@ -14,6 +14,9 @@ yolov5-nms    ``images: (N, 640, 640, 3)`` ``detection_boxes: (N, 100, 4)``  uin
 regressor     ``x: (N, 4)``                ``y: (N, 1)`` row sums           float32 only
 strings       ``text: (N,)`` strings       ``length: (N,)`` int64           string only
 kinds         six ``(N, 2)`` inputs        each echoed as ``<name>_out``    one dtype each
+yolov5-       ``image_bytes: (N,)``         as ``yolov5-nms``                string only
+encoded       encoded JPEG/PNG, decoded
+              in the "graph"
 ============  ==========================  ===============================  ===================
 
 The signature each model declares (``GetModelMetadata``, v2 ``ModelMetadata``) names one dtype
@@ -30,12 +33,14 @@ outputs, boxes as normalised ``ymin, xmin, ymax, xmax``): it reports exactly the
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
 
 __all__ = ["KINDS", "NMS_DETECTIONS", "YOLO_CLASSES", "YOLO_ROWS", "TestModel", "default_models", "shapes"]
 
@@ -219,6 +224,29 @@ def _yolo_nms() -> TestModel:
     )
 
 
+def _yolo_encoded() -> TestModel:
+    """``yolov5-nms`` exported with image decoding in its graph: ``image_bytes (N,)`` encoded
+    JPEG/PNG strings, each decoded and stretched to 640x640 inside the "model"."""
+    nms = _yolo_nms()
+
+    def fn(inputs: dict[str, Array]) -> dict[str, Array]:
+        images = []
+        for data in inputs["image_bytes"].reshape(-1):
+            with Image.open(io.BytesIO(bytes(data))) as im:
+                images.append(np.asarray(im.convert("RGB").resize((640, 640), Image.Resampling.BILINEAR)))
+        return nms.fn({"images": np.stack(images)})
+
+    return replace(
+        nms,
+        name="yolov5-encoded",
+        inputs={"image_bytes": ()},
+        dtypes=("object",),
+        fn=fn,
+        signature={"image_bytes": "string"},
+        strict=True,
+    )
+
+
 def _bert() -> TestModel:
     def fn(inputs: dict[str, Array]) -> dict[str, Array]:
         ids = inputs["input_ids"].astype(np.int64)
@@ -290,9 +318,10 @@ def _kinds() -> TestModel:
 
 
 def default_models() -> dict[str, TestModel]:
-    """The four models of the paper's Table 5, with their real shapes, ``yolov5-nms``, and three
-    that declare other dtypes: ``regressor`` (float32 tensors), ``strings`` (a string input) and
-    ``kinds`` (float64, int8, uint16, bool, float16, int64 inputs)."""
+    """The four models of the paper's Table 5, with their real shapes, ``yolov5-nms``, three that
+    declare other dtypes: ``regressor`` (float32 tensors), ``strings`` (a string input) and
+    ``kinds`` (float64, int8, uint16, bool, float16, int64 inputs), and ``yolov5-encoded``
+    (encoded images in, decoded in the graph)."""
     return {
         "mobilenet": replace(_classifier("input", 224, 1), name="mobilenet", signature={"input": "float32"}),
         "inceptionv3": replace(
@@ -304,6 +333,7 @@ def default_models() -> dict[str, TestModel]:
         "regressor": _regressor(),
         "strings": _strings(),
         "kinds": _kinds(),
+        "yolov5-encoded": _yolo_encoded(),
     }
 
 

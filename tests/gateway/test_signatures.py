@@ -21,6 +21,8 @@ from kubevc.gateway.testing import (
     TestBackend,
     backend_doc,
     config_doc,
+    detections_profile,
+    multipart,
     tensor_profile,
     text_profile,
     yolo_profile,
@@ -43,6 +45,10 @@ def sig_client(backend: TestBackend, vocab_file: Path) -> Iterator[httpx.Client]
             {
                 **tensor_profile(f"kinds-{p}", p, backend_model="kinds"),
                 "input": {"kind": "tensor", "name": "f64"},
+            },
+            {
+                **detections_profile(f"encoded-{p}", p, backend_model="yolov5-encoded"),
+                "input": {"kind": "image", "name": "image_bytes"},  # no dtype: the signature says string
             },
             {
                 **text_profile(f"bert-{p}", p, vocab_file=vocab_file, sequence_length=500),
@@ -241,3 +247,42 @@ def test_versioned_ready_routes(sig_client: httpx.Client, p: str) -> None:
     bad = sig_client.get(f"/v2/models/regressor-{p}/versions/x/ready")
     assert bad.status_code == 400
     assert sig_client.get("/v2/models/wrong/ready").json()["ready"] is False  # its config contradicts
+
+
+@pytest.mark.parametrize("p", ["tf", "v2"])
+def test_encoded_images_pass_through_to_a_model_that_decodes_them(
+    sig_client: httpx.Client, backend: TestBackend, astronaut_jpeg: bytes, coffee_png: bytes, p: str
+) -> None:
+    r = sig_client.post(
+        f"/v1/models/encoded-{p}/infer", content=astronaut_jpeg, headers={"content-type": "image/jpeg"}
+    )
+    assert r.status_code == 200, r.text
+    assert backend.received["yolov5-encoded"] == {"image_bytes": "object"}  # bytes, not pixels
+    detections = r.json()["results"][0]["detections"]
+    assert detections and all(0 <= d["box"][0] <= d["box"][2] <= 512 for d in detections)
+    body, ctype = multipart([("image/jpeg", astronaut_jpeg), ("image/png", coffee_png)])
+    r = sig_client.post(f"/v1/models/encoded-{p}/infer", content=body, headers={"content-type": ctype})
+    assert r.status_code == 200 and len(r.json()["results"]) == 2, r.text
+    meta = sig_client.get(f"/v2/models/encoded-{p}").json()
+    assert meta["inputs"] == [{"name": "image_bytes", "datatype": "BYTES", "shape": [-1]}]
+    assert meta["kubevc"]["wire_form"] == "encoded"
+    video = sig_client.post(
+        f"/v1/models/encoded-{p}/infer", content=b"\x00" * 64, headers={"content-type": "video/mp4"}
+    )
+    assert video.status_code == 415
+
+
+def test_the_wire_form_is_reported(sig_client: httpx.Client) -> None:
+    forms = {
+        "encoded-tf": "encoded",
+        "narrowed": "float32",
+        "bert-tf": "int64 ids",
+        "regressor-tf": "as sent",
+        "wrong": "float32",  # as configured: its signature contradicts it, so it is not ready
+    }
+    for model, form in forms.items():
+        assert sig_client.get(f"/v2/models/{model}").json()["kubevc"]["wire_form"] == form, model
+    metrics = sig_client.get("/metrics").text
+    for model, form in forms.items():
+        assert f'kubevc_gateway_wire_form{{form="{form}",model="{model}"}} 1.0' in metrics, (model, form)
+    assert sig_client.get("/v2/models/wrong").json()["kubevc"]["ready_error"]
