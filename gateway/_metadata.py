@@ -28,10 +28,26 @@ def pb_json(message: Message) -> dict[str, Any]:
 
 
 def profile_signature(profile: Profile) -> get_model_metadata_pb2.SignatureDefMap:
-    """The signature the gateway's profile implies: its inputs with their dtypes and shapes, the
-    outputs it post-processes (shape unknown)."""
+    """The signature of a backend without GetModelMetadata: the v2 metadata it declared, or else
+    what the gateway's profile implies (its inputs with their dtypes and shapes, the outputs it
+    post-processes, shape unknown)."""
     cfg = profile.cfg
     sig = meta_graph_pb2.SignatureDef(method_name="tensorflow/serving/predict")
+    result = get_model_metadata_pb2.SignatureDefMap()
+    if profile.signature is not None:  # a v2 backend's metadata, in TF Serving's form
+        for specs, infos in (
+            (profile.signature.inputs, sig.inputs),
+            (profile.signature.outputs, sig.outputs),
+        ):
+            for name, spec in specs.items():
+                info = infos[name]
+                info.name, info.dtype = name, tf_dtype_enum(spec.dtype)
+                if spec.shape is None:
+                    info.tensor_shape.unknown_rank = True
+                for size in spec.shape or ():
+                    info.tensor_shape.dim.add(size=size)
+        result.signature_def[cfg.signature].CopyFrom(sig)
+        return result
     for name, dtype in profile.dtypes.items():
         info = sig.inputs[name]
         info.name, info.dtype = name, tf_dtype_enum(dtype)
@@ -41,7 +57,6 @@ def profile_signature(profile: Profile) -> get_model_metadata_pb2.SignatureDefMa
         info = sig.outputs[name]
         info.name, info.dtype = name, types_pb2.DT_FLOAT
         info.tensor_shape.unknown_rank = True
-    result = get_model_metadata_pb2.SignatureDefMap()
     result.signature_def[cfg.signature].CopyFrom(sig)
     return result
 

@@ -283,3 +283,20 @@ def test_drain_deadline_answers_json_503_and_exits_0(tmp_path: Path, vocab_file:
 def test_drain_seconds_is_a_float() -> None:
     config = parse_config({"server": {"drainSeconds": 0.5}}, env={})
     assert config.server.drain_seconds == 0.5
+
+
+def test_a_huge_text_body_is_tokenised_no_further_than_its_sequence(client: httpx.Client) -> None:
+    """Text past sequenceLength tokens is never read: 6 MB of text answers as its first 300 words."""
+    short = client.post(
+        "/v1/models/bert/infer", content=b"the edge " * 300, headers={"content-type": "text/plain"}
+    )
+    huge = client.post(
+        "/v1/models/bert/infer", content=b"the edge " * 700_000, headers={"content-type": "text/plain"}
+    )
+    assert short.status_code == 200 and huge.status_code == 200, huge.text
+    assert huge.json() == short.json()
+    # a multi-byte character cut at the prefix's end is dropped, not an error
+    cut = client.post(
+        "/v1/models/bert/infer", content="é".encode() * 3_000_000, headers={"content-type": "text/plain"}
+    )
+    assert cut.status_code == 200, cut.text
