@@ -6,6 +6,7 @@ model         input (name: shape)          output (name: shape)             inpu
 mobilenet     ``input: (N, 224, 224, 3)``  ``output0: (N, 1001)`` probs     uint8, float32
 inceptionv3   ``input: (N, 299, 299, 3)``  ``output0: (N, 1001)`` probs     uint8, float32
 yolov5        ``images: (N, 640, 640, 3)`` ``output0: (N, 25200, 85)``      uint8, float32
+yolov5-f32    as ``yolov5``, declared float32
 bert          ``input_ids: (N, 500)``      ``logits: (N, 2)``               int32, int64
 yolov5-nms    ``images: (N, 640, 640, 3)`` ``detection_boxes: (N, 100, 4)``  uint8, float32
                                            ``detection_scores: (N, 100)``
@@ -20,8 +21,9 @@ encoded       encoded JPEG/PNG, decoded
 ============  ==========================  ===============================  ===================
 
 The signature each model declares (``GetModelMetadata``, v2 ``ModelMetadata``) names one dtype
-per input, as a real export does: uint8 for the detectors and InceptionV3, float32 for MobileNet,
-int64 token ids for BERT (which still accepts int32, as the test configurations send either).
+per input, as a real export does: uint8 for the detectors (float32 for ``yolov5-f32``) and
+InceptionV3, float32 for MobileNet, int64 token ids for BERT (which still accepts int32, as the
+test configurations send either).
 
 Deterministic but dependent on the input. YOLO rows are ``cx, cy, w, h`` normalised to 0..1 (as
 TensorFlow exports of YOLOv5 emit them), objectness, then 80 class scores; a few objects placed
@@ -328,6 +330,8 @@ def default_models() -> dict[str, TestModel]:
             _classifier("input", 299, 2), name="inceptionv3", signature={"input": "uint8"}
         ),
         "yolov5": _yolo(),
+        # the same detector exported with a float32 input (TF REST clients send float instances)
+        "yolov5-f32": replace(_yolo(), name="yolov5-f32", signature={"images": "float32"}),
         "yolov5-nms": _yolo_nms(),
         "bert": _bert(),
         "regressor": _regressor(),
