@@ -340,11 +340,18 @@ async def decode_predict(
     return inputs, columnar, signature
 
 
-def decode_v2(profile: Profile, body: bytes, header_length: str | None, stage: Stage) -> V2Request:
-    """An Open Inference Protocol ``/infer`` body (JSON, or JSON header + binary tensors) -> request."""
+async def decode_v2(
+    profile: Profile, body: bytes, header_length: str | None, stage: Stage, pool: DecodePool
+) -> V2Request:
+    """An Open Inference Protocol ``/infer`` body (JSON, or JSON header + binary tensors) -> request;
+    bodies above 256 KiB are parsed in the pool (a byte counts as a pixel, as for ``:predict``)."""
     name = profile.cfg.input.name
+
+    def decode(cancel: threading.Event | None = None) -> V2Request:
+        return parse_v2(body, header_length)
+
     with stage("decode"):
-        req = parse_v2(body, header_length)
+        req = await pool.run(decode, len(body)) if len(body) > _THREAD_JSON_BYTES else decode()
         profile.check_shape(
             req.inputs, f"inputs[{list(req.inputs).index(name)}]" if name in req.inputs else "inputs"
         )

@@ -136,7 +136,7 @@ async def infer(
     gw.fail_fast(profile)
     await gw.ensure_signature(profile)
     body = await gw.read_body(request, model)
-    req = decode_v2(profile, body, request.headers.get(HEADER_LENGTH), gw.stages(model))
+    req = await decode_v2(profile, body, request.headers.get(HEADER_LENGTH), gw.stages(model), gw.pool)
     v = None
     if version:
         try:
