@@ -46,7 +46,7 @@ def gateway_config(backend_address: str, host: str, port: int) -> dict[str, Any]
             {
                 "name": "yolov5-f32",
                 "backend": "tfserving",
-                "backendModel": "yolov5",
+                "backendModel": "yolov5-f32",  # the export whose signature declares float32
                 "input": {**image, "dtype": "float32", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
                 "output": {**yolo_out, "postprocess": "none"},
             },
@@ -60,7 +60,8 @@ def gateway_config(backend_address: str, host: str, port: int) -> dict[str, Any]
                         "name": "input",
                         "width": size,
                         "height": size,
-                        "dtype": "uint8",
+                        # no dtype: the one each model's signature declares (MobileNet float32,
+                        # InceptionV3 uint8); a config that contradicts it is not ready
                         "resize": "center-crop",
                     },
                     "output": {"name": "output0", "postprocess": "topk", "topK": 5},

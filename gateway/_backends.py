@@ -27,6 +27,7 @@ from kubevc.gateway._errors import (
     GatewayTimeout,
     ModelNotFound,
     PayloadTooLarge,
+    SignatureMismatch,
 )
 from kubevc.gateway._metrics import Metrics
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
@@ -37,6 +38,7 @@ from kubevc.gateway._proto.tensorflow_serving import (
     model_pb2,
     model_service_pb2_grpc,
 )
+from kubevc.gateway._signature import Signature, from_signature_def, from_v2_metadata
 from kubevc.gateway._tensors import (
     from_tensor_proto,
     from_v2_output,
@@ -128,6 +130,12 @@ class Backend(ABC):
         if self.metrics is not None:
             self.metrics.backend_up.labels(self.cfg.name).set(1 if up else 0)
 
+    def fail_fast(self) -> None:
+        """503 at once while the breaker is open (half-open lets the caller through to its trial)."""
+        if self.breaker.state == "open":
+            self._set_up(False)
+            raise BackendUnavailable(f"backend {self.cfg.name} is unavailable (circuit open)")
+
     async def call(self, fn: Callable[[float], Awaitable[T]], budget: float | None = None) -> T:
         """Run ``fn(timeout)`` with deadline, UNAVAILABLE retries and the breaker; map errors."""
         if not self.breaker.allow():
@@ -194,6 +202,23 @@ class Backend(ABC):
     ) -> get_model_metadata_pb2.GetModelMetadataResponse | None:
         """TF Serving's GetModelMetadata (signature_def); None when the protocol has no such call."""
         return None
+
+    @abstractmethod
+    async def signature(
+        self,
+        model: str,
+        signature_name: str,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        budget: float | None = None,
+    ) -> Signature | None:
+        """The model's signature as the backend declares it; None when the backend cannot say
+        (no metadata call, or metadata without inputs). Raises GatewayError when the call fails."""
+
+    @abstractmethod
+    async def version_ready(self, model: str, version: int, budget: float | None = None) -> bool:
+        """True when that version of the model is AVAILABLE / ready."""
 
 
 def _map_error(name: str, exc: grpc.aio.AioRpcError) -> GatewayError:
@@ -314,6 +339,45 @@ class TFServingBackend(Backend):
 
         return await self.call(run, budget)
 
+    async def signature(
+        self,
+        model: str,
+        signature_name: str,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        budget: float | None = None,
+    ) -> Signature | None:
+        try:
+            response = await self.model_metadata(model, version=version, label=label, budget=budget)
+        except GatewayError as exc:
+            if exc.grpc_code == "UNIMPLEMENTED":
+                return None
+            raise
+        if response is None:
+            return None
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        packed = response.metadata.get("signature_def")
+        if packed is None or not packed.Unpack(signatures):
+            raise BackendError(f"backend {self.cfg.name} sent no signature_def metadata for {model!r}")
+        if signature_name not in signatures.signature_def:
+            raise SignatureMismatch(
+                f"model {model!r}: the backend has no signature {signature_name!r}"
+                f" (it has {sorted(signatures.signature_def)})"
+            )
+        answered = response.model_spec.version.value if response.model_spec.HasField("version") else None
+        return from_signature_def(
+            signatures.signature_def[signature_name], f"GetModelMetadata {signature_name}", version=answered
+        )
+
+    async def version_ready(self, model: str, version: int, budget: float | None = None) -> bool:
+        try:
+            status = await self.model_status(model, version=version, budget=budget)
+        except GatewayError:
+            return False
+        available = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+        return any(s.version == version and s.state == available for s in status.model_version_status)
+
 
 def _spec(model: str, version: int | None, label: str | None) -> model_pb2.ModelSpec:
     spec = model_pb2.ModelSpec(name=model)
@@ -416,6 +480,48 @@ class V2Backend(Backend):
         )
         status.status.SetInParent()
         return response
+
+    async def v2_metadata(
+        self, model: str, *, version: int | None = None, budget: float | None = None
+    ) -> v2pb.ModelMetadataResponse:
+        """The Open Inference Protocol's ModelMetadata as the server answers it."""
+        request = v2pb.ModelMetadataRequest(name=model, version="" if version is None else str(version))
+
+        async def run(timeout: float) -> v2pb.ModelMetadataResponse:
+            response: v2pb.ModelMetadataResponse = await self._stub.ModelMetadata(request, timeout=timeout)
+            return response
+
+        return await self.call(run, budget)
+
+    async def signature(
+        self,
+        model: str,
+        signature_name: str,
+        *,
+        version: int | None = None,
+        label: str | None = None,
+        budget: float | None = None,
+    ) -> Signature | None:
+        if label is not None:
+            raise BadRequest("version labels are not supported by Open Inference Protocol backends")
+        try:
+            return from_v2_metadata(await self.v2_metadata(model, version=version, budget=budget))
+        except GatewayError as exc:
+            if exc.grpc_code == "UNIMPLEMENTED":
+                return None
+            raise
+
+    async def version_ready(self, model: str, version: int, budget: float | None = None) -> bool:
+        request = v2pb.ModelReadyRequest(name=model, version=str(version))
+
+        async def run(timeout: float) -> v2pb.ModelReadyResponse:
+            response: v2pb.ModelReadyResponse = await self._stub.ModelReady(request, timeout=timeout)
+            return response
+
+        try:
+            return bool((await self.call(run, budget)).ready)
+        except GatewayError:
+            return False
 
 
 def make_backend(cfg: BackendConfig, metrics: Metrics | None = None) -> Backend:

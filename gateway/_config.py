@@ -60,6 +60,18 @@ class LimitsConfig(_Model):
     max_image_pixels: PositiveInt = 40_000_000
     max_video_frames: PositiveInt = 64
     request_timeout_seconds: PositiveFloat = 30
+    # the work one request may cause, counted from headers before anything is decoded
+    max_request_pixels: PositiveInt = 100_000_000
+    # the decode worker pool, shared by all requests: bounded threads, queue and pixels in memory
+    decode_workers: Annotated[int, Field(ge=1, le=64)] = 2
+    decode_queue: Annotated[int, Field(ge=0)] = 16
+    max_decoding_pixels: PositiveInt = 40_000_000
+    # HTTP: what a connection may hold before a request reaches the app
+    max_header_bytes: Annotated[int, Field(ge=1024)] = 16_384
+    max_header_count: PositiveInt = 100
+    header_timeout_seconds: PositiveFloat = 10
+    keep_alive_seconds: PositiveFloat = 5
+    max_connections: PositiveInt = 1000
 
 
 class BreakerConfig(_Model):
@@ -99,7 +111,8 @@ class InputConfig(_Model):
     width: PositiveInt = 640
     height: PositiveInt = 640
     layout: Literal["NHWC", "NCHW"] = "NHWC"
-    dtype: Literal["uint8", "float32"] = "uint8"
+    # string: the encoded JPEG/PNG bytes as they came, for a model that decodes in its graph
+    dtype: Literal["uint8", "float16", "float32", "string"] = "uint8"
     resize: Literal["letterbox", "stretch", "center-crop"] = "letterbox"
     mean: Annotated[list[float], Field(min_length=3, max_length=3)] = [0.0, 0.0, 0.0]
     std: Annotated[list[float], Field(min_length=3, max_length=3)] = [255.0, 255.0, 255.0]

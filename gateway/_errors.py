@@ -18,7 +18,10 @@ __all__ = [
     "GatewayTimeout",
     "KubevcGatewayError",
     "ModelNotFound",
+    "Overloaded",
     "PayloadTooLarge",
+    "RequestStopped",
+    "SignatureMismatch",
     "UnsupportedMediaType",
     "WireError",
 ]
@@ -80,3 +83,23 @@ class BackendUnavailable(GatewayError):
 
 class GatewayTimeout(GatewayError):
     status_code = 504
+
+
+class Overloaded(GatewayError):
+    """Every decode worker is busy and the decode queue is full: retry shortly (503)."""
+
+    status_code = 503
+
+
+class RequestStopped(GatewayError):
+    """Work given up from outside: the deadline passed, the client went away or the gateway is
+    draining. Raised inside decode jobs so they stop between images; nobody waits for it."""
+
+    status_code = 503
+
+
+class SignatureMismatch(GatewayError):
+    """The configuration contradicts the signature the backend declares for a model: the model is
+    not ready (503) until one of them changes. The message names model, input, both values."""
+
+    status_code = 503

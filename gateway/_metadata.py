@@ -15,11 +15,9 @@ from kubevc.gateway._errors import BackendError
 from kubevc.gateway._profile import Profile
 from kubevc.gateway._proto.tensorflow import meta_graph_pb2, types_pb2
 from kubevc.gateway._proto.tensorflow_serving import get_model_metadata_pb2, model_pb2
+from kubevc.gateway._signature import tf_dtype_enum, v2_datatype_name
 
 __all__ = ["pb_json", "profile_signature", "tf_metadata", "v2_metadata"]
-
-_TF_DTYPES = {"uint8": types_pb2.DT_UINT8, "float32": types_pb2.DT_FLOAT, "int32": types_pb2.DT_INT32}
-_V2_DTYPES = {"uint8": "UINT8", "float32": "FP32", "int32": "INT32"}
 
 
 def pb_json(message: Message) -> dict[str, Any]:
@@ -30,20 +28,35 @@ def pb_json(message: Message) -> dict[str, Any]:
 
 
 def profile_signature(profile: Profile) -> get_model_metadata_pb2.SignatureDefMap:
-    """The signature the gateway's profile implies: its inputs with their dtypes and shapes, the
-    outputs it post-processes (shape unknown)."""
+    """The signature of a backend without GetModelMetadata: the v2 metadata it declared, or else
+    what the gateway's profile implies (its inputs with their dtypes and shapes, the outputs it
+    post-processes, shape unknown)."""
     cfg = profile.cfg
     sig = meta_graph_pb2.SignatureDef(method_name="tensorflow/serving/predict")
+    result = get_model_metadata_pb2.SignatureDefMap()
+    if profile.signature is not None:  # a v2 backend's metadata, in TF Serving's form
+        for specs, infos in (
+            (profile.signature.inputs, sig.inputs),
+            (profile.signature.outputs, sig.outputs),
+        ):
+            for name, spec in specs.items():
+                info = infos[name]
+                info.name, info.dtype = name, tf_dtype_enum(spec.dtype)
+                if spec.shape is None:
+                    info.tensor_shape.unknown_rank = True
+                for size in spec.shape or ():
+                    info.tensor_shape.dim.add(size=size)
+        result.signature_def[cfg.signature].CopyFrom(sig)
+        return result
     for name, dtype in profile.dtypes.items():
         info = sig.inputs[name]
-        info.name, info.dtype = name, _TF_DTYPES[dtype]
+        info.name, info.dtype = name, tf_dtype_enum(dtype)
         for size in (-1, *(profile.shape or (-1,))):
             info.tensor_shape.dim.add(size=size)
     for name in profile.output_names:
         info = sig.outputs[name]
         info.name, info.dtype = name, types_pb2.DT_FLOAT
         info.tensor_shape.unknown_rank = True
-    result = get_model_metadata_pb2.SignatureDefMap()
     result.signature_def[cfg.signature].CopyFrom(sig)
     return result
 
@@ -80,7 +93,7 @@ def v2_metadata(profile: Profile) -> dict[str, Any]:
     inputs = [
         {
             "name": n,
-            "datatype": _V2_DTYPES[d],
+            "datatype": v2_datatype_name(d),
             "shape": [-1, *(profile.shape or ())] if n == inp.name else [-1, -1],
         }
         for n, d in profile.dtypes.items()

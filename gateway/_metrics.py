@@ -68,5 +68,31 @@ class Metrics:
             registry=r,
         )
 
+        self.decode_running = Gauge(
+            "kubevc_gateway_decode_running", "Decode jobs running in the worker pool", registry=r
+        )
+        self.decode_waiting = Gauge(
+            "kubevc_gateway_decode_waiting",
+            "Decode jobs waiting for a worker (bounded by decodeQueue)",
+            registry=r,
+        )
+        self.decode_pixels = Gauge(
+            "kubevc_gateway_decode_pixels",
+            "Decoded pixels the running jobs hold at most (bounded by maxDecodingPixels)",
+            registry=r,
+        )
+        self.decode_rejected = Counter(
+            "kubevc_gateway_decode_rejected",
+            "Requests answered 503 because every decode worker was busy and the queue full",
+            registry=r,
+        )
+        self.wire_form = Gauge(
+            "kubevc_gateway_wire_form",
+            "1 for the form the gateway sends each model in (encoded, uint8, float16, float32, ids)",
+            ["model", "form"],
+            registry=r,
+        )
+        self.in_flight = Gauge("kubevc_gateway_requests_in_flight", "Requests being handled", registry=r)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -23,18 +24,25 @@ from kubevc.gateway._config import InputConfig
 from kubevc.gateway._errors import BadRequest, PayloadTooLarge
 
 __all__ = [
+    "DecodedImage",
     "Geometry",
+    "decode_for_model",
     "decode_image",
     "decode_video",
+    "decoded_pixels",
     "image_size",
+    "iter_video_frames",
     "prepare_images",
+    "resize_decoded",
     "resize_image",
+    "to_model_tensor",
 ]
 
 Array = npt.NDArray[Any]
 LETTERBOX_FILL = 114  # the grey YOLO pads with
 
 Image.MAX_IMAGE_PIXELS = None  # the gateway enforces its own limit before decoding
+_JPEG_SCALES = (1 / 8, 1 / 4, 1 / 2, 1.0)  # the DCT scales counted on (libjpeg-turbo has finer ones)
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,34 @@ def image_size(data: bytes, content_type: str) -> tuple[int, int, str]:
     raise BadRequest(f"body is not a JPEG or PNG image (Content-Type {content_type})")
 
 
+def _min_decode_size(w: int, h: int, target: tuple[int, int] | None, resize: str) -> tuple[int, int]:
+    """The smallest decoded size the resize mode still needs from a (w, h) image (0, 0: any)."""
+    if target is None:
+        return 0, 0
+    tw, th = target
+    if resize == "letterbox":
+        s = min(tw / w, th / h)
+        return round(w * s), round(h * s)
+    if resize == "stretch":
+        return tw, th
+    s = max(tw / w, th / h)
+    return math.ceil(w * s), math.ceil(h * s)
+
+
+def decoded_pixels(w: int, h: int, fmt: str, target: tuple[int, int] | None, resize: str) -> int:
+    """The pixels decoding a (w, h) image will hold, from its header alone: JPEGs at the reduced
+    DCT scale the resize allows (counted with the coarse scales only, so never less than the
+    real decode), everything else at full size."""
+    if fmt != "jpeg" or w == 0 or h == 0:
+        return w * h
+    min_w, min_h = _min_decode_size(w, h, target, resize)
+    for scale in _JPEG_SCALES:
+        sw, sh = math.ceil(w * scale), math.ceil(h * scale)
+        if sw >= min_w and sh >= min_h:
+            return sw * sh
+    return w * h
+
+
 def decode_image(
     data: bytes,
     content_type: str,
@@ -97,17 +133,7 @@ def decode_image(
     if w == 0 or h == 0:
         raise BadRequest("image has no pixels")
     if fmt == "jpeg":
-        min_w = min_h = 0
-        if target is not None:
-            tw, th = target
-            if resize == "letterbox":
-                s = min(tw / w, th / h)
-                min_w, min_h = round(w * s), round(h * s)
-            elif resize == "stretch":
-                min_w, min_h = tw, th
-            else:
-                s = max(tw / w, th / h)
-                min_w, min_h = math.ceil(w * s), math.ceil(h * s)
+        min_w, min_h = _min_decode_size(w, h, target, resize)
         try:
             arr: Array = simplejpeg.decode_jpeg(
                 data, colorspace="RGB", min_width=min_w, min_height=min_h, strict=False
@@ -123,18 +149,73 @@ def decode_image(
         raise BadRequest(f"undecodable PNG: {exc}") from None
 
 
+@dataclass
+class DecodedImage:
+    """One image decoded for the model: pixels (a numpy array, or Pillow's own decode for PNGs,
+    so that no full-size numpy copy is made) and the size of the original image."""
+
+    pixels: Array | Image.Image
+    width: int
+    height: int
+
+
+def decode_for_model(data: bytes, content_type: str, cfg: InputConfig, max_pixels: int) -> DecodedImage:
+    """Decode one image for ``resize_decoded``: JPEGs at the reduced DCT scale the resize allows."""
+    w, h, fmt = image_size(data, content_type)
+    if fmt == "jpeg":
+        target = (cfg.width, cfg.height)
+        return DecodedImage(
+            decode_image(data, content_type, max_pixels, target=target, resize=cfg.resize), w, h
+        )
+    if w * h > max_pixels:
+        raise PayloadTooLarge(f"image is {w}x{h} = {w * h} pixels, above the limit of {max_pixels}")
+    if w == 0 or h == 0:
+        raise BadRequest("image has no pixels")
+    try:
+        im: Image.Image = Image.open(io.BytesIO(data))
+        im.load()
+        if im.mode not in ("RGB", "L"):
+            # grey stays one byte a pixel until resized (a 1-bit bomb must not become 4 bytes a pixel)
+            im = im.convert("L" if im.mode == "1" else "RGB")
+        return DecodedImage(im, w, h)
+    except Exception as exc:
+        raise BadRequest(f"undecodable PNG: {exc}") from None
+
+
+def resize_decoded(image: DecodedImage, cfg: InputConfig) -> tuple[Array, Geometry]:
+    """A decoded image -> the profile's size; the geometry maps onto the original image."""
+    pixels = image.pixels
+    if isinstance(pixels, Image.Image):
+        out, g = _resize_pil(pixels, cfg, lambda: _rgb(pixels))
+    else:
+        out, g = resize_image(pixels, cfg)
+    w, h = image.width, image.height
+    if (g.width, g.height) == (w, h):
+        return out, g
+    fx, fy = g.width / w, g.height / h  # a reduced DCT decode: scale back to the original
+    return out, Geometry(w, h, g.scale_x * fx, g.scale_y * fy, g.pad_x, g.pad_y)
+
+
 def resize_image(image: Array, cfg: InputConfig) -> tuple[Array, Geometry]:
     """Resize an (H, W, 3) uint8 image to the profile's size with its resize mode."""
-    h, w = image.shape[:2]
+    return _resize_pil(Image.fromarray(image), cfg, lambda: image)
+
+
+def _rgb(pil: Image.Image) -> Array:
+    return np.asarray(pil if pil.mode == "RGB" else pil.convert("RGB"))
+
+
+def _resize_pil(pil: Image.Image, cfg: InputConfig, as_array: Callable[[], Array]) -> tuple[Array, Geometry]:
+    """``pil`` -> the profile's size; ``as_array`` gives the unresized pixels when no resize is needed."""
+    w, h = pil.size
     tw, th = cfg.width, cfg.height
-    pil = Image.fromarray(image)
     if cfg.resize == "stretch":
-        out = np.asarray(pil.resize((tw, th), Image.Resampling.BILINEAR)) if (w, h) != (tw, th) else image
+        out = _rgb(pil.resize((tw, th), Image.Resampling.BILINEAR)) if (w, h) != (tw, th) else as_array()
         return out, Geometry(w, h, tw / w, th / h, 0.0, 0.0)
     if cfg.resize == "letterbox":
         s = min(tw / w, th / h)
         nw, nh = max(1, round(w * s)), max(1, round(h * s))
-        resized = np.asarray(pil.resize((nw, nh), Image.Resampling.BILINEAR)) if (nw, nh) != (w, h) else image
+        resized = _rgb(pil.resize((nw, nh), Image.Resampling.BILINEAR)) if (nw, nh) != (w, h) else as_array()
         canvas = np.full((th, tw, 3), LETTERBOX_FILL, dtype=np.uint8)
         px, py = (tw - nw) // 2, (th - nh) // 2
         canvas[py : py + nh, px : px + nw] = resized
@@ -142,19 +223,21 @@ def resize_image(image: Array, cfg: InputConfig) -> tuple[Array, Geometry]:
     # center-crop: scale so the image covers the target, then cut the middle
     s = max(tw / w, th / h)
     nw, nh = max(tw, round(w * s)), max(th, round(h * s))
-    resized = np.asarray(pil.resize((nw, nh), Image.Resampling.BILINEAR)) if (nw, nh) != (w, h) else image
+    resized = _rgb(pil.resize((nw, nh), Image.Resampling.BILINEAR)) if (nw, nh) != (w, h) else as_array()
     px, py = (nw - tw) // 2, (nh - th) // 2
     return resized[py : py + th, px : px + tw], Geometry(w, h, nw / w, nh / h, float(-px), float(-py))
 
 
 def to_model_tensor(batch: Array, cfg: InputConfig) -> Array:
     """(N, H, W, 3) uint8 -> the profile's dtype and layout."""
-    if cfg.dtype == "float32":
+    if cfg.dtype in ("float32", "float16"):
         mean = np.asarray(cfg.mean, dtype=np.float32)
         inv_std = (1.0 / np.asarray(cfg.std, dtype=np.float64)).astype(np.float32)
         out: Array = np.empty(batch.shape, dtype=np.float32)
         np.subtract(batch, mean, out=out, dtype=np.float32)  # one pass, no temporaries
         np.multiply(out, inv_std, out=out)
+        if cfg.dtype == "float16":  # normalised in float32, sent at half the bytes
+            out = out.astype(np.float16)
     else:
         out = batch
     if cfg.layout == "NCHW":
@@ -173,10 +256,24 @@ def decode_video(
     data: bytes, fps: float, max_frames: int, max_pixels: int
 ) -> tuple[list[Array], list[float]]:
     """Sample frames at ``fps`` (at most ``max_frames``): RGB arrays and their times in seconds."""
-    import av  # heavy import, only for video requests
-
     frames: list[Array] = []
     times: list[float] = []
+    for frame, t in iter_video_frames(data, fps, max_frames, max_pixels, max_frames * max_pixels):
+        frames.append(frame)
+        times.append(t)
+    return frames, times
+
+
+def iter_video_frames(
+    data: bytes, fps: float, max_frames: int, max_pixels: int, max_total_pixels: int
+) -> Iterator[tuple[Array, float]]:
+    """Frames sampled at ``fps`` (at most ``max_frames``) and their times in seconds, one at a
+    time, so the caller can shrink each before the next is decoded. 413 when a frame is above
+    ``max_pixels`` or the frames kept so far are above ``max_total_pixels``."""
+    import av  # heavy import, only for video requests
+
+    kept = 0
+    total = 0
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.video:
@@ -193,15 +290,24 @@ def decode_video(
                 t = float(frame.pts * tb) if frame.pts is not None else next_t
                 if t + 1e-6 < next_t:
                     continue
-                frames.append(frame.to_ndarray(format="rgb24"))
-                times.append(round(t, 6))
+                pixels = frame.width * frame.height
+                if pixels > max_pixels:
+                    raise PayloadTooLarge(
+                        f"a video frame is {frame.width}x{frame.height}, above {max_pixels} pixels"
+                    )
+                total += pixels
+                if total > max_total_pixels:
+                    raise PayloadTooLarge(
+                        f"the video frames are above the limit of {max_total_pixels} pixels per request"
+                    )
+                yield frame.to_ndarray(format="rgb24"), round(t, 6)
+                kept += 1
                 next_t = t + step
-                if len(frames) >= max_frames:
+                if kept >= max_frames:
                     break
     except (BadRequest, PayloadTooLarge):
         raise
     except Exception as exc:
         raise BadRequest(f"undecodable video: {type(exc).__name__}: {exc}") from None
-    if not frames:
+    if not kept:
         raise BadRequest("video has no decodable frames")
-    return frames, times

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kubevc.gateway._errors import BadRequest
+from kubevc.gateway._signature import STRING
 
 __all__ = ["format_predict", "json_to_array", "parse_predict"]
 
@@ -43,10 +44,14 @@ def _decode_strings(value: Any, field: str) -> Any:
 def json_to_array(value: Any, field: str, dtype: str | None) -> Array:
     """A JSON (nested list) value as a rectangular numpy array; 400 naming ``field`` otherwise.
 
-    ``dtype`` is the dtype the model input declares (None: inferred, float -> float32,
-    int -> int32 when it fits, else int64)."""
+    ``dtype`` is the dtype the model input declares (None: inferred, float -> float32, int ->
+    int32 when it fits, else int64): a numpy dtype name, or ``"string"`` (strings and
+    ``{"b64": ...}`` only). Numbers are converted to it when they fit; strings where the input
+    takes numbers, numbers where it takes strings, and anything but true/false for ``bool`` are 400s."""
     leaf = _first_leaf(value)
     if isinstance(leaf, str) or _is_b64(leaf):
+        if dtype is not None and dtype != STRING:
+            raise BadRequest(f"{field}: strings given, but the model input takes {dtype}")
         strings = _decode_strings(value, field)
         try:
             arr = np.array(strings, dtype=object)
@@ -57,6 +62,8 @@ def json_to_array(value: Any, field: str, dtype: str | None) -> Array:
         return arr
     if isinstance(value, list) and not value:
         raise BadRequest(f"{field}: empty list")
+    if dtype == STRING:
+        raise BadRequest(f'{field}: the model input takes strings (or {{"b64": ...}}), not numbers')
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError):
@@ -71,13 +78,24 @@ def json_to_array(value: Any, field: str, dtype: str | None) -> Array:
         if arr.size and (arr.min() < -(2**31) or arr.max() >= 2**31):
             return arr.astype(np.int64)
         return arr.astype(np.int32)
-    target = np.dtype(dtype)
+    if dtype == "bool":
+        if arr.dtype.kind != "b":
+            raise BadRequest(f"{field}: expected true/false for dtype bool")
+        return arr
+    try:
+        target = np.dtype(dtype)
+    except TypeError:
+        raise BadRequest(f"{field}: the model input's dtype {dtype} cannot be sent as JSON") from None
+    if arr.dtype.kind == "b":
+        raise BadRequest(f"{field}: expected numbers for dtype {dtype}, got true/false")
     if target.kind in "iu":
         if arr.dtype.kind == "f" and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
             raise BadRequest(f"{field}: expected integers for dtype {dtype}")
         info = np.iinfo(target)
         if arr.size and (arr.min() < info.min or arr.max() > info.max):
             raise BadRequest(f"{field}: values outside {info.min}..{info.max} for dtype {dtype}")
+    elif target.kind != "f":
+        raise BadRequest(f"{field}: the model input's dtype {dtype} cannot be sent as JSON")
     return arr.astype(target)
 
 

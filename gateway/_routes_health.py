@@ -23,14 +23,19 @@ def healthz() -> Response[bytes]:
 
 @get("/readyz")
 async def readyz(request: Request[Any, Any, Any]) -> Response[bytes]:
-    models = await gateway_of(request).ready()
+    gw = gateway_of(request)
+    models = await gw.ready()
     ok = all(models.values())
-    return json_response({"ready": ok, "models": models}, 200 if ok else 503)
+    doc: dict[str, Any] = {"ready": ok, "models": models}
+    errors = gw.not_ready_reasons()
+    if errors:  # the config contradicts a backend's signature: say which and how
+        doc["errors"] = errors
+    return json_response(doc, 200 if ok else 503)
 
 
 @get("/metrics", sync_to_thread=False)
 def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    return Response(gateway_of(request).metrics.render(), media_type=CONTENT_TYPE)
+    return Response(gateway_of(request).render_metrics(), media_type=CONTENT_TYPE)
 
 
 @get("/v2/health/live", sync_to_thread=False)

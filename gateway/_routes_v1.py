@@ -121,9 +121,11 @@ async def infer(
     cfg = profile.cfg
     content_type = request.headers.get("content-type", "")
     accepted_media_type(profile, content_type)
+    gw.fail_fast(profile)
+    await gw.ensure_signature(profile)
     body = await gw.read_body(request, cfg.name)
     decoded = await decode_infer(
-        profile, body, content_type, request.headers, gw.config.limits, gw.stages(cfg.name)
+        profile, body, content_type, request.headers, gw.config.limits, gw.stages(cfg.name), gw.pool
     )
     info: dict[str, Any] = {}
     outputs = await gw.call_backend(
@@ -149,8 +151,10 @@ async def predict(
 ) -> Response[bytes]:
     """``POST /v1/models/{name}[/versions/N|/labels/L]:predict``: TF Serving REST JSON both ways."""
     model = profile.cfg.name
+    gw.fail_fast(profile)
+    await gw.ensure_signature(profile)
     body = await gw.read_body(request, model)
-    inputs, columnar, signature = await decode_predict(profile, body, gw.stages(model))
+    inputs, columnar, signature = await decode_predict(profile, body, gw.stages(model), gw.pool)
     info: dict[str, Any] = {}
     outputs = await gw.call_backend(
         profile,

@@ -7,8 +7,18 @@
 * :func:`config_doc`, :func:`backend_doc` and the ``*_profile`` functions: gateway configuration
   documents for such models, as ``parse_config`` takes them.
 * :func:`free_port`: a free TCP port for servers started as subprocesses.
+* :func:`gateway_process`, :func:`memory_use`, :func:`png_bomb`, :func:`multipart`: the gateway as
+  a process of its own with its memory read from ``/proc``, and the bodies that attack it.
 """
 
+from kubevc.gateway.testing._abuse import (
+    GatewayProcess,
+    MemoryUse,
+    gateway_process,
+    memory_use,
+    multipart,
+    png_bomb,
+)
 from kubevc.gateway.testing._backend import TestBackend, run_test_backend
 from kubevc.gateway.testing._models import TestModel, default_models
 from kubevc.gateway.testing._ports import free_port
@@ -23,6 +33,8 @@ from kubevc.gateway.testing._profiles import (
 )
 
 __all__ = [
+    "GatewayProcess",
+    "MemoryUse",
     "TestBackend",
     "TestModel",
     "backend_doc",
@@ -31,6 +43,10 @@ __all__ = [
     "default_models",
     "detections_profile",
     "free_port",
+    "gateway_process",
+    "memory_use",
+    "multipart",
+    "png_bomb",
     "run_test_backend",
     "tensor_profile",
     "text_profile",

@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2_grpc as v2grpc
-from kubevc.gateway._proto.tensorflow import meta_graph_pb2, types_pb2
+from kubevc.gateway._proto.tensorflow import meta_graph_pb2
 from kubevc.gateway._proto.tensorflow_serving import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -39,11 +39,11 @@ from kubevc.gateway._proto.tensorflow_serving import (
     predict_pb2,
     prediction_service_pb2_grpc,
 )
+from kubevc.gateway._signature import tf_dtype_enum, v2_datatype_name
 from kubevc.gateway._tensors import (
     from_tensor_proto,
     numpy_to_v2_datatype,
     pack_bytes,
-    to_tensor_proto,
     unpack_bytes,
     v2_datatype_to_numpy,
 )
@@ -82,6 +82,7 @@ class TestBackend:
         self.delay_seconds = 0.0
         self.fail_next: list[grpc.StatusCode] = []
         self.cancelled = 0
+        self.received: dict[str, dict[str, str]] = {}  # model -> input -> dtype of its last request
         self.port = 0
         self._max = max_message_bytes
         self._server: grpc.aio.Server | None = None
@@ -158,10 +159,10 @@ class TestBackend:
             if name not in inputs:
                 raise _InvalidArgument(f"missing input '{name}' (signature expects {sorted(model.inputs)})")
             arr = inputs[name]
-            if arr.dtype.name not in model.dtypes:
+            if not model.accepts(name, arr):
+                accepted = [model.declared_dtype(name)] if model.strict else list(model.dtypes)
                 raise _InvalidArgument(
-                    f"Expects arg[0] '{name}' to be one of {list(model.dtypes)}"
-                    f" but {arr.dtype.name} is provided"
+                    f"Expects arg[0] '{name}' to be one of {accepted} but {arr.dtype.name} is provided"
                 )
             if arr.ndim != len(shape) + 1 or tuple(arr.shape[1:]) != shape:
                 raise _InvalidArgument(
@@ -176,6 +177,7 @@ class TestBackend:
     async def _infer(
         self, context: grpc.aio.ServicerContext[Any, Any], model: TestModel, inputs: dict[str, Array]
     ) -> dict[str, Array]:
+        self.received[model.name] = {k: v.dtype.name for k, v in inputs.items()}
         if self.fail_next:
             code = self.fail_next.pop(0)
             await context.abort(code, f"injected {code.name} by the test backend")
@@ -190,6 +192,13 @@ class TestBackend:
         except _InvalidArgument as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise  # unreachable: abort raises
+
+
+def _input_shapes(model: TestModel) -> list[tuple[str, tuple[int, ...]]]:
+    """Inputs and optional inputs with their shapes without the batch dimension (an optional one
+    takes the main input's sequence shape, as BERT's mask and type ids do)."""
+    main = next(iter(model.inputs.values()), (-1,))
+    return [*model.inputs.items(), *((n, model.inputs.get(n, main)) for n in model.optional_inputs)]
 
 
 class _Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -255,20 +264,16 @@ class _Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
                 grpc.StatusCode.INVALID_ARGUMENT, "Metadata field signature_def is the only one supported"
             )
         sig = meta_graph_pb2.SignatureDef(method_name="tensorflow/serving/predict")
-        dtype = "float32" if "float32" in model.dtypes else model.dtypes[0]
-        for name, shape in [
-            *model.inputs.items(),
-            *((n, model.inputs.get(n, (-1,))) for n in model.optional_inputs),
-        ]:
+        for name, shape in _input_shapes(model):
             info = sig.inputs[name]
             info.name = f"serving_default_{name}:0"
-            info.dtype = to_tensor_proto(np.zeros(0, dtype)).dtype
+            info.dtype = tf_dtype_enum(model.declared_dtype(name))
             for size in (-1, *shape):
                 info.tensor_shape.dim.add(size=size)
         for i, (name, shape) in enumerate(model.outputs.items()):
             info = sig.outputs[name]
             info.name = f"StatefulPartitionedCall:{i}"
-            info.dtype = types_pb2.DT_FLOAT
+            info.dtype = tf_dtype_enum(model.output_dtypes.get(name, "float32"))
             for size in (-1, *shape):
                 info.tensor_shape.dim.add(size=size)
         signatures = get_model_metadata_pb2.SignatureDefMap()
@@ -332,7 +337,11 @@ class _V2(v2grpc.GRPCInferenceServiceServicer):
 
     async def ModelReady(self, request: v2pb.ModelReadyRequest, context: Any) -> v2pb.ModelReadyResponse:
         self.owner.calls["ModelReady", request.name] += 1
-        return v2pb.ModelReadyResponse(ready=request.name in self.owner.models)
+        model = self.owner.models.get(request.name)
+        loaded = model is not None and (
+            not request.version or request.version in {str(v) for v in model.loaded}
+        )
+        return v2pb.ModelReadyResponse(ready=loaded)
 
     async def ModelMetadata(
         self, request: v2pb.ModelMetadataRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -340,17 +349,23 @@ class _V2(v2grpc.GRPCInferenceServiceServicer):
         model = self.owner.models.get(request.name)
         if model is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"Model {request.name} not found")
-        dtype = "FP32" if "float32" in model.dtypes else "INT32"
+        if request.version and request.version not in {str(v) for v in model.loaded}:
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"Model {request.name} version {request.version} not found"
+            )
+        tensor = v2pb.ModelMetadataResponse.TensorMetadata
         return v2pb.ModelMetadataResponse(
             name=model.name,
-            versions=[str(model.version)],
+            versions=[str(v) for v in model.loaded],
             platform="kubevc-testing",
             inputs=[
-                v2pb.ModelMetadataResponse.TensorMetadata(name=n, datatype=dtype, shape=[-1, *s])
-                for n, s in model.inputs.items()
+                tensor(name=n, datatype=v2_datatype_name(model.declared_dtype(n)), shape=[-1, *s])
+                for n, s in _input_shapes(model)
             ],
             outputs=[
-                v2pb.ModelMetadataResponse.TensorMetadata(name=n, datatype="FP32", shape=[-1, *s])
+                tensor(
+                    name=n, datatype=v2_datatype_name(model.output_dtypes.get(n, "float32")), shape=[-1, *s]
+                )
                 for n, s in model.outputs.items()
             ],
         )

@@ -6,12 +6,24 @@ model         input (name: shape)          output (name: shape)             inpu
 mobilenet     ``input: (N, 224, 224, 3)``  ``output0: (N, 1001)`` probs     uint8, float32
 inceptionv3   ``input: (N, 299, 299, 3)``  ``output0: (N, 1001)`` probs     uint8, float32
 yolov5        ``images: (N, 640, 640, 3)`` ``output0: (N, 25200, 85)``      uint8, float32
+yolov5-f32    as ``yolov5``, declared float32
 bert          ``input_ids: (N, 500)``      ``logits: (N, 2)``               int32, int64
 yolov5-nms    ``images: (N, 640, 640, 3)`` ``detection_boxes: (N, 100, 4)``  uint8, float32
                                            ``detection_scores: (N, 100)``
                                            ``detection_classes: (N, 100)``
                                            ``num_detections: (N,)``
+regressor     ``x: (N, 4)``                ``y: (N, 1)`` row sums           float32 only
+strings       ``text: (N,)`` strings       ``length: (N,)`` int64           string only
+kinds         six ``(N, 2)`` inputs        each echoed as ``<name>_out``    one dtype each
+yolov5-       ``image_bytes: (N,)``         as ``yolov5-nms``                string only
+encoded       encoded JPEG/PNG, decoded
+              in the "graph"
 ============  ==========================  ===============================  ===================
+
+The signature each model declares (``GetModelMetadata``, v2 ``ModelMetadata``) names one dtype
+per input, as a real export does: uint8 for the detectors (float32 for ``yolov5-f32``) and
+InceptionV3, float32 for MobileNet, int64 token ids for BERT (which still accepts int32, as the
+test configurations send either).
 
 Deterministic but dependent on the input. YOLO rows are ``cx, cy, w, h`` normalised to 0..1 (as
 TensorFlow exports of YOLOv5 emit them), objectness, then 80 class scores; a few objects placed
@@ -23,14 +35,16 @@ outputs, boxes as normalised ``ymin, xmin, ymax, xmax``): it reports exactly the
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
 
-__all__ = ["NMS_DETECTIONS", "YOLO_CLASSES", "YOLO_ROWS", "TestModel", "default_models", "shapes"]
+__all__ = ["KINDS", "NMS_DETECTIONS", "YOLO_CLASSES", "YOLO_ROWS", "TestModel", "default_models", "shapes"]
 
 Array = npt.NDArray[Any]
 YOLO_ROWS = 25200  # 3 anchors x (80x80 + 40x40 + 20x20) for a 640x640 input
@@ -52,10 +66,26 @@ class TestModel:
     version: int = 1  # the latest loaded version: what a request without version or label gets
     labels: dict[str, int] = field(default_factory=lambda: {"stable": 1})  # label -> version
     versions: tuple[int, ...] = ()  # every loaded version (empty: just ``version``)
+    # the dtype the signature declares per input ("string" for DT_STRING / BYTES); inputs not
+    # listed declare float32 when they accept it, else their first accepted dtype
+    signature: dict[str, str] = field(default_factory=dict)
+    output_dtypes: dict[str, str] = field(default_factory=dict)  # outputs not listed: float32
+    strict: bool = False  # refuse any input dtype but the declared one (as a real graph does)
 
     @property
     def loaded(self) -> tuple[int, ...]:
         return tuple(sorted(set(self.versions) | {self.version}))
+
+    def declared_dtype(self, name: str) -> str:
+        if name in self.signature:
+            return self.signature[name]
+        return "float32" if "float32" in self.dtypes else self.dtypes[0]
+
+    def accepts(self, name: str, array: Array) -> bool:
+        if self.strict:
+            declared = self.declared_dtype(name)
+            return array.dtype.kind in "OSU" if declared == "string" else array.dtype.name == declared
+        return array.dtype.name in self.dtypes
 
 
 def _features(images: Array, grid: int = 4) -> Array:
@@ -144,6 +174,7 @@ def _yolo() -> TestModel:
         name="yolov5",
         inputs={"images": (640, 640, 3)},
         dtypes=("uint8", "float32"),
+        signature={"images": "uint8"},
         outputs={"output0": (YOLO_ROWS, 5 + YOLO_CLASSES)},
         fn=fn,
     )
@@ -184,6 +215,7 @@ def _yolo_nms() -> TestModel:
         name="yolov5-nms",
         inputs={"images": (640, 640, 3)},
         dtypes=("uint8", "float32"),
+        signature={"images": "uint8"},
         outputs={
             "detection_boxes": (NMS_DETECTIONS, 4),
             "detection_scores": (NMS_DETECTIONS,),
@@ -191,6 +223,29 @@ def _yolo_nms() -> TestModel:
             "num_detections": (),
         },
         fn=fn,
+    )
+
+
+def _yolo_encoded() -> TestModel:
+    """``yolov5-nms`` exported with image decoding in its graph: ``image_bytes (N,)`` encoded
+    JPEG/PNG strings, each decoded and stretched to 640x640 inside the "model"."""
+    nms = _yolo_nms()
+
+    def fn(inputs: dict[str, Array]) -> dict[str, Array]:
+        images = []
+        for data in inputs["image_bytes"].reshape(-1):
+            with Image.open(io.BytesIO(bytes(data))) as im:
+                images.append(np.asarray(im.convert("RGB").resize((640, 640), Image.Resampling.BILINEAR)))
+        return nms.fn({"images": np.stack(images)})
+
+    return replace(
+        nms,
+        name="yolov5-encoded",
+        inputs={"image_bytes": ()},
+        dtypes=("object",),
+        fn=fn,
+        signature={"image_bytes": "string"},
+        strict=True,
     )
 
 
@@ -209,19 +264,80 @@ def _bert() -> TestModel:
         inputs={"input_ids": (500,)},
         optional_inputs=("attention_mask", "token_type_ids"),
         dtypes=("int32", "int64"),
+        # token ids as most BERT exports declare them
+        signature={"input_ids": "int64", "attention_mask": "int64", "token_type_ids": "int64"},
         outputs={"logits": (2,)},
         fn=fn,
     )
 
 
+def _regressor() -> TestModel:
+    """A float32 tensor model: ``x (N, 4)`` -> ``y (N, 1)``, the sum of each row."""
+    return TestModel(
+        name="regressor",
+        inputs={"x": (4,)},
+        dtypes=("float32",),
+        outputs={"y": (1,)},
+        fn=lambda inputs: {"y": inputs["x"].sum(axis=1, keepdims=True, dtype=np.float32)},
+        strict=True,
+    )
+
+
+def _strings() -> TestModel:
+    """A string input model: ``text (N,)`` (DT_STRING / BYTES) -> ``length (N,)`` int64 bytes."""
+
+    def fn(inputs: dict[str, Array]) -> dict[str, Array]:
+        return {"length": np.array([len(bytes(v)) for v in inputs["text"].reshape(-1)], dtype=np.int64)}
+
+    return TestModel(
+        name="strings",
+        inputs={"text": ()},
+        dtypes=("object",),
+        outputs={"length": ()},
+        fn=fn,
+        signature={"text": "string"},
+        output_dtypes={"length": "int64"},
+        strict=True,
+    )
+
+
+KINDS = {"f64": "float64", "i8": "int8", "u16": "uint16", "flag": "bool", "half": "float16", "i64": "int64"}
+
+
+def _kinds() -> TestModel:
+    """One input of each further dtype TF Serving's REST API takes, ``(N, 2)`` each, echoed back
+    as ``<name>_out`` in the same dtype."""
+    return TestModel(
+        name="kinds",
+        inputs={k: (2,) for k in KINDS},
+        dtypes=tuple(KINDS.values()),
+        outputs={f"{k}_out": (2,) for k in KINDS},
+        fn=lambda inputs: {f"{k}_out": v for k, v in inputs.items()},
+        signature=dict(KINDS),
+        output_dtypes={f"{k}_out": v for k, v in KINDS.items()},
+        strict=True,
+    )
+
+
 def default_models() -> dict[str, TestModel]:
-    """The four models of the paper's Table 5, with their real shapes, and ``yolov5-nms``."""
+    """The four models of the paper's Table 5, with their real shapes, ``yolov5-nms``, three that
+    declare other dtypes: ``regressor`` (float32 tensors), ``strings`` (a string input) and
+    ``kinds`` (float64, int8, uint16, bool, float16, int64 inputs), and ``yolov5-encoded``
+    (encoded images in, decoded in the graph)."""
     return {
-        "mobilenet": replace(_classifier("input", 224, 1), name="mobilenet"),
-        "inceptionv3": replace(_classifier("input", 299, 2), name="inceptionv3"),
+        "mobilenet": replace(_classifier("input", 224, 1), name="mobilenet", signature={"input": "float32"}),
+        "inceptionv3": replace(
+            _classifier("input", 299, 2), name="inceptionv3", signature={"input": "uint8"}
+        ),
         "yolov5": _yolo(),
+        # the same detector exported with a float32 input (TF REST clients send float instances)
+        "yolov5-f32": replace(_yolo(), name="yolov5-f32", signature={"images": "float32"}),
         "yolov5-nms": _yolo_nms(),
         "bert": _bert(),
+        "regressor": _regressor(),
+        "strings": _strings(),
+        "kinds": _kinds(),
+        "yolov5-encoded": _yolo_encoded(),
     }
 
 

@@ -67,8 +67,8 @@ def test_serves_logs_json_and_drains_on_sigterm(
         )
         assert r.status_code == 200, r.text
         proc.send_signal(signal.SIGTERM)
-        # uvicorn drains, then re-raises the signal it captured: exit by SIGTERM after a clean shutdown
-        assert proc.wait(30) in (0, -signal.SIGTERM)
+        # a clean drain exits 0 (uvicorn alone would re-raise the signal it captured and die by it)
+        assert proc.wait(30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -130,7 +130,7 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path, vocab_file: Path
             proc.send_signal(signal.SIGTERM)
             t.join(30)
             assert answers and answers[0].status_code == 200, answers
-            assert proc.wait(30) in (0, -signal.SIGTERM)
+            assert proc.wait(30) == 0
             with pytest.raises(httpx.TransportError):  # no longer accepting
                 httpx.get(url + "/healthz", timeout=2)
         finally:

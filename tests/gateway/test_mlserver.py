@@ -63,6 +63,19 @@ def mlserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             }
         )
     )
+    # the same runtime with the metadata MLServer serves declared: the gateway reads its signature
+    declared = root / "tiny-declared"
+    declared.mkdir()
+    (declared / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "tiny-declared",
+                "implementation": "tiny_runtime.TinyClassifier",
+                "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, 224, 224, 3]}],
+                "outputs": [{"name": "output0", "datatype": "FP32", "shape": [-1, 1001]}],
+            }
+        )
+    )
     log = (root / "mlserver.log").open("w")
     env = {**os.environ, "PYTHONPATH": str(root)}
     proc = subprocess.Popen(
@@ -158,3 +171,64 @@ def test_gateway_over_mlserver_v2_grpc(mlserver: str, tmp_path: Path) -> None:
             },
         )
         assert r.status_code in (400, 404), r.text
+
+
+def test_signature_from_mlserver_metadata_narrows_and_checks_the_config(mlserver: str) -> None:
+    """MLServer's ModelMetadata declares FP32 [-1, 224, 224, 3]: a profile that leaves dtype and
+    size at their defaults (uint8, 640x640) takes them from it; one that says uint8 is not ready."""
+    plain: dict[str, object] = {
+        "kind": "image",
+        "name": "input",
+        "resize": "stretch",
+        "mean": [0] * 3,
+        "std": [1] * 3,
+    }
+    cfg = parse_config(
+        config_doc(
+            [backend_doc("mlserver", mlserver, "v2", retries=0)],
+            [
+                {
+                    "name": "declared",
+                    "backend": "mlserver",
+                    "backendModel": "tiny-declared",
+                    "input": plain,
+                    "output": {"name": "output0", "postprocess": "topk", "topK": 3},
+                },
+                {
+                    "name": "contradicts",
+                    "backend": "mlserver",
+                    "backendModel": "tiny-declared",
+                    "input": {**plain, "dtype": "uint8"},
+                    "output": {"name": "output0", "postprocess": "topk", "topK": 3},
+                },
+            ],
+            log_level=None,
+        ),
+        env={},
+    )
+    with serve(cfg) as gw, httpx.Client(base_url=gw.url, timeout=60) as c:
+        ready = c.get("/readyz")
+        assert ready.status_code == 503
+        doc = ready.json()
+        assert doc["models"] == {"declared": True, "contradicts": False}
+        reason = doc["errors"]["contradicts"]
+        for part in ("'contradicts'", "input 'input'", "input.dtype is uint8", "float32"):
+            assert part in reason, reason
+        # sent as 224x224 float32, which the runtime insists on (it refuses any other shape)
+        a = c.post(
+            "/v1/models/declared/infer",
+            content=jpeg(data.astronaut()),
+            headers={"content-type": "image/jpeg"},
+        )
+        assert a.status_code == 200, a.text
+        assert len(a.json()["results"][0]["classes"]) == 3
+        r = c.post(
+            "/v1/models/contradicts/infer",
+            content=jpeg(data.astronaut()),
+            headers={"content-type": "image/jpeg"},
+        )
+        assert r.status_code == 503 and "input.dtype is uint8" in r.json()["error"], r.text
+        meta = c.get("/v2/models/declared").json()
+        assert meta["name"] == "declared"
+        assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 224, 224, 3]}]
+        assert meta["outputs"] == [{"name": "output0", "datatype": "FP32", "shape": [-1, 1001]}]

@@ -34,6 +34,8 @@ def _strings_model() -> TestModel:
         dtypes=("object", "float32"),
         outputs={"upper": (2,), "score": (2,)},
         fn=fn,
+        signature={"text": "string", "factor": "float32"},
+        output_dtypes={"upper": "string"},
     )
 
 
