@@ -34,7 +34,7 @@ from ..live import (
     set_live_suspend,
 )
 from ..repo import Fleet, fleet_commit, parse_revision
-from ..spec import RegionSpec, check_name
+from ..spec import RegionSpec, Selector, check_name
 from ._common import (
     CONTEXT_SETTINGS,
     change_options,
@@ -43,6 +43,8 @@ from ._common import (
     handle_errors,
     kubeconfig_option,
     report_change,
+    selected_regions,
+    selector_option,
 )
 
 EXIT_UNREACHABLE = EXIT_CODES["unreachable"]
@@ -179,6 +181,7 @@ def print_table(status: FleetStatus, console: Console) -> None:
 
 @click.command("status", context_settings=CONTEXT_SETTINGS)
 @click.argument("regions", nargs=-1, metavar="[REGION]...")
+@selector_option
 @click.option(
     "--output",
     "-o",
@@ -199,7 +202,12 @@ def print_table(status: FleetStatus, console: Console) -> None:
 @click.pass_context
 @handle_errors
 def status(
-    ctx: click.Context, regions: tuple[str, ...], output: str, timeout: float, kubeconfig: str | None
+    ctx: click.Context,
+    regions: tuple[str, ...],
+    selector: Selector | None,
+    output: str,
+    timeout: float,
+    kubeconfig: str | None,
 ) -> None:
     """Live state of every region (or the REGIONs named), read in parallel through their kube contexts.
 
@@ -236,7 +244,7 @@ def status(
       kubevc-gen status -o json | jq -r '.regions[] | select(.verdict != "ok") | .region'
     """
     fleet = get_fleet(ctx)
-    targets = _targets(fleet, regions)
+    targets = _targets(fleet, selected_regions(fleet, regions, selector))
     result = collect_fleet(targets, kubeconfig, timeout, fleet.root, fleet_head=fleet_commit(fleet.root))
     if output == "json":
         click.echo(json.dumps(result.to_json(), indent=2, sort_keys=False))
@@ -265,6 +273,7 @@ def _event_line(event: ReconcileEvent) -> str:
 @click.command("reconcile", context_settings=CONTEXT_SETTINGS)
 @click.argument("regions", nargs=-1, metavar="REGION...")
 @click.option("--all-regions", is_flag=True, help="Every region of the fleet.")
+@selector_option
 @click.option("--wait", is_flag=True, help="Follow until every object is Ready (or --timeout).")
 @click.option(
     "--timeout",
@@ -281,6 +290,7 @@ def reconcile(
     ctx: click.Context,
     regions: tuple[str, ...],
     all_regions: bool,
+    selector: Selector | None,
     wait: bool,
     timeout: float,
     kubeconfig: str | None,
@@ -298,10 +308,11 @@ def reconcile(
       kubevc-gen reconcile --all-regions
     """
     fleet = get_fleet(ctx)
-    if all_regions and regions:
-        raise SpecError("give REGION names or --all-regions, not both")
+    if all_regions and (regions or selector is not None):
+        raise SpecError("give REGION names, --selector or --all-regions, only one of them")
+    regions = selected_regions(fleet, regions, selector)
     if not all_regions and not regions:
-        raise SpecError("name a REGION (or use --all-regions)")
+        raise SpecError("name a REGION (or use --selector or --all-regions)")
     targets = _targets(fleet, regions)
     lock = threading.Lock()
     codes: dict[str, int] = {}
