@@ -2,8 +2,9 @@
 
 ``python -m kubevc.generator.demo`` scaffolds a fleet repo, adds the two demo regions
 (``seoul``: k3s, arm64, NFS; ``busan``: kubeadm, amd64, iSCSI), names an arm64 serving image
-(``image add``), labels the regions (``region label``), gives them models with ``region set``, renders, validates for real (Helm SDK, kubectl kustomize, kubernetes-validate,
-checkov) and prints ``git log --oneline``.
+(``image add``), labels the regions (``region label``), gives them models with ``region set``,
+renders, validates for real (Helm SDK, kubectl kustomize, kubernetes-validate, checkov) and
+prints ``git log --oneline``.
 
 ``python -m kubevc.generator.demo --write-fleet fleet`` (``make fleet``) copies the resulting tree
 (without ``.git``) into ``fleet/``, the committed example the test suite checks for drift.

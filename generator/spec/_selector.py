@@ -123,7 +123,7 @@ def parse_selector(text: str) -> Selector:
             )
         elif part.startswith("!"):
             requirements.append(Requirement(_key(text, part[1:].strip()), "!"))
-        elif " " not in part and "(" not in part:
+        elif re.fullmatch(r"[^=!\s()]+", part):
             requirements.append(Requirement(_key(text, part), "exists"))
         else:
             raise _bad(text, f"cannot read {part!r}")

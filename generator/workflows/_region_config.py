@@ -27,7 +27,9 @@ def add_image(
     if unknown:
         raise SpecError(f"image add: unknown platform {unknown[0]!r} (platforms: {', '.join(PLATFORMS)})")
     repository, tag, digest = parse_image_reference(reference)
-    image = ImageSpec(repository=repository, tag=tag, digest=digest, platforms=list(dict.fromkeys(platforms)))
+    image = ImageSpec.model_validate(
+        {"repository": repository, "tag": tag, "digest": digest, "platforms": list(dict.fromkeys(platforms))}
+    )
     text = (fleet.root / FLEET_MARKER).read_text(encoding="utf-8")
     new = add_catalogue_image(text, workload, image, first=first).encode()
     change = plan_render(
