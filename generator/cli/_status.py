@@ -354,6 +354,24 @@ def reconcile(
 # --------------------------------------------------------------------------- suspend / resume
 
 
+def _patch_live(spec: RegionSpec, suspend: bool, kubeconfig: str | None, timeout: float) -> None:
+    """Merge-patch spec.suspend on ``spec``'s live Kustomizations; an unreachable region is a warning."""
+    context = spec.effective_kube_context
+    try:
+        patched = set_live_suspend(connect(kubeconfig, context, timeout), suspend)
+    except RegionFault as fault:
+        click.secho(
+            f"live: {spec.name} not changed ({fault.reason}); Flux applies the git change once the "
+            "commit is pushed and the region is reachable",
+            fg="yellow",
+            err=True,
+        )
+        return
+    done = "suspended" if suspend else "resumed"
+    names = ", ".join(patched) or "no Kustomizations found"
+    click.echo(f"live: {done} on context {context}: {names}")
+
+
 def _suspend_command(suspend: bool) -> click.Command:
     verb = "suspend" if suspend else "resume"
 
@@ -365,13 +383,16 @@ def _suspend_command(suspend: bool) -> click.Command:
         f"the change reaches the region), then merge-patches spec.suspend={str(suspend).lower()} on "
         "the live Kustomizations when the region is reachable (--no-live: git only; with --branch or "
         "--no-commit the live side waits: run the command again after the merge).\n\n"
+        "With --selector/-l instead of REGION: every region whose labels match, in one commit.\n\n"
         "\b\nExample:\n"
         f"  kubevc-gen {verb} seoul\n"
         f"  kubevc-gen {verb} seoul --no-live --branch {verb}-seoul\n"
+        f"  kubevc-gen {verb} -l tier=edge --no-live\n"
     )
 
     @click.command(verb, context_settings=CONTEXT_SETTINGS, help=doc)
-    @click.argument("region")
+    @click.argument("region", required=False)
+    @selector_option
     @click.option("--no-live", is_flag=True, help="Only change git; do not patch the live cluster.")
     @click.option(
         "--timeout",
@@ -387,7 +408,8 @@ def _suspend_command(suspend: bool) -> click.Command:
     @handle_errors
     def command(
         ctx: click.Context,
-        region: str,
+        region: str | None,
+        selector: Selector | None,
         no_live: bool,
         timeout: float,
         kubeconfig: str | None,
@@ -397,8 +419,16 @@ def _suspend_command(suspend: bool) -> click.Command:
     ) -> None:
         options = change_options(branch, no_commit, dry_run)
         fleet = get_fleet(ctx)
-        check_name(region)
-        spec, result = workflows.set_suspended(fleet, region, suspend, options)
+        if region is None and selector is None:
+            raise SpecError(f"name a REGION to {verb} (or give --selector)")
+        if region is not None:
+            check_name(region)
+        names = selected_regions(fleet, (region,) if region else (), selector)
+        if region is not None:  # one region: its own commit message, as before selectors
+            spec, result = workflows.set_suspended(fleet, region, suspend, options)
+            specs = [spec]
+        else:
+            specs, result = workflows.set_suspended_regions(fleet, names, suspend, options)
         report_change(result)
         if dry_run:
             click.echo("dry run: the live cluster was not changed")
@@ -409,24 +439,13 @@ def _suspend_command(suspend: bool) -> click.Command:
         if branch or no_commit:
             # the change is not on the branch Flux reconciles yet: the live side waits for the merge
             where = f"on branch {branch}" if branch else "staged, not committed"
+            again = region if region is not None else f"-l '{selector.text if selector else ''}'"
             click.echo(
-                f"live: not changed (the git change is {where}); run `kubevc-gen {verb} {region}` after"
+                f"live: not changed (the git change is {where}); run `kubevc-gen {verb} {again}` after"
             )
             return
-        context = spec.effective_kube_context
-        try:
-            patched = set_live_suspend(connect(kubeconfig, context, timeout), suspend)
-        except RegionFault as fault:
-            click.secho(
-                f"live: {region} not changed ({fault.reason}); Flux applies the git change once the "
-                "commit is pushed and the region is reachable",
-                fg="yellow",
-                err=True,
-            )
-            return
-        done = "suspended" if suspend else "resumed"
-        names = ", ".join(patched) or "no Kustomizations found"
-        click.echo(f"live: {done} on context {context}: {names}")
+        for spec in specs:
+            _patch_live(spec, suspend, kubeconfig, timeout)
 
     return command
 

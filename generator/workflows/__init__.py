@@ -19,7 +19,7 @@ from ._fleet import (
 )
 from ._hub import HubSetResult, remove_hub, set_hub
 from ._models import add_model, check_new_model, promote_model, rollback_model, set_canary_share
-from ._region_config import add_image, label_regions
+from ._region_config import add_image, label_regions, set_suspended_regions
 from ._regions import add_node, set_suspended
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "set_hub",
     "set_region_keys",
     "set_suspended",
+    "set_suspended_regions",
     "storage_from_options",
     "validate_new_region",
     "write_regions",

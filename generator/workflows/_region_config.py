@@ -59,3 +59,19 @@ def label_regions(
         raise SpecError("region label: nothing to change (the labels are already so)")
     change = plan_with_regions(fleet, updated, f"region label {' '.join(names)} {' '.join(changes)}")
     return apply_change(fleet, change, options)
+
+
+def set_suspended_regions(
+    fleet: Fleet, names: Sequence[str], suspend: bool, options: ChangeOptions
+) -> tuple[list[RegionSpec], ChangeResult]:
+    """``suspend``/``resume`` of several regions (``--selector``) in git: one commit for all."""
+    specs: list[RegionSpec] = []
+    for name in dict.fromkeys(names):
+        if name not in fleet.region_names():
+            raise SpecError(f"region {name!r} not found (no regions/{name}/region.yaml)")
+        specs.append(fleet.load(name))
+    updated = [RegionSpec.model_validate({**s.to_yaml_data(), "suspended": suspend}) for s in specs]
+    verb = "suspend" if suspend else "resume"
+    what = "suspended (maintenance window)" if suspend else "resumed"
+    message = f"{verb} {', '.join(s.name for s in specs)}: Flux Kustomizations {what}"
+    return specs, apply_change(fleet, plan_with_regions(fleet, updated, message), options)

@@ -338,6 +338,8 @@ def test_region_label_and_selectors(gen: Gen, fleet: Path) -> None:
         ["validate", "-l", "tier=nowhere"],
         ["status", "-l", "tier=nowhere"],
         ["reconcile", "-l", "tier=nowhere"],
+        ["suspend", "-l", "tier=nowhere", "--no-live"],
+        ["resume", "-l", "tier=nowhere", "--no-live"],
         ["model", "add", "bert", "-l", "tier=nowhere"],
         ["model", "promote", "bert", "--version", "1", "--label", "stable", "-l", "tier=nowhere"],
         ["model", "rollback", "bert", "-l", "tier=nowhere"],
@@ -407,3 +409,16 @@ def test_kps_override_with_a_hub_goes_into_the_agent_folder(gen: Gen, fleet: Pat
     assert next(d for d in infra if d["metadata"]["name"] == "infra-controllers")["spec"]["path"] == (
         "./infrastructure/agents/seoul"
     )
+
+
+def test_suspend_by_selector_is_one_commit(gen: Gen, fleet: Path) -> None:
+    assert gen("region", "label", "seoul", "tier=edge").exit_code == 0
+    assert gen("region", "label", "busan", "tier=edge").exit_code == 0
+    result = gen("suspend", "-l", "tier=edge", "--no-live")
+    assert result.exit_code == 0, result.output
+    assert git(fleet, "log", "-1", "--format=%s").strip() == (
+        "suspend busan, seoul: Flux Kustomizations suspended (maintenance window)"
+    )
+    for region in ("seoul", "busan"):
+        assert yaml.safe_load((fleet / f"regions/{region}/region.yaml").read_text())["suspended"] is True
+    assert gen("suspend").exit_code == 2
