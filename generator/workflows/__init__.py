@@ -21,6 +21,7 @@ from ._hub import HubSetResult, remove_hub, set_hub
 from ._models import add_model, check_new_model, promote_model, rollback_model, set_canary_share
 from ._region_config import add_image, label_regions, set_suspended_regions
 from ._regions import add_node, set_suspended
+from ._remove import remove_model, remove_node
 
 __all__ = [
     "HubSetResult",
@@ -36,6 +37,8 @@ __all__ = [
     "plan_regions_render",
     "promote_model",
     "remove_hub",
+    "remove_model",
+    "remove_node",
     "remove_region",
     "render_fleet",
     "rollback_model",

@@ -344,6 +344,7 @@ def test_region_label_and_selectors(gen: Gen, fleet: Path) -> None:
         ["model", "promote", "bert", "--version", "1", "--label", "stable", "-l", "tier=nowhere"],
         ["model", "rollback", "bert", "-l", "tier=nowhere"],
         ["model", "canary", "bert", "--percent", "1", "-l", "tier=nowhere"],
+        ["model", "remove", "bert", "-l", "tier=nowhere"],
         ["region", "label", "-l", "tier=nowhere", "x=y"],
         ["image", "list", "-l", "tier=nowhere"],
     ],
@@ -422,3 +423,52 @@ def test_suspend_by_selector_is_one_commit(gen: Gen, fleet: Path) -> None:
     for region in ("seoul", "busan"):
         assert yaml.safe_load((fleet / f"regions/{region}/region.yaml").read_text())["suspended"] is True
     assert gen("suspend").exit_code == 2
+
+
+# --------------------------------------------------------------------------- model remove / node remove
+
+
+def test_model_remove_refuses_the_stable_model_unless_forced(gen: Gen, fleet: Path, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.txt"
+    labels.write_text("cat\ndog\n")
+    models = "models=[{name: resnet50, basePath: /models/resnet50, versionLabels: {stable: 1}}]"
+    assert gen("region", "set", "busan", models).exit_code == 0
+    assert gen("model", "add", "bert", "--region", "seoul", "--labels", str(labels)).exit_code == 0
+    assert (fleet / "models/bert/labels.txt").is_file()
+    before = snapshot(fleet)
+    refused = gen("model", "remove", "resnet50")
+    assert refused.exit_code == 2
+    assert "region busan: model 'resnet50' is the stable version (1)" in " ".join(refused.output.split())
+    assert "--force" in refused.output
+    assert snapshot(fleet) == before
+    assert gen("model", "remove", "nothere").exit_code == 2
+    assert snapshot(fleet) == before
+    # no stable label: removed without --force, its label file with it
+    removed = gen("model", "remove", "bert")
+    assert removed.exit_code == 0, removed.output
+    assert git(fleet, "log", "-1", "--format=%s").strip() == "model remove bert from seoul"
+    assert not (fleet / "models/bert/labels.txt").exists()
+    assert "bert" not in (fleet / "apps/seoul/kubevc-gateway-values.yaml").read_text()
+    forced = gen("model", "remove", "resnet50", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "resnet50" not in (fleet / "regions/busan/region.yaml").read_text()
+
+
+def test_node_remove_prints_what_to_drain(gen: Gen, fleet: Path) -> None:
+    assert (
+        gen("region", "set", "seoul", "nodes=[{host: 10.8.0.2, role: server}, {host: 10.8.0.3}]").exit_code
+        == 0
+    )
+    before = snapshot(fleet)
+    missing = gen("node", "remove", "seoul", "10.8.0.9")
+    assert missing.exit_code == 2 and "no node '10.8.0.9' (nodes: 10.8.0.2, 10.8.0.3)" in missing.output
+    assert snapshot(fleet) == before
+    result = gen("node", "remove", "seoul", "10.8.0.3")
+    assert result.exit_code == 0, result.output
+    assert "kubectl --context seoul drain <node> --ignore-daemonsets --delete-emptydir-data" in result.output
+    assert "kubectl --context seoul delete node <node>" in result.output
+    assert git(fleet, "log", "-1", "--format=%s").strip() == "node remove seoul 10.8.0.3"
+    hosts = [n["host"] for n in yaml.safe_load((fleet / "regions/seoul/region.yaml").read_text())["nodes"]]
+    assert hosts == ["10.8.0.2"]
+    server = gen("node", "remove", "seoul", "10.8.0.2")
+    assert server.exit_code == 0 and "was a server node" in server.output
