@@ -1,9 +1,10 @@
 """The whole kubevc-gen flow in a temporary fleet repo (``make demo``).
 
 ``python -m kubevc.generator.demo`` scaffolds a fleet repo, adds the two demo regions
-(``seoul``: k3s, arm64, NFS; ``busan``: kubeadm, amd64, iSCSI), gives them models with
-``region set``, renders, validates for real (Helm SDK, kubectl kustomize, kubernetes-validate,
-checkov) and prints ``git log --oneline``.
+(``seoul``: k3s, arm64, NFS; ``busan``: kubeadm, amd64, iSCSI), names an arm64 serving image
+(``image add``), labels the regions (``region label``), gives them models with ``region set``,
+renders, validates for real (Helm SDK, kubectl kustomize, kubernetes-validate, checkov) and
+prints ``git log --oneline``.
 
 ``python -m kubevc.generator.demo --write-fleet fleet`` (``make fleet``) copies the resulting tree
 (without ``.git``) into ``fleet/``, the committed example the test suite checks for drift.
@@ -34,6 +35,12 @@ BUSAN = [
     "region", "add", "busan", "--api-endpoint", "https://10.9.0.1:6443", "--distribution", "kubeadm",
     "--arch", "amd64", "--iscsi-portal", "10.9.0.20:3260", "--iscsi-iqn", "iqn.2026-01.kr.busan:models",
     "--iscsi-lun", "0",
+]  # fmt: skip
+# A community build of TF Serving for arm64/arm (an older TF Serving release: check your SavedModels
+# load on it); busan (amd64) keeps the official tensorflow/serving image.
+SERVING_ARM64 = [
+    "image", "add", "serving", "emacski/tensorflow-serving:2.6.0",
+    "--platform", "linux/arm64", "--platform", "linux/arm/v7",
 ]  # fmt: skip
 SEOUL_MODELS = (
     "models=[{name: yolov5, basePath: /models/yolov5, profile: detection}, "
@@ -69,25 +76,32 @@ def _quote(arg: str) -> str:
 
 def build(fleet: Path, *, checkov: bool = True) -> int:
     """Create the demo fleet at ``fleet``; return validate's exit code."""
-    step("1/6 scaffold a fleet repo (cookiecutter template, git init, first commit)")
+    step("1/7 scaffold a fleet repo (cookiecutter template, git init, first commit)")
     if run(None, ["init", str(fleet), "--name", FLEET_NAME, "--git-url", GIT_URL]) != 0:
         return 2
-    step("2/6 add region seoul (k3s, arm64, NFS model store)")
+    step("2/7 add region seoul (k3s, arm64, NFS model store)")
     if run(fleet, SEOUL) != 0:
         return 2
-    step("3/6 add region busan (kubeadm, amd64, iSCSI model store)")
+    step("3/7 add region busan (kubeadm, amd64, iSCSI model store)")
     if run(fleet, BUSAN) != 0:
         return 2
-    step("4/6 give both regions their models (region set keeps comments; one commit each)")
+    step("4/7 an arm64 serving image for seoul (tensorflow/serving is amd64 only); region labels")
+    if run(fleet, SERVING_ARM64) != 0:
+        return 2
+    if run(fleet, ["region", "label", "seoul", "tier=canary"]) != 0:
+        return 2
+    if run(fleet, ["region", "label", "busan", "tier=edge"]) != 0:
+        return 2
+    step("5/7 give both regions their models (region set keeps comments; one commit each)")
     if run(fleet, ["region", "set", "seoul", SEOUL_MODELS]) != 0:
         return 2
     if run(fleet, ["region", "set", "busan", BUSAN_MODELS]) != 0:
         return 2
-    step("5/6 render again: idempotent, nothing to commit")
+    step("6/7 render again: idempotent, nothing to commit")
     if run(fleet, ["render"]) != 0 or run(fleet, ["render", "--check"]) != 0:
         return 2
     step(
-        "6/6 validate: Helm SDK render, kubectl kustomize, kubernetes-validate, Flux checks, checkov, secrets"
+        "7/7 validate: Helm SDK render, kubectl kustomize, kubernetes-validate, Flux checks, checkov, secrets"
     )
     return run(fleet, ["validate"] + ([] if checkov else ["--no-checkov"]))
 

@@ -8,13 +8,17 @@ print); every command and group is registered on the root group below, in this o
 command tree is the same whichever module is imported first.
 """
 
-from . import _hub, _model, _node, _status
+from . import _app, _hub, _model, _node, _region_config, _remove, _status
 from ._app import cli
 
 cli.add_command(_node.node, "node")
 cli.add_command(_node.cluster, "cluster")
 cli.add_command(_model.model, "model")
 cli.add_command(_hub.hub, "hub")
+cli.add_command(_region_config.image, "image")
+_app.region.add_command(_region_config.region_label, "label")
+_model.model.add_command(_remove.model_remove, "remove")
+_node.node.add_command(_remove.node_remove, "remove")
 for _command in (_status.status, _status.reconcile, _status.suspend, _status.resume):
     cli.add_command(_command)
 

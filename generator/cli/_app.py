@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import workflows
-from ..repo import region_path, unified_diff
-from ..spec import check_name
+from ..errors import SpecError
+from ..repo import read_values_file, region_path, unified_diff
+from ..spec import Selector, check_name
 from ..validate import print_report, validate_fleet
 from ._common import (
     CONTEXT_SETTINGS,
@@ -26,6 +27,8 @@ from ._common import (
     handle_errors,
     region_filter,
     report_change,
+    selected_regions,
+    selector_option,
 )
 
 
@@ -249,7 +252,14 @@ def region_show(ctx: click.Context, name: str) -> None:
 
 @region.command("set", context_settings=CONTEXT_SETTINGS)
 @click.argument("name")
-@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
+@click.argument("assignments", nargs=-1, metavar="KEY=VALUE...")
+@click.option(
+    "--values-file",
+    "values_files",
+    multiple=True,
+    metavar="CHART=FILE",
+    help="Merge FILE (YAML) into values.CHART of the region (repeatable).",
+)
 @git_options
 @click.pass_context
 @handle_errors
@@ -257,23 +267,34 @@ def region_set(
     ctx: click.Context,
     name: str,
     assignments: tuple[str, ...],
+    values_files: tuple[str, ...],
     branch: str | None,
     no_commit: bool,
     dry_run: bool,
 ) -> None:
     """Change keys of region NAME (dotted keys, YAML values; comments in the file are kept).
 
-    An empty value (KEY=) removes an optional key.
+    An empty value (KEY=) removes an optional key. values.CHART.PATH=VALUE overrides a chart value
+    in this region only (charts: kubevc-serving, kubevc-gateway, kubevc-model-store,
+    kubevc-monitoring, kube-prometheus-stack), checked against the chart's values schema
+    (kube-prometheus-stack: the keys kubevc manages, see the README). images.WORKLOAD overrides
+    the image catalogue (`kubevc-gen image list`).
 
     \b
     Example:
       kubevc-gen region set seoul monitoring=false storage.nfs.path=/export/models2
       kubevc-gen region set seoul 'architectures=[arm64, amd64]' --branch seoul-amd64
+      kubevc-gen region set seoul values.kubevc-serving.resources.limits.cpu=2
+      kubevc-gen region set seoul values.kube-prometheus-stack.prometheus.prometheusSpec.retention=3d
+      kubevc-gen region set seoul --values-file kubevc-gateway=gateway-seoul.yaml
     """
     options = change_options(branch, no_commit, dry_run)
     check_name(name)
+    if not assignments and not values_files:
+        raise SpecError("region set: give KEY=VALUE assignments or --values-file CHART=FILE")
+    files = [read_values_file(spec) for spec in values_files]
     fleet = get_fleet(ctx)
-    report_change(workflows.set_region_keys(fleet, name, list(assignments), options))
+    report_change(workflows.set_region_keys(fleet, name, list(assignments), options, files))
 
 
 @region.command("remove", context_settings=CONTEXT_SETTINGS)
@@ -301,20 +322,32 @@ def region_remove(ctx: click.Context, name: str, branch: str | None, no_commit: 
 @click.option(
     "--check", is_flag=True, help="Write nothing; print the diff and exit 1 if anything would change."
 )
+@selector_option
 @git_options
 @click.pass_context
 @handle_errors
-def render(ctx: click.Context, check: bool, branch: str | None, no_commit: bool, dry_run: bool) -> None:
+def render(
+    ctx: click.Context,
+    check: bool,
+    selector: Selector | None,
+    branch: str | None,
+    no_commit: bool,
+    dry_run: bool,
+) -> None:
     """Regenerate every generated file from the region specs (one commit if anything changed).
 
     \b
     Example:
       kubevc-gen render            # after editing regions/*/region.yaml by hand
       kubevc-gen render --check    # in CI: fails when the tree is out of date
+      kubevc-gen render -l tier=canary   # only the canary regions' folders (a staged change)
     """
     options = change_options(branch, no_commit, dry_run)
     fleet = get_fleet(ctx)
-    change = workflows.plan_full_render(fleet)
+    if selector is not None:
+        change = workflows.plan_regions_render(fleet, selected_regions(fleet, (), selector))
+    else:
+        change = workflows.plan_full_render(fleet)
     if check:
         files = change.effective(fleet.root)
         if files:
@@ -332,10 +365,13 @@ def render(ctx: click.Context, check: bool, branch: str | None, no_commit: bool,
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @region_filter("Only this region (repeatable; default: all).", metavar=None)
+@selector_option
 @click.option("--no-checkov", is_flag=True, help="Skip the checkov policy scan.")
 @click.pass_context
 @handle_errors
-def validate(ctx: click.Context, regions: tuple[str, ...], no_checkov: bool) -> None:
+def validate(
+    ctx: click.Context, regions: tuple[str, ...], selector: Selector | None, no_checkov: bool
+) -> None:
     """Validate the fleet tree: Helm render, kustomize build, schemas, Flux structure, checkov, secrets.
 
     Exits 1 when anything is found; each finding names region, file and object.
@@ -346,6 +382,7 @@ def validate(ctx: click.Context, regions: tuple[str, ...], no_checkov: bool) -> 
       kubevc-gen validate --region seoul --no-checkov
     """
     fleet = get_fleet(ctx)
+    regions = selected_regions(fleet, regions, selector)
     console = Console(stderr=True)
     report = validate_fleet(
         fleet,

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from ..errors import GitError, SpecError, YamlError
-from ..repo import ChangeOptions, ChangeResult, Fleet
+from ..repo import ChangeOptions, ChangeResult, Fleet, select_regions
+from ..spec import Selector, parse_selector
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -129,3 +130,35 @@ def kubeconfig_option_for(help_text: str, as_path: bool = False) -> Callable[[F]
 kubeconfig_option = kubeconfig_option_for(
     "Operator kubeconfig with one context per region (default: $KUBECONFIG or ~/.kube/config)."
 )
+
+
+def _parse_selector_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Selector | None:
+    if value is None:
+        return None
+    try:
+        return parse_selector(value)
+    except SpecError as exc:
+        raise click.BadParameter(exc.problems[0].removeprefix(f"selector {value!r}: "), ctx, param) from None
+
+
+def selector_option(func: F) -> F:
+    """``--selector/-l`` on every command that acts on several regions (one parser: spec.parse_selector)."""
+    return click.option(
+        "--selector",
+        "-l",
+        "selector",
+        metavar="SELECTOR",
+        default=None,
+        callback=_parse_selector_option,
+        help="Only the regions whose labels match (kubectl syntax: 'tier=canary,site!=lab,"
+        "zone in (a,b),!legacy'); matching no region is an error.",
+    )(func)
+
+
+def selected_regions(fleet: Fleet, regions: Sequence[str], selector: Selector | None) -> tuple[str, ...]:
+    """The regions named, or those ``selector`` matches (both at once is refused)."""
+    if selector is None:
+        return tuple(regions)
+    if regions:
+        raise SpecError("name regions or give --selector, not both")
+    return tuple(select_regions(fleet, selector))

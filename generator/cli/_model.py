@@ -34,7 +34,7 @@ from .. import models, workflows
 from ..errors import SpecError
 from ..models import LABELS, labels_text, model_folder_of, model_in, open_region_store, regions_for
 from ..repo import profile_names
-from ..spec import check_name
+from ..spec import Selector, check_name
 from ._common import (
     CONTEXT_SETTINGS,
     change_options,
@@ -45,6 +45,8 @@ from ._common import (
     progress,
     region_filter,
     report_change,
+    selected_regions,
+    selector_option,
     store_options,
 )
 
@@ -71,6 +73,7 @@ def model() -> None:
 @click.argument("name")
 @region_filter("Register in region R (repeatable).")
 @click.option("--all-regions", is_flag=True, help="Register in every region.")
+@selector_option
 @click.option("--framework", type=click.Choice(["tensorflow"]), default="tensorflow", show_default=True)
 @click.option("--base-path", default=None, help="Path in the serving pods (default: /models/NAME).")
 @click.option(
@@ -96,6 +99,7 @@ def model_add(
     name: str,
     regions: tuple[str, ...],
     all_regions: bool,
+    selector: Selector | None,
     framework: str,
     base_path: str | None,
     profile_name: str,
@@ -114,8 +118,13 @@ def model_add(
     """
     options = change_options(branch, no_commit, dry_run)
     check_name(name, "model name")
+    if selector is not None and all_regions:
+        raise SpecError("--selector and --all-regions do not go together")
+    fleet = get_fleet(ctx) if selector is not None else None
+    if fleet is not None:
+        regions = selected_regions(fleet, regions, selector)
     workflows.check_new_model(name, regions, all_regions, profile_name, base_path)
-    fleet = get_fleet(ctx)
+    fleet = fleet or get_fleet(ctx)
     result = workflows.add_model(
         fleet,
         name,
@@ -210,6 +219,7 @@ def model_publish(
     "the canary, the rest to stable (default for a new canary: 0, everyone on stable).",
 )
 @only_regions_option
+@selector_option
 @store_options
 @click.option(
     "--skip-store-check", is_flag=True, help="Do not check that the version is published (store unreachable)."
@@ -224,6 +234,7 @@ def model_promote(
     label: str,
     canary_percent: int | None,
     regions: tuple[str, ...],
+    selector: Selector | None,
     store: str | None,
     via_host: str | None,
     skip_store_check: bool,
@@ -252,6 +263,7 @@ def model_promote(
     if canary_percent is not None and label != "canary":
         raise SpecError("--canary-percent goes with --label canary (promoting to stable ends the canary)")
     fleet = get_fleet(ctx)
+    regions = selected_regions(fleet, regions, selector)
     result = workflows.promote_model(
         fleet,
         name,
@@ -271,6 +283,7 @@ def model_promote(
 @model.command("rollback", context_settings=CONTEXT_SETTINGS)
 @click.argument("name")
 @only_regions_option
+@selector_option
 @store_options
 @click.option(
     "--skip-store-check", is_flag=True, help="Do not check that the earlier version is still published."
@@ -282,6 +295,7 @@ def model_rollback(
     ctx: click.Context,
     name: str,
     regions: tuple[str, ...],
+    selector: Selector | None,
     store: str | None,
     via_host: str | None,
     skip_store_check: bool,
@@ -302,6 +316,7 @@ def model_rollback(
     options = change_options(branch, no_commit, dry_run)
     check_name(name, "model name")
     fleet = get_fleet(ctx)
+    regions = selected_regions(fleet, regions, selector)
     result = workflows.rollback_model(
         fleet,
         name,
@@ -325,6 +340,7 @@ def model_rollback(
     help="Share 0..100 of the requests naming no version or label that go to the canary.",
 )
 @only_regions_option
+@selector_option
 @git_options
 @click.pass_context
 @handle_errors
@@ -333,6 +349,7 @@ def model_canary(
     name: str,
     percent: int,
     regions: tuple[str, ...],
+    selector: Selector | None,
     branch: str | None,
     no_commit: bool,
     dry_run: bool,
@@ -351,6 +368,7 @@ def model_canary(
     options = change_options(branch, no_commit, dry_run)
     check_name(name, "model name")
     fleet = get_fleet(ctx)
+    regions = selected_regions(fleet, regions, selector)
     report_change(workflows.set_canary_share(fleet, name, percent=percent, regions=regions, options=options))
 
 

@@ -34,7 +34,7 @@ from ..live import (
     set_live_suspend,
 )
 from ..repo import Fleet, fleet_commit, parse_revision
-from ..spec import RegionSpec, check_name
+from ..spec import RegionSpec, Selector, check_name
 from ._common import (
     CONTEXT_SETTINGS,
     F,
@@ -44,6 +44,8 @@ from ._common import (
     handle_errors,
     kubeconfig_option,
     report_change,
+    selected_regions,
+    selector_option,
 )
 
 EXIT_UNREACHABLE = EXIT_CODES["unreachable"]
@@ -192,6 +194,7 @@ def print_table(status: FleetStatus, console: Console) -> None:
 
 @click.command("status", context_settings=CONTEXT_SETTINGS)
 @click.argument("regions", nargs=-1, metavar="[REGION]...")
+@selector_option
 @click.option(
     "--output",
     "-o",
@@ -205,7 +208,12 @@ def print_table(status: FleetStatus, console: Console) -> None:
 @click.pass_context
 @handle_errors
 def status(
-    ctx: click.Context, regions: tuple[str, ...], output: str, timeout: float, kubeconfig: str | None
+    ctx: click.Context,
+    regions: tuple[str, ...],
+    selector: Selector | None,
+    output: str,
+    timeout: float,
+    kubeconfig: str | None,
 ) -> None:
     """Live state of every region (or the REGIONs named), read in parallel through their kube contexts.
 
@@ -242,7 +250,7 @@ def status(
       kubevc-gen status -o json | jq -r '.regions[] | select(.verdict != "ok") | .region'
     """
     fleet = get_fleet(ctx)
-    targets = _targets(fleet, regions)
+    targets = _targets(fleet, selected_regions(fleet, regions, selector))
     result = collect_fleet(targets, kubeconfig, timeout, fleet.root, fleet_head=fleet_commit(fleet.root))
     if output == "json":
         click.echo(json.dumps(result.to_json(), indent=2, sort_keys=False))
@@ -271,6 +279,7 @@ def _event_line(event: ReconcileEvent) -> str:
 @click.command("reconcile", context_settings=CONTEXT_SETTINGS)
 @click.argument("regions", nargs=-1, metavar="REGION...")
 @click.option("--all-regions", is_flag=True, help="Every region of the fleet.")
+@selector_option
 @click.option("--wait", is_flag=True, help="Follow until every object is Ready (or --timeout).")
 @timeout_option("5m", "How long --wait follows.")
 @kubeconfig_option
@@ -280,6 +289,7 @@ def reconcile(
     ctx: click.Context,
     regions: tuple[str, ...],
     all_regions: bool,
+    selector: Selector | None,
     wait: bool,
     timeout: float,
     kubeconfig: str | None,
@@ -297,10 +307,11 @@ def reconcile(
       kubevc-gen reconcile --all-regions
     """
     fleet = get_fleet(ctx)
-    if all_regions and regions:
-        raise SpecError("give REGION names or --all-regions, not both")
+    if all_regions and (regions or selector is not None):
+        raise SpecError("give REGION names, --selector or --all-regions, only one of them")
+    regions = selected_regions(fleet, regions, selector)
     if not all_regions and not regions:
-        raise SpecError("name a REGION (or use --all-regions)")
+        raise SpecError("name a REGION (or use --selector or --all-regions)")
     targets = _targets(fleet, regions)
     lock = threading.Lock()
     codes: dict[str, int] = {}
@@ -342,6 +353,24 @@ def reconcile(
 # --------------------------------------------------------------------------- suspend / resume
 
 
+def _patch_live(spec: RegionSpec, suspend: bool, kubeconfig: str | None, timeout: float) -> None:
+    """Merge-patch spec.suspend on ``spec``'s live Kustomizations; an unreachable region is a warning."""
+    context = spec.effective_kube_context
+    try:
+        patched = set_live_suspend(connect(kubeconfig, context, timeout), suspend)
+    except RegionFault as fault:
+        click.secho(
+            f"live: {spec.name} not changed ({fault.reason}); Flux applies the git change once the "
+            "commit is pushed and the region is reachable",
+            fg="yellow",
+            err=True,
+        )
+        return
+    done = "suspended" if suspend else "resumed"
+    names = ", ".join(patched) or "no Kustomizations found"
+    click.echo(f"live: {done} on context {context}: {names}")
+
+
 def _suspend_command(suspend: bool) -> click.Command:
     verb = "suspend" if suspend else "resume"
 
@@ -353,13 +382,16 @@ def _suspend_command(suspend: bool) -> click.Command:
         f"the change reaches the region), then merge-patches spec.suspend={str(suspend).lower()} on "
         "the live Kustomizations when the region is reachable (--no-live: git only; with --branch or "
         "--no-commit the live side waits: run the command again after the merge).\n\n"
+        "With --selector/-l instead of REGION: every region whose labels match, in one commit.\n\n"
         "\b\nExample:\n"
         f"  kubevc-gen {verb} seoul\n"
         f"  kubevc-gen {verb} seoul --no-live --branch {verb}-seoul\n"
+        f"  kubevc-gen {verb} -l tier=edge --no-live\n"
     )
 
     @click.command(verb, context_settings=CONTEXT_SETTINGS, help=doc)
-    @click.argument("region")
+    @click.argument("region", required=False)
+    @selector_option
     @click.option("--no-live", is_flag=True, help="Only change git; do not patch the live cluster.")
     @timeout_option("10s", "Live API deadline.")
     @kubeconfig_option
@@ -368,7 +400,8 @@ def _suspend_command(suspend: bool) -> click.Command:
     @handle_errors
     def command(
         ctx: click.Context,
-        region: str,
+        region: str | None,
+        selector: Selector | None,
         no_live: bool,
         timeout: float,
         kubeconfig: str | None,
@@ -378,8 +411,16 @@ def _suspend_command(suspend: bool) -> click.Command:
     ) -> None:
         options = change_options(branch, no_commit, dry_run)
         fleet = get_fleet(ctx)
-        check_name(region)
-        spec, result = workflows.set_suspended(fleet, region, suspend, options)
+        if region is None and selector is None:
+            raise SpecError(f"name a REGION to {verb} (or give --selector)")
+        if region is not None:
+            check_name(region)
+        names = selected_regions(fleet, (region,) if region else (), selector)
+        if region is not None:  # one region: its own commit message, as before selectors
+            spec, result = workflows.set_suspended(fleet, region, suspend, options)
+            specs = [spec]
+        else:
+            specs, result = workflows.set_suspended_regions(fleet, names, suspend, options)
         report_change(result)
         if dry_run:
             click.echo("dry run: the live cluster was not changed")
@@ -390,24 +431,13 @@ def _suspend_command(suspend: bool) -> click.Command:
         if branch or no_commit:
             # the change is not on the branch Flux reconciles yet: the live side waits for the merge
             where = f"on branch {branch}" if branch else "staged, not committed"
+            again = region if region is not None else f"-l '{selector.text if selector else ''}'"
             click.echo(
-                f"live: not changed (the git change is {where}); run `kubevc-gen {verb} {region}` after"
+                f"live: not changed (the git change is {where}); run `kubevc-gen {verb} {again}` after"
             )
             return
-        context = spec.effective_kube_context
-        try:
-            patched = set_live_suspend(connect(kubeconfig, context, timeout), suspend)
-        except RegionFault as fault:
-            click.secho(
-                f"live: {region} not changed ({fault.reason}); Flux applies the git change once the "
-                "commit is pushed and the region is reachable",
-                fg="yellow",
-                err=True,
-            )
-            return
-        done = "suspended" if suspend else "resumed"
-        names = ", ".join(patched) or "no Kustomizations found"
-        click.echo(f"live: {done} on context {context}: {names}")
+        for spec in specs:
+            _patch_live(spec, suspend, kubeconfig, timeout)
 
     return command
 

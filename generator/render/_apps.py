@@ -17,6 +17,7 @@ from ._common import (
     values_configmap,
     values_configmap_name,
 )
+from ._region_values import with_region_values
 
 # Charts in install order; each one's HelmRelease depends on the one before where it needs it.
 APPS: tuple[str, ...] = ("kubevc-model-store", "kubevc-serving", "kubevc-gateway", "kubevc-monitoring")
@@ -182,7 +183,9 @@ def region_app_files(
     for app in region_apps(region):
         resources.append(f"../base/{app}")
     for app in region_apps(region):
-        values = chart_region_values(region, app, cfg, profiles, label_files)
+        values = with_region_values(
+            region, app, cfg, chart_region_values(region, app, cfg, profiles, label_files)
+        )
         files[f"{base}/{app}-values.yaml"] = generated(
             values_configmap(app, cfg.namespace, region.name, values)
         )

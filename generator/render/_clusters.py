@@ -11,6 +11,7 @@ from typing import Any
 
 from ..spec import RegionSpec, flux
 from ._common import FLUX_NS, HEADER, generated, generated_docs, kustomization, meta
+from ._region_values import region_kps_folder
 
 SOPS_DECRYPTION = flux.Decryption(provider="sops", secretRef=flux.LocalRef(name="sops-age"))
 
@@ -74,7 +75,12 @@ def cluster_files(region: RegionSpec) -> dict[str, bytes]:
     infra: list[flux.Kustomization] = []
     if region.monitoring:
         infra.append(
-            flux_kustomization("infra-controllers", "./infrastructure/controllers", "10m0s", wait=True)
+            flux_kustomization(
+                "infra-controllers",
+                f"./{region_kps_folder(region) or 'infrastructure/controllers'}",
+                "10m0s",
+                wait=True,
+            )
         )
     infra.append(
         flux_kustomization(

@@ -35,11 +35,13 @@ import yaml
 from ..errors import SpecError
 from ..spec import (
     HUB_NAME,
+    KPS_CHART,
     FleetConfig,
     HubSpec,
     RegionSpec,
     check_hub_against_regions,
     check_label_value,
+    deep_merge,
     flux,
 )
 from ._clusters import SOPS_DECRYPTION, cluster_tree, flux_kustomization
@@ -52,6 +54,7 @@ from ._common import (
     values_configmap,
 )
 from ._infrastructure import KPS_VALUES
+from ._region_values import region_kps_folder
 
 TLS_SECRET = "kubevc-hub-tls"  # noqa: S105  (a Secret *name*)
 KPS_RELEASE = "kube-prometheus-stack"
@@ -305,7 +308,13 @@ def to_agent_mode(
                 doc["spec"]["path"] = f"./{folder}"
                 doc["spec"]["decryption"] = {"provider": "sops", "secretRef": {"name": "sops-age"}}
         files[infra_rel] = generated_docs(docs)
-    files.update(controllers_folder(folder, region_kps_values(region, hub), sops_files, HUB_HEADER))
+    own = region_kps_folder(region)  # agent mode replaces the region's own full stack
+    for rel in [r for r in files if own and r.startswith(f"{own}/")]:
+        del files[rel]
+    values = region_kps_values(region, hub)
+    if region.values.get(KPS_CHART):
+        values = deep_merge(values, region.values[KPS_CHART])
+    files.update(controllers_folder(folder, values, sops_files, HUB_HEADER))
     apps = f"apps/{region.name}"
     files.pop(f"{apps}/kubevc-monitoring-values.yaml", None)
     kust_rel = f"{apps}/kustomization.yaml"

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import charts_dir
-from ..repo import Fleet, load_hub, load_profiles, read_label_files, sops_files
-from ..spec import FleetConfig, HubSpec, Profile, RegionSpec
+from ..repo import Fleet, load_hub, load_profiles, parse_fleet_config, read_label_files, sops_files
+from ..spec import FLEET_MARKER, FleetConfig, HubSpec, Profile, RegionSpec
 from ._charts import read_chart_files
 from ._hub import agent_folder, hub_controllers_folder
 
@@ -67,7 +67,10 @@ def read_inputs(
         sops = {folder: tuple(sops_files(fleet.root, folder)) for folder in folders}
     wanted = [m.labels_file for r in ordered for m in r.models if m.labels_file]
     return RenderInputs(
-        config=fleet.config,
+        # `image add`: the fleet config about to be written in the same commit
+        config=parse_fleet_config(pending[FLEET_MARKER].decode())
+        if pending and FLEET_MARKER in pending
+        else fleet.config,
         regions=ordered,
         profiles=load_profiles(),
         charts=read_chart_files(charts or charts_dir()),

@@ -17,6 +17,7 @@ from ._clusters import cluster_files
 from ._hub import apply_hub
 from ._infrastructure import infrastructure_files
 from ._inputs import RenderInputs
+from ._region_values import region_infrastructure_files
 
 
 def region_files(
@@ -25,6 +26,7 @@ def region_files(
     """The files of one region: ``clusters/<region>/`` and ``apps/<region>/``."""
     files = cluster_files(region)
     files.update(region_app_files(region, cfg, profiles, labels))
+    files.update(region_infrastructure_files(region))
     return files
 
 

@@ -15,6 +15,7 @@ from ._fleet import (
     region_to_yaml,
     save_region,
 )
+from ._fleetconfig import add_catalogue_image, parse_fleet_config
 from ._git import (
     Change,
     ChangeOptions,
@@ -29,9 +30,11 @@ from ._git import (
     unified_diff,
 )
 from ._hubfile import HUB_HEADER, hub_notes, hub_to_yaml, load_hub, missing_credentials, parse_hub, sops_files
+from ._overrides import check_value_overrides, merge_values, read_values_file
 from ._problems import format_validation_error
 from ._profiles import load_profiles, profile, profile_names, read_label_files
 from ._scaffold import TEMPLATE_DIR, init_fleet
+from ._selection import select_regions
 from ._setkeys import apply_assignments
 from ._yamlio import (
     atomic_write,
@@ -55,9 +58,11 @@ __all__ = [
     "Git",
     "HasRoot",
     "SyncState",
+    "add_catalogue_image",
     "apply_assignments",
     "apply_change",
     "atomic_write",
+    "check_value_overrides",
     "compare_revision",
     "dump_documents",
     "dump_generated",
@@ -74,16 +79,20 @@ __all__ = [
     "load_region",
     "load_roundtrip",
     "merge_into",
+    "merge_values",
     "missing_credentials",
+    "parse_fleet_config",
     "parse_hub",
     "parse_region",
     "parse_revision",
     "profile",
     "profile_names",
     "read_label_files",
+    "read_values_file",
     "region_path",
     "region_to_yaml",
     "save_region",
+    "select_regions",
     "sops_files",
     "to_plain",
     "unified_diff",

@@ -14,8 +14,11 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from ._images import ImageCatalogue, RegionImages
 from ._names import check_name
 from ._profiles import shipped_profile_names
+from ._selector import check_label
+from ._values import VALUES_CHARTS
 
 FLEET_MARKER = "kubevc-fleet.yaml"
 
@@ -172,11 +175,32 @@ class RegionSpec(_Model):
     git: GitSpec
     nodes: list[NodeSpec] = Field(default_factory=list)
     models: list[ModelSpec] = Field(default_factory=list)
+    # selectable with --selector/-l (kubevc-gen region label); not written when empty
+    labels: dict[str, str] = Field(default_factory=dict)
+    # this region's image per workload, overriding the fleet's image catalogue
+    images: RegionImages | None = None
+    # chart values overriding what kubevc renders for this region, by chart (values.<chart>.<path>)
+    values: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         check_name(value)
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, label in value.items():
+            check_label(key, label)
+        return value
+
+    @field_validator("values")
+    @classmethod
+    def _values(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for chart in value:
+            if chart not in VALUES_CHARTS:
+                raise ValueError(f"values: unknown chart {chart!r} (charts: {', '.join(VALUES_CHARTS)})")
         return value
 
     @field_validator("cluster_name")
@@ -235,6 +259,9 @@ class RegionSpec(_Model):
         data = super().to_yaml_data()
         if not self.suspended:  # only a suspended region carries the key in region.yaml
             data.pop("suspended", None)
+        for key in ("labels", "values"):  # nor do empty labels or values
+            if not data.get(key):
+                data.pop(key, None)
         return data
 
     @property
@@ -263,3 +290,5 @@ class FleetConfig(_Model):
     git_url: str = "https://git.example.com/ops/fleet.git"
     branch: str = "main"
     namespace: str = "kubevc"
+    # images per workload and platform, tried before the built-in ones (kubevc-gen image add)
+    images: ImageCatalogue = Field(default_factory=ImageCatalogue)

@@ -81,6 +81,8 @@ def resolve_key(key: str) -> list[str | int]:
         elif origin is dict:
             path.append(part)
             current = typing.get_args(current)[1]
+        elif current is Any:  # free-form (chart values): checked against the chart's schema instead
+            path.append(part)
         else:
             raise SpecError(f"region set: unknown key {where!r} ({'.'.join(parts[:i])} has no sub-keys)")
     return path

@@ -33,6 +33,7 @@ from ..repo import Fleet, hub_notes, load_hub
 from ..spec import HUB_FILE, HUB_NAME, flux
 from ._checkov import CHECKOV_SKIPS, run_checkov
 from ._docs import load_docs, obj_name, safe_load
+from ._region_config import check_region_config
 from ._report import SHARED, Progress, Report
 from ._schema import KUBE_VERSION, Schemas
 from ._secrets import check_secrets
@@ -531,7 +532,7 @@ def validate_fleet(
     for name in names:
         say(f"{name}: region spec")
         try:
-            fleet.load(name)
+            check_region_config(fleet.load(name), fleet.config, report)
             valid.append(name)
         except SpecError as exc:
             for problem in exc.problems:

@@ -9,6 +9,7 @@ from ._fleet import (
     add_region,
     init_fleet,
     plan_full_render,
+    plan_regions_render,
     remove_region,
     render_fleet,
     set_region_keys,
@@ -18,19 +19,26 @@ from ._fleet import (
 )
 from ._hub import HubSetResult, remove_hub, set_hub
 from ._models import add_model, check_new_model, promote_model, rollback_model, set_canary_share
+from ._region_config import add_image, label_regions, set_suspended_regions
 from ._regions import add_node, set_suspended
+from ._remove import remove_model, remove_node
 
 __all__ = [
     "HubSetResult",
     "StorageOptions",
+    "add_image",
     "add_model",
     "add_node",
     "add_region",
     "check_new_model",
     "init_fleet",
+    "label_regions",
     "plan_full_render",
+    "plan_regions_render",
     "promote_model",
     "remove_hub",
+    "remove_model",
+    "remove_node",
     "remove_region",
     "render_fleet",
     "rollback_model",
@@ -38,6 +46,7 @@ __all__ = [
     "set_hub",
     "set_region_keys",
     "set_suspended",
+    "set_suspended_regions",
     "storage_from_options",
     "validate_new_region",
     "write_regions",

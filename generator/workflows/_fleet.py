@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ from ..repo import (
     Fleet,
     apply_assignments,
     apply_change,
+    check_value_overrides,
     format_validation_error,
     load_region,
+    merge_values,
     parse_region,
     region_path,
 )
@@ -141,16 +144,34 @@ def add_region(
     return apply_change(fleet, change, options)
 
 
-def set_region_keys(fleet: Fleet, name: str, assignments: list[str], options: ChangeOptions) -> ChangeResult:
-    """``region set``: dotted KEY=VALUE assignments on the region file (comments kept), one commit."""
+def set_region_keys(
+    fleet: Fleet,
+    name: str,
+    assignments: list[str],
+    options: ChangeOptions,
+    values_files: Sequence[tuple[str, dict[str, Any]]] = (),
+) -> ChangeResult:
+    """``region set``: dotted KEY=VALUE assignments on the region file (comments kept), one commit.
+
+    ``values_files``: (chart, values) merged into ``values.<chart>`` first (``--values-file``);
+    every ``values.<chart>`` override is checked against that chart before anything is written.
+    """
     load_region(fleet.root, name)  # the current file must be valid to start from
     path = region_path(fleet.root, name)
     rel = path.relative_to(fleet.root).as_posix()
-    text = apply_assignments(path.read_text(encoding="utf-8"), assignments, rel)
+    text = path.read_text(encoding="utf-8")
+    for chart, data in values_files:
+        text = merge_values(text, chart, data, rel)
+    text = apply_assignments(text, assignments, rel) if assignments else text
     spec, _ = parse_region(text, rel)
     if spec.name != name:
         raise SpecError(f"{rel}: name cannot be changed with region set (add a new region instead)")
-    keys = ", ".join(a.split("=", 1)[0] for a in assignments)
+    problems = check_value_overrides(spec)
+    if problems:
+        raise SpecError(problems)
+    keys = ", ".join(
+        [a.split("=", 1)[0] for a in assignments] + [f"values.{c} (file)" for c, _ in values_files]
+    )
     change = plan_with_regions(fleet, [spec], f"region set {name} {keys}", texts={name: text})
     return apply_change(fleet, change, options)
 
@@ -166,6 +187,19 @@ def remove_region(fleet: Fleet, name: str, options: ChangeOptions) -> ChangeResu
 def plan_full_render(fleet: Fleet) -> Change:
     """``render`` (and ``render --check``): the whole tree against what is on disk."""
     return plan_render(fleet, "render")
+
+
+def plan_regions_render(fleet: Fleet, names: Sequence[str]) -> Change:
+    """``render --selector``: only the files of regions ``names`` (their clusters/, apps/ and
+    infrastructure/ folders); shared files and other regions wait for a full ``render``."""
+    change = plan_render(fleet, f"render {', '.join(names)}")
+    prefixes = tuple(
+        f"{top}/{name}/"
+        for name in names
+        for top in ("clusters", "apps", "infrastructure/regions", "infrastructure/agents")
+    )
+    change.files = {rel: data for rel, data in change.files.items() if rel.startswith(prefixes)}
+    return change
 
 
 def render_fleet(fleet: Fleet, change: Change, options: ChangeOptions) -> ChangeResult:

@@ -96,12 +96,24 @@ def test_operator_flow_with_checkov(env: dict[str, str], tmp_path: Path) -> None
             "busan",
             "models=[{name: resnet50, basePath: /models/resnet50, profile: classification}]",
         ],
+        # seoul is arm64 and tensorflow/serving amd64 only: validate needs an arm64 serving image
+        [
+            "--fleet",
+            str(fleet),
+            "image",
+            "add",
+            "serving",
+            "emacski/tensorflow-serving:2.6.0",
+            "--platform",
+            "linux/arm64",
+        ],
     ]
     for args in steps:
         proc = gen(env, *args)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     log = subprocess.run(["git", "log", "--format=%s"], cwd=fleet, capture_output=True, text=True).stdout
     assert log.splitlines() == [
+        "image add serving emacski/tensorflow-serving:2.6.0 (linux/arm64)",
         "region set busan models",
         "region add busan (kubeadm, amd64)",
         "region add seoul (k3s, arm64)",

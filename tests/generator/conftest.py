@@ -14,7 +14,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from kubevc.generator.cli import cli
-from kubevc.generator.demo import BUSAN, SEOUL  # the demo's two regions, as `region add` arguments
+
+# the demo's two regions, as `region add` arguments, and its arm64 serving image (seoul is arm64)
+from kubevc.generator.demo import BUSAN, SEOUL, SERVING_ARM64
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -43,9 +45,10 @@ def run_gen(*args: str, fleet: Path | None = None) -> Result:
 
 @pytest.fixture(scope="session")
 def base_fleet(tmp_path_factory: pytest.TempPathFactory, _isolated_git: None) -> Path:
-    """A fleet repo with seoul and busan, built once through the CLI."""
+    """A fleet repo with seoul and busan (and an arm64 serving image), built once through the CLI."""
     root = tmp_path_factory.mktemp("base") / "fleet"
-    for args in (["init", str(root), "--git-url", "https://git.example.com/ops/fleet.git"], SEOUL, BUSAN):
+    init = ["init", str(root), "--git-url", "https://git.example.com/ops/fleet.git"]
+    for args in (init, SEOUL, BUSAN, SERVING_ARM64):
         result = run_gen(*args, fleet=None if args[0] == "init" else root)
         assert result.exit_code == 0, result.output
     return root

@@ -173,6 +173,9 @@ def test_every_profile_and_architecture_passes_the_chart_schemas(gen: Gen, fleet
     )
     assert add.exit_code == 0, add.output
     assert gen("region", "set", "pi", f"models=[{models}]").exit_code == 0
+    # the catalogue's gateway image has no linux/arm/v7 build: name one for this armhf+arm64 region
+    gateway = ["image", "add", "gateway", "registry.example.com/kubevc-gateway:0.1.0"]
+    assert gen(*gateway, "--platform", "linux/arm/v7", "--platform", "linux/arm64").exit_code == 0
     result = gen("validate", "--no-checkov", "--region", "pi")
     assert result.exit_code == 0, result.output
     assert "helm render charts/kubevc-gateway" in result.output

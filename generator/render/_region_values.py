@@ -1,0 +1,58 @@
+"""What makes one region's rendered values differ from another's beyond its spec's core keys:
+the image each workload runs (picked from the fleet's image catalogue by the region's
+architectures) and the region's own chart values (``values.<chart>`` in its region file)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..spec import (
+    KPS_CHART,
+    WORKLOAD_CHART,
+    WORKLOADS,
+    FleetConfig,
+    RegionSpec,
+    deep_merge,
+    pick_image,
+)
+from ._common import controllers_folder
+from ._infrastructure import KPS_VALUES
+
+
+def with_region_values(
+    region: RegionSpec, app: str, cfg: FleetConfig, values: dict[str, Any]
+) -> dict[str, Any]:
+    """``values`` of chart ``app`` plus the region's image choice and, last, its own overrides.
+
+    A workload no image covers keeps the chart's default image; ``validate`` reports it.
+    """
+    result = dict(values)
+    for workload in WORKLOADS:
+        chart, path = WORKLOAD_CHART[workload]
+        if chart != app:
+            continue
+        image = pick_image(workload, region.architectures, cfg.images, region.images)
+        if image is None:
+            continue
+        nested: dict[str, Any] = image.chart_values()
+        for key in reversed(path):
+            nested = {key: nested}
+        result = deep_merge(result, nested)
+    overrides = region.values.get(app)
+    return deep_merge(result, overrides) if overrides else result
+
+
+def region_kps_folder(region: RegionSpec) -> str | None:
+    """``infrastructure/regions/<r>``, where a region with kube-prometheus-stack overrides gets its
+    own release (the others share ``infrastructure/controllers``); None without overrides."""
+    if region.monitoring and region.values.get(KPS_CHART):
+        return f"infrastructure/regions/{region.name}"
+    return None
+
+
+def region_infrastructure_files(region: RegionSpec) -> dict[str, bytes]:
+    """The region's own kube-prometheus-stack folder (shared values + its overrides), if it has one."""
+    folder = region_kps_folder(region)
+    if folder is None:
+        return {}
+    return controllers_folder(folder, deep_merge(KPS_VALUES, region.values[KPS_CHART]))
