@@ -6,7 +6,7 @@ VENV        := .venv
 BIN         := $(VENV)/bin
 PY          := $(BIN)/python
 TOOLS       := .tools
-EXTRAS      := gen,gateway,demo,test,dev,bench
+EXTRAS      := gen,gateway,video,demo,test,dev,bench
 DEMO_EXTRAS := gen,gateway,demo
 # Tools with dependency pins of their own live in venvs of their own (see docs/architecture.md).
 CHECKOV     := $(TOOLS)/checkov/bin/checkov

@@ -12,6 +12,8 @@ hands in; the CPU-heavy parts run in worker threads so the event loop stays free
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import threading
 import time
 from collections.abc import Mapping
@@ -103,7 +105,17 @@ def accepted_media_type(profile: Profile, content_type: str) -> str:
             f"model {profile.cfg.name!r} ({kind}) accepts {', '.join(ACCEPTS[kind])},"
             f" not {ctype or 'no Content-Type'}"
         )
+    if ctype in VIDEO_TYPES and not video_supported():
+        raise UnsupportedMediaType(
+            f"{ctype} needs PyAV, which this gateway was installed without: pip install 'kubevc[video]'"
+        )
     return ctype
+
+
+@functools.cache
+def video_supported() -> bool:
+    """Whether PyAV is installed: video is the optional ``video`` extra (PyAV is a third of the image)."""
+    return importlib.util.find_spec("av") is not None
 
 
 @dataclass

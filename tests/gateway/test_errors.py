@@ -12,7 +12,7 @@ import orjson
 import pytest
 from skimage import data
 
-from kubevc.gateway import parse_config, serve
+from kubevc.gateway import _decode, parse_config, serve
 from kubevc.gateway.testing import TestBackend, run_test_backend
 
 from .conftest import gateway_config, jpeg
@@ -92,6 +92,23 @@ def test_undecodable_images(client: httpx.Client, no_backend_call: None) -> None
     error(
         client.post("/v1/models/yolov5/infer", content=b"\x00" * 100, headers={"content-type": "video/mp4"}),
         400,
+    )
+
+
+def test_video_without_pyav_names_the_extra(
+    client: httpx.Client, no_backend_call: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The gateway image ships without PyAV (the `video` extra): video is refused before decoding.
+    monkeypatch.setattr(_decode, "video_supported", lambda: False)
+    message = error(
+        client.post("/v1/models/yolov5/infer", content=b"\x00" * 100, headers={"content-type": "video/mp4"}),
+        415,
+    )
+    assert "kubevc[video]" in message
+    # images still work the same
+    assert "undecodable" not in error(
+        client.post("/v1/models/yolov5/infer", content=b"\x00" * 100, headers={"content-type": "text/plain"}),
+        415,
     )
 
 
