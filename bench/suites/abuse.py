@@ -316,8 +316,12 @@ def run(mode: str) -> SuiteResult:
                     )
                 )
     result.notes += [
-        f"Gateway interpreter: {gateway_python()}; address space capped at {cap_gib:g} GiB "
-        "(a case at the cap would show memory near it).",
+        (
+            f"Gateway interpreter: {gateway_python()}"
+            if os.environ.get("KUBEVC_BENCH_GATEWAY_PYTHON")
+            else "Gateway: this checkout"
+        )
+        + f"; its address space capped at {cap_gib:g} GiB (a case at the cap would show memory near it).",
         "Before/after is a manual step: install the older checkout in a venv of its own and run "
         "`KUBEVC_BENCH_GATEWAY_PYTHON=/old/.venv/bin/python python -m bench --full --suite abuse "
         "--results-dir /tmp/old` from this checkout (same cases, old gateway process).",
