@@ -103,7 +103,7 @@ def test_throughput_with_no_requests_has_no_cpu_per_request() -> None:
 def test_report_lists_the_rps_target_per_path(tmp_path: Path) -> None:
     write_result(_throughput_result(), tmp_path)
     md = report.render_markdown(load_results(tmp_path))
-    summary = md.split("## Targets from issues 5 and 7")[1].split("\n## ")[0]
+    summary = md.split("## Targets from issues 5, 7 and 18")[1].split("\n## ")[0]
     lines = [line for line in summary.splitlines() if line.startswith("| throughput |")]
     assert len(lines) == 2
     assert "NMS in gateway" in lines[0] and "❌ miss" in lines[0]

@@ -40,7 +40,7 @@ def test_every_row_has_a_paper_cell(tmp_path: Path) -> None:
 
 def test_targets_pass_and_miss_and_escaping(tmp_path: Path) -> None:
     md = report.render_markdown([_doc(tmp_path)])
-    assert "## Targets from issues 5 and 7 (goals, not tests)" in md
+    assert "## Targets from issues 5, 7 and 18 (goals, not tests)" in md
     assert "✅ pass" in md and "❌ miss" in md
     assert "wire \\| time" in md  # a pipe in a label must not break the table
 
