@@ -38,6 +38,7 @@ from ._region import (
     RegionSpec,
     StorageSpec,
 )
+from ._safety import URL_WITH_USERINFO, check_git_url, check_node_host, redact_url, url_has_credentials
 from ._schema import fields_at, resolve_key
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "LABEL_VALUE",
     "PROFILES_DIR",
     "REMOTE_WRITE_PATH",
+    "URL_WITH_USERINFO",
     "FleetConfig",
     "GitSpec",
     "HubSpec",
@@ -63,13 +65,17 @@ __all__ = [
     "ProfileOutput",
     "RegionSpec",
     "StorageSpec",
+    "check_git_url",
     "check_hub_against_regions",
     "check_label_value",
     "check_name",
+    "check_node_host",
     "fields_at",
     "flux",
     "gateway_model",
     "pick_profile",
+    "redact_url",
     "resolve_key",
     "shipped_profile_names",
+    "url_has_credentials",
 ]

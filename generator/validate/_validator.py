@@ -37,6 +37,7 @@ from ._report import SHARED, Progress, Report
 from ._schema import KUBE_VERSION, Schemas
 from ._secrets import check_secrets
 from ._tools import checkov_path, kubectl_path
+from ._urls import check_credential_urls
 
 # Regions per checkov run. checkov's Kubernetes graph builder collects edges per resource *name*
 # (``Kind.namespace.name``), and every region has the same names, so one run over N regions builds
@@ -549,6 +550,7 @@ def validate_fleet(
     try:
         say("secrets: scanning the tree for plain-text Secrets")
         check_secrets(v.root, names, v.report)
+        check_credential_urls(v.root, names, v.report)
         v.prefetch(_likely_builds(valid))
         batches = [valid[i : i + CHECKOV_BATCH] for i in range(0, len(valid), CHECKOV_BATCH)]
         last_of_batch = {batch[-1]: i for i, batch in enumerate(batches)}
