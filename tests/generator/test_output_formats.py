@@ -113,3 +113,21 @@ def test_status_reads_every_file_of_a_kubeconfig_list_and_honours_context(
         assert seoul["context"] == "elsewhere" and "'elsewhere' is not in kubeconfig" in seoul["reason"]
     finally:
         side.close()
+
+
+def test_status_and_reconcile_word_a_closed_port_the_same(fleet: Path, tmp_path: Path) -> None:
+    (tmp_path / "pki").mkdir()
+    side = Fleetside(make_pki(tmp_path / "pki"), tmp_path)
+    try:
+        side.add("seoul", healthy_objects(git(fleet, "rev-parse", "HEAD").strip(), "seoul"))
+        kubeconfig = str(side.kubeconfig())
+        side.servers["seoul"].stop()  # nothing listens on the port any more
+        status = run_gen("status", "seoul", "-o", "json", "--kubeconfig", kubeconfig, fleet=fleet)
+        assert status.exit_code == 3
+        reason = json.loads(status.stdout)["regions"][0]["reason"]
+        assert reason.startswith("connection refused"), reason
+        reconcile = run_gen("reconcile", "seoul", "--kubeconfig", kubeconfig, "--timeout", "20s", fleet=fleet)
+        assert reconcile.exit_code == 3
+        assert "seoul: not reconciled: connection refused" in reconcile.output
+    finally:
+        side.close()
