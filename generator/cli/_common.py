@@ -78,7 +78,8 @@ def _guarded(func: F) -> F:
             note = recover(fleet.root)
             if note:
                 click.echo(note, err=True)
-            if not kwargs.get("dry_run") and not allow_other_branch:
+            read_only = kwargs.get("dry_run") or kwargs.get("check")  # `render --check` in CI checkouts
+            if not read_only and not allow_other_branch:
                 check_fleet_branch(fleet.root, fleet.config.branch)
             return func(*args, **kwargs)
 

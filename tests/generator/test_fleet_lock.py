@@ -208,3 +208,12 @@ def test_mutating_command_refuses_another_branch(gen: Gen, fleet: Path) -> None:
     allowed = gen("region", "set", "seoul", "monitoring=false", "--allow-other-branch")
     assert allowed.exit_code == 0, allowed.output
     assert git(fleet, "log", "-1", "--format=%s", "experiment").startswith("region set seoul")
+
+
+def test_render_check_runs_on_a_detached_checkout(gen: Gen, fleet: Path) -> None:
+    """CI checks out a commit, not a branch: `render --check` (read-only) still runs there."""
+    git(fleet, "switch", "-q", "--detach", "HEAD")
+    result = gen("render", "--check")
+    assert result.exit_code == 0, result.output
+    refused = gen("render")
+    assert refused.exit_code == 5 and "detached HEAD" in refused.output
