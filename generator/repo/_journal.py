@@ -151,6 +151,7 @@ def _roll_back(root: Path, folder: Path, record: dict[str, Any]) -> str:
         _git(root, "update-ref", "-d", branch_ref)
         done.append(f"branch {new_branch} removed")
     restored = 0
+    removed = 0
     temp_files = 0
     for entry in record.get("files", []):
         rel = str(entry["path"])
@@ -163,7 +164,7 @@ def _roll_back(root: Path, folder: Path, record: dict[str, Any]) -> str:
                 restored += 1
         elif path.is_file() or path.is_symlink():
             path.unlink()
-            restored += 1
+            removed += 1
         temp_files += _remove_temp_files(path)
     for rel in reversed(record.get("createdDirs", [])):
         folder_path = root / rel
@@ -172,10 +173,14 @@ def _roll_back(root: Path, folder: Path, record: dict[str, Any]) -> str:
                 folder_path.rmdir()
     if restored:
         done.append(f"{restored} file(s) restored")
+    if removed:
+        done.append(f"{removed} new file(s) removed")
     index = git_dir / "index"
-    if record.get("hadIndex") and (folder / "index").is_file():
-        shutil.copy2(folder / "index", index)
-        done.append("the index restored")
+    saved = folder / "index"
+    if record.get("hadIndex") and saved.is_file():
+        if not index.is_file() or index.read_bytes() != saved.read_bytes():
+            shutil.copy2(saved, index)
+            done.append("the index restored")
     elif not record.get("hadIndex"):
         index.unlink(missing_ok=True)
     if temp_files:
