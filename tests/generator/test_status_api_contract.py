@@ -220,7 +220,7 @@ def test_status_api_contract_table_and_exit_codes(three: Fleetside, status_fleet
     assert "3/3 (amd64 1/1, arm64 2/2)" in lines["seoul"]
     assert out.rstrip().endswith("3 region(s): 1 ok, 1 degraded, 1 unreachable")
     assert status(status_fleet, kubeconfig, "seoul")[0] == 0
-    assert status(status_fleet, kubeconfig, "seoul", "busan")[0] == 2
+    assert status(status_fleet, kubeconfig, "seoul", "busan")[0] == 4
 
 
 def test_status_api_contract_out_of_sync(regions: Fleetside, status_fleet: Path) -> None:
