@@ -8,7 +8,15 @@ still match.
 
 from collections.abc import Sequence as _Sequence
 
-__all__ = ["GitError", "KubevcError", "RegionFault", "SpecError", "StoreError", "YamlError"]
+__all__ = [
+    "FleetBusyError",
+    "GitError",
+    "KubevcError",
+    "RegionFault",
+    "SpecError",
+    "StoreError",
+    "YamlError",
+]
 
 
 class KubevcError(Exception):
@@ -43,3 +51,7 @@ class RegionFault(KubevcError):
         self.reason = reason
         self.unreachable = unreachable
         self.status = status
+
+
+class FleetBusyError(KubevcError):
+    """Another ``kubevc-gen`` holds the fleet repo's lock; the message says who and since when."""

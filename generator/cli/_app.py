@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -16,7 +17,7 @@ from rich.table import Table
 from .. import workflows
 from ..errors import SpecError
 from ..repo import read_values_file, region_path, unified_diff
-from ..spec import Selector, check_name
+from ..spec import RegionSpec, Selector, check_name
 from ..validate import print_report, validate_fleet
 from ._common import (
     CONTEXT_SETTINGS,
@@ -30,6 +31,7 @@ from ._common import (
     selected_regions,
     selector_option,
 )
+from ._output import document, emit, output_option
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -199,18 +201,28 @@ def region_add(
 
 
 @region.command("list", context_settings=CONTEXT_SETTINGS)
+@output_option
 @click.pass_context
 @handle_errors
-def region_list(ctx: click.Context) -> None:
-    """List the regions as a table.
+def region_list(ctx: click.Context, output: str) -> None:
+    """List the regions (a table, or -o json|yaml|name).
+
+    -o json: {"schemaVersion": 1, "kind": "RegionList", "items": [REGION]}, each REGION as in
+    `region show -o json`.
 
     \b
     Example:
       kubevc-gen --fleet ./edge-fleet region list
+      kubevc-gen region list -o name
     """
     fleet = get_fleet(ctx)
     specs = fleet.load_all()
-    table = Table(title=f"regions in {fleet.root.name}")
+    doc = document("RegionList", items=[region_document(r) for r in specs])
+    emit(output, doc, [f"region/{r.name}" for r in specs], lambda: _region_table(fleet.root.name, specs))
+
+
+def _region_table(fleet_name: str, specs: list[RegionSpec]) -> None:
+    table = Table(title=f"regions in {fleet_name}")
     for col in ("name", "distribution", "arch", "storage", "nodes", "models", "monitoring", "endpoint"):
         table.add_column(col)
     for r in specs:
@@ -229,19 +241,42 @@ def region_list(ctx: click.Context) -> None:
         click.echo("no regions yet: kubevc-gen region add NAME ...")
 
 
+def region_document(spec: RegionSpec) -> dict[str, Any]:
+    """A region in `-o json|yaml`: its name, spec (region.yaml's keys) and effective defaults."""
+    return document(
+        "Region",
+        name=spec.name,
+        spec=spec.to_yaml_data(),
+        effective={
+            "kubeContext": spec.effective_kube_context,
+            "clusterName": spec.effective_cluster_name,
+            "podCidr": spec.effective_pod_cidr,
+            "serviceCidr": spec.effective_service_cidr,
+        },
+    )
+
+
 @region.command("show", context_settings=CONTEXT_SETTINGS)
 @click.argument("name")
+@output_option
 @click.pass_context
 @handle_errors
-def region_show(ctx: click.Context, name: str) -> None:
-    """Print region NAME's spec file and its effective defaults.
+def region_show(ctx: click.Context, name: str, output: str) -> None:
+    """Print region NAME's spec file and its effective defaults (or -o json|yaml|name).
+
+    -o json: {"schemaVersion": 1, "kind": "Region", "name", "spec": {region.yaml's keys},
+    "effective": {"kubeContext", "clusterName", "podCidr", "serviceCidr"}}.
 
     \b
     Example:
       kubevc-gen region show seoul
+      kubevc-gen region show seoul -o json | jq .effective
     """
     fleet = get_fleet(ctx)
     spec = fleet.load(name)
+    if output != "table":
+        emit(output, region_document(spec), [f"region/{spec.name}"], lambda: None)
+        return
     click.echo(region_path(fleet.root, name).read_text(encoding="utf-8"), nl=False)
     click.echo("# effective:")
     click.echo(f"#   kubeContext: {spec.effective_kube_context}")
@@ -367,19 +402,34 @@ def render(
 @region_filter("Only this region (repeatable; default: all).", metavar=None)
 @selector_option
 @click.option("--no-checkov", is_flag=True, help="Skip the checkov policy scan.")
+@click.option(
+    "--require-policy",
+    is_flag=True,
+    help="Fail when checkov is not installed (for CI); without it the policy scan is reported as skipped.",
+)
+@output_option
 @click.pass_context
 @handle_errors
 def validate(
-    ctx: click.Context, regions: tuple[str, ...], selector: Selector | None, no_checkov: bool
+    ctx: click.Context,
+    regions: tuple[str, ...],
+    selector: Selector | None,
+    no_checkov: bool,
+    require_policy: bool,
+    output: str,
 ) -> None:
     """Validate the fleet tree: Helm render, kustomize build, schemas, Flux structure, checkov, secrets.
 
     Exits 1 when anything is found; each finding names region, file and object.
+    -o json: {"schemaVersion": 1, "kind": "ValidationReport", "regions": [...], "findings":
+    [{"region", "check", "file", "object", "message"}], "notes": [...], "summary": {"findings",
+    "exitCode"}}; -o name: region/NAME of each region with a finding.
 
     \b
     Example:
       kubevc-gen validate
       kubevc-gen validate --region seoul --no-checkov
+      kubevc-gen validate --require-policy -o json     # in CI: a missing checkov is a failure
     """
     fleet = get_fleet(ctx)
     regions = selected_regions(fleet, regions, selector)
@@ -388,8 +438,21 @@ def validate(
         fleet,
         regions=list(regions) or None,
         checkov=not no_checkov,
+        require_policy=require_policy,
         progress=lambda msg: console.print(f"[dim]…[/dim] {msg}", highlight=False),
     )
-    print_report(report, Console(width=140))
+    code = EXIT_FINDINGS if report.findings else 0
+    doc = document(
+        "ValidationReport",
+        regions=list(report.regions),
+        findings=[
+            {"region": f.region, "check": f.check, "file": f.file, "object": f.obj, "message": f.message}
+            for f in report.findings
+        ],
+        notes=list(report.notes),
+        summary={"findings": len(report.findings), "exitCode": code},
+    )
+    failed = sorted({f.region for f in report.findings})
+    emit(output, doc, [f"region/{r}" for r in failed], lambda: print_report(report, Console(width=140)))
     if report.findings:
         sys.exit(EXIT_FINDINGS)

@@ -11,14 +11,19 @@ from typing import Any, TypeVar
 
 import click
 
-from ..errors import GitError, SpecError, YamlError
-from ..repo import ChangeOptions, ChangeResult, Fleet, select_regions
+from ..errors import FleetBusyError, GitError, KubevcError, SpecError, YamlError
+from ..repo import ChangeOptions, ChangeResult, Fleet, check_fleet_branch, fleet_lock, recover, select_regions
 from ..spec import Selector, parse_selector
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-EXIT_FINDINGS = 1
-EXIT_BAD_INPUT = 2
+# The exit codes of every command (README "Exit codes"); 2 is click's own usage error.
+EXIT_FINDINGS = 1  # validate/render --check found something; a check or a git operation failed
+EXIT_USAGE = 2  # click: unknown option, missing argument, bad choice
+EXIT_UNREACHABLE = 3  # a region's API could not be reached
+EXIT_DEGRADED = 4  # a region answered but is not healthy (degraded, out of sync)
+EXIT_BAD_INPUT = 5  # bad input or configuration: invalid spec/value, not a fleet repo, wrong branch
+EXIT_BUSY = 6  # another kubevc-gen holds the fleet lock
 
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -42,13 +47,62 @@ def handle_errors(func: F) -> F:
             fail([str(exc)])
         except GitError as exc:
             fail([str(exc)], EXIT_FINDINGS)
+        except FleetBusyError as exc:
+            fail([str(exc)], EXIT_BUSY)
         return None
 
     return wrapper  # type: ignore[return-value]
 
 
+def _command_line(ctx: click.Context) -> str:
+    arguments = [
+        str(ctx.params.get(p.name))
+        for p in ctx.command.params
+        if isinstance(p, click.Argument) and p.name and ctx.params.get(p.name) not in (None, ())
+    ]
+    return " ".join([ctx.command_path, *arguments])[:200]
+
+
+def _guarded(func: F) -> F:
+    """Run a mutating command under the fleet lock, after crash recovery and the branch check."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        wait_lock: float = kwargs.pop("wait_lock")
+        allow_other_branch: bool = kwargs.pop("allow_other_branch")
+        ctx = click.get_current_context()
+        try:
+            fleet = get_fleet(ctx)
+        except KubevcError:
+            return func(*args, **kwargs)  # the command itself reports the missing fleet
+        with fleet_lock(fleet.root, _command_line(ctx), wait_lock):
+            note = recover(fleet.root)
+            if note:
+                click.echo(note, err=True)
+            read_only = kwargs.get("dry_run") or kwargs.get("check")  # `render --check` in CI checkouts
+            if not read_only and not allow_other_branch:
+                check_fleet_branch(fleet.root, fleet.config.branch)
+            return func(*args, **kwargs)
+
+    return handle_errors(wrapper)  # type: ignore[return-value]
+
+
 def git_options(func: F) -> F:
-    """``--branch``, ``--no-commit`` and ``--dry-run`` for a mutating command."""
+    """``--branch``, ``--no-commit``, ``--dry-run``, ``--wait-lock`` and ``--allow-other-branch``
+    for a mutating command, which runs holding the fleet lock on the fleet's configured branch."""
+    func = _guarded(func)
+    func = click.option(
+        "--allow-other-branch",
+        is_flag=True,
+        help="Run even when the checked-out branch is not the fleet's configured branch.",
+    )(func)
+    func = click.option(
+        "--wait-lock",
+        type=click.FloatRange(min=0),
+        default=0,
+        metavar="SECONDS",
+        help="When another kubevc-gen holds the fleet lock, wait up to SECONDS (default: fail at once).",
+    )(func)
     func = click.option("--dry-run", is_flag=True, help="Print the diff and write nothing.")(func)
     func = click.option("--no-commit", is_flag=True, help="Write and stage the change, do not commit.")(func)
     func = click.option(
@@ -128,7 +182,8 @@ def kubeconfig_option_for(help_text: str, as_path: bool = False) -> Callable[[F]
 
 # the live commands (status, reconcile, suspend, resume) read one context per region
 kubeconfig_option = kubeconfig_option_for(
-    "Operator kubeconfig with one context per region (default: $KUBECONFIG or ~/.kube/config)."
+    "Operator kubeconfig with one context per region (default: $KUBECONFIG, every file of "
+    "a a:b list, or ~/.kube/config)."
 )
 
 
@@ -152,6 +207,17 @@ def selector_option(func: F) -> F:
         callback=_parse_selector_option,
         help="Only the regions whose labels match (kubectl syntax: 'tier=canary,site!=lab,"
         "zone in (a,b),!legacy'); matching no region is an error.",
+    )(func)
+
+
+def context_option(func: F) -> F:
+    """``--context``: the kubeconfig context to use instead of the region's kubeContext."""
+    return click.option(
+        "--context",
+        "context",
+        metavar="NAME",
+        default=None,
+        help="kubeconfig context to use instead of the region's kubeContext (one region only).",
     )(func)
 
 

@@ -15,6 +15,7 @@ from .. import workflows
 from ..repo import load_hub, missing_credentials
 from ..spec import HUB_FILE
 from ._common import CONTEXT_SETTINGS, change_options, get_fleet, git_options, handle_errors, report_change
+from ._output import document, emit, output_option
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -93,17 +94,40 @@ def hub_set(
 
 
 @hub.command("show", context_settings=CONTEXT_SETTINGS)
+@output_option
 @click.pass_context
 @handle_errors
-def hub_show(ctx: click.Context) -> None:
+def hub_show(ctx: click.Context, output: str) -> None:
     """Print hub/hub.yaml, where regions write to and which regions ship to the hub.
+
+    -o json: {"schemaVersion": 1, "kind": "Hub", "spec": {hub.yaml's keys} | null, "effective":
+    {"kubeContext", "remoteWriteUrl"} | null, "agentRegions": [...], "missingCredentials": [...]}.
 
     \b
     Example:
       kubevc-gen hub show
+      kubevc-gen hub show -o yaml
     """
     fleet = get_fleet(ctx)
     spec = load_hub(fleet.root)
+    if output != "table":
+        regions = fleet.load_all() if spec is not None else []
+        doc = document(
+            "Hub",
+            spec=spec.to_yaml_data() if spec is not None else None,
+            effective=(
+                {
+                    "kubeContext": spec.effective_kube_context,
+                    "remoteWriteUrl": spec.effective_remote_write_url,
+                }
+                if spec is not None
+                else None
+            ),
+            agentRegions=[r.name for r in regions if r.monitoring],
+            missingCredentials=list(missing_credentials(fleet, regions)) if spec is not None else [],
+        )
+        emit(output, doc, ["hub/hub"] if spec is not None else [], lambda: None)
+        return
     if spec is None:
         click.echo("no monitoring hub: every region runs its own kube-prometheus-stack")
         click.echo("add one: kubevc-gen hub set --api-endpoint https://HOST:6443")

@@ -49,6 +49,7 @@ from ._common import (
     selector_option,
     store_options,
 )
+from ._output import document, emit, output_option
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -378,10 +379,17 @@ def model_canary(
 @model.command("list", context_settings=CONTEXT_SETTINGS)
 @region_filter("Only region R (repeatable).")
 @store_options
+@output_option
 @click.pass_context
 @handle_errors
-def model_list(ctx: click.Context, regions: tuple[str, ...], store: str | None, via_host: str | None) -> None:
+def model_list(
+    ctx: click.Context, regions: tuple[str, ...], store: str | None, via_host: str | None, output: str
+) -> None:
     """What is registered where, which versions the store has, which labels point where.
+
+    -o json: {"schemaVersion": 1, "kind": "ModelList", "items": [{"region", "name", "profile",
+    "basePath", "versionPolicy", "versions", "versionLabels", "store"}]}; "store" is the store's
+    versions as text, null when not asked (--store/--via-host). -o name: model/REGION/NAME.
 
     \b
     Example:
@@ -400,6 +408,23 @@ def model_list(ctx: click.Context, regions: tuple[str, ...], store: str | None, 
                 if stale:
                     text += f" (+{len(stale)} interrupted .incoming)"
                 in_store[folder] = text
+    if output != "table":
+        items = [
+            {
+                "region": spec.name,
+                "name": m.name,
+                "profile": m.profile,
+                "basePath": m.base_path,
+                "versionPolicy": m.version_policy,
+                "versions": list(m.versions),
+                "versionLabels": dict(m.version_labels),
+                "store": in_store.get(models.model_folder(m.base_path), "none") if in_store else None,
+            }
+            for spec, m in rows
+        ]
+        names = [f"model/{spec.name}/{m.name}" for spec, m in rows]
+        emit(output, document("ModelList", items=items), names, lambda: None)
+        return
     table = Table(title=f"models in {fleet.root.name}")
     for col in ("region", "model", "profile", "basePath", "policy", "loaded", "labels", "store"):
         table.add_column(col)

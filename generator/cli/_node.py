@@ -7,6 +7,7 @@ Order of use: ``node add`` -> ``node prepare`` -> ``cluster init`` -> ``node joi
 from __future__ import annotations
 
 import functools
+import os
 import re
 import sys
 from pathlib import Path
@@ -44,6 +45,7 @@ from ._common import (
     EXIT_FINDINGS,
     F,
     change_options,
+    context_option,
     fail,
     get_fleet,
     git_options,
@@ -52,6 +54,7 @@ from ._common import (
     report_change,
 )
 from ._common import handle_errors as _spec_errors
+from ._ssh import ssh_auth_problem
 
 _NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -225,6 +228,9 @@ def node_prepare(
     nodes = [_node(spec, h) for h in hosts] if hosts else list(spec.nodes)
     if not nodes:
         raise SpecError(f"region {region} has no nodes; add one with `kubevc-gen node add {region} HOST`")
+    problems = [p for p in (ssh_auth_problem(region, n) for n in nodes) if p]
+    if problems:
+        raise SpecError(problems)
     options = PrepareOptions(
         distribution=spec.distribution, reboot=not no_reboot, architectures=tuple(spec.architectures)
     )
@@ -239,10 +245,13 @@ def node_prepare(
 @click.argument("region")
 @click.argument("host")
 @click.option("--dry-run", is_flag=True, help="Preflight only: no token is minted, nothing changes.")
-@kubeconfig_option_for("Operator kubeconfig (default: $KUBECONFIG or ~/.kube/config).", as_path=True)
+@kubeconfig_option_for(
+    "Operator kubeconfig (default: every file of $KUBECONFIG, or ~/.kube/config).", as_path=True
+)
 @click.option("--ttl", type=click.IntRange(1, 60), default=45, show_default=True, help="Token lifetime (s).")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="Wait for Ready (s).")
 @click.option("--airgap", is_flag=True, help="k3s: the binary and installer are already on the node.")
+@context_option
 @click.pass_context
 @handle_errors
 def node_join(
@@ -254,6 +263,7 @@ def node_join(
     ttl: int,
     timeout: float,
     airgap: bool,
+    context: str | None,
 ) -> None:
     """Join HOST to REGION's cluster with a bootstrap token that lives under a minute.
 
@@ -281,12 +291,16 @@ def node_join(
         k3s_airgap=airgap,
         labels=tuple(sorted(member.labels.items())),
     )
-    kubeconfig_path = str(kubeconfig or default_kubeconfig_path())
+    problem = ssh_auth_problem(region, member)
+    if problem:
+        raise SpecError(problem)
+    # every file of a KUBECONFIG=a:b list (the kubernetes client merges them), like kubectl
+    kubeconfig_path = str(kubeconfig or os.environ.get("KUBECONFIG") or default_kubeconfig_path())
     target = _target(member)
     progress(f"preflight {host}")
     for message in node_preflight(target, request):
         click.echo(message)
-    core = core_api_for_context(kubeconfig_path, spec.effective_kube_context)
+    core = core_api_for_context(kubeconfig_path, context or spec.effective_kube_context)
     if spec.distribution == "k3s" and not airgap:
         # the download happens before any token exists, so the token lives only through the join
         progress(f"staging k3s {request.k3s_version} on {host}")
@@ -297,7 +311,7 @@ def node_join(
     if dry_run:
         click.echo(
             f"dry run: {host} would join {region} as {request.node_name} ({spec.distribution}) with a "
-            f"{ttl} s bootstrap token from context {spec.effective_kube_context}; nothing changed"
+            f"{ttl} s bootstrap token from context {context or spec.effective_kube_context}; nothing changed"
         )
         return
     result = join_node(core, request, pyinfra_join_runner(target), progress=progress)
@@ -406,6 +420,9 @@ def cluster_init(
         click.echo(f"kubeconfig {path}: context {result.context} {action} (server {result.server})")
 
     progress(f"{spec.distribution} server on {server.host} for region {region}")
+    problem = ssh_auth_problem(region, server)
+    if problem:
+        raise SpecError(problem)
     report = init_cluster(_target(server), params, dry_run=dry_run, on_kubeconfig=merge)
     _print_report(report)
     if not report.ok:

@@ -7,7 +7,7 @@ reachable. The collection and verdict logic lives in :mod:`kubevc.generator.live
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import re
 import sys
 import threading
@@ -32,6 +32,8 @@ from ..live import (
     load_client,
     reconcile_region,
     set_live_suspend,
+    timeout_reason,
+    worst_exit_code,
 )
 from ..repo import Fleet, fleet_commit, parse_revision
 from ..spec import RegionSpec, Selector, check_name
@@ -39,6 +41,7 @@ from ._common import (
     CONTEXT_SETTINGS,
     F,
     change_options,
+    context_option,
     get_fleet,
     git_options,
     handle_errors,
@@ -47,6 +50,7 @@ from ._common import (
     selected_regions,
     selector_option,
 )
+from ._output import emit, output_option
 
 EXIT_UNREACHABLE = EXIT_CODES["unreachable"]
 EXIT_NOT_OK = EXIT_CODES["degraded"]
@@ -103,6 +107,15 @@ def _target(fleet: Fleet, name: str) -> tuple[RegionTarget, RegionSpec | None]:
 def _targets(fleet: Fleet, names: Sequence[str]) -> list[RegionTarget]:
     chosen = list(dict.fromkeys(names)) or fleet.region_names()
     return [_target(fleet, n)[0] for n in chosen]
+
+
+def with_context(targets: list[RegionTarget], context: str | None) -> list[RegionTarget]:
+    """``targets`` with ``--context`` in place of the region's kubeContext (one region only)."""
+    if context is None:
+        return targets
+    if len(targets) != 1:
+        raise SpecError(f"--context {context} applies to one region; name exactly one REGION")
+    return [dataclasses.replace(targets[0], context=context)]
 
 
 def _console() -> Console:
@@ -195,16 +208,10 @@ def print_table(status: FleetStatus, console: Console) -> None:
 @click.command("status", context_settings=CONTEXT_SETTINGS)
 @click.argument("regions", nargs=-1, metavar="[REGION]...")
 @selector_option
-@click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@output_option
 @timeout_option("10s", "Per-region deadline (10s, 500ms, 1m).")
 @kubeconfig_option
+@context_option
 @click.pass_context
 @handle_errors
 def status(
@@ -214,6 +221,7 @@ def status(
     output: str,
     timeout: float,
     kubeconfig: str | None,
+    context: str | None,
 ) -> None:
     """Live state of every region (or the REGIONs named), read in parallel through their kube contexts.
 
@@ -225,13 +233,14 @@ def status(
 
     \b
     Verdicts and exit code (worst region wins):
-      ok 0 | degraded 2 | out-of-sync 2 | unreachable 3   (bad input, e.g. no fleet repo: 2)
+      ok 0 | degraded 4 | out-of-sync 4 | unreachable 3   (bad input, e.g. no fleet repo: 5)
     unreachable = no answer within --timeout, connection/TLS error, kube context missing,
     401 or 403; Flux not installed (no CRDs) = degraded.
 
     \b
-    --output json (schemaVersion 1, stable; new keys may be added, none removed or renamed):
-      {"schemaVersion": 1, "fleetHead": SHA, "timeoutSeconds": 10.0,
+    --output json|yaml (schemaVersion 1, stable; new keys may be added, none removed or renamed;
+    -o name prints region/NAME):
+      {"schemaVersion": 1, "kind": "FleetStatus", "fleetHead": SHA, "timeoutSeconds": 10.0,
        "regions": [{"region", "context", "verdict", "reason", "problems": [...],
          "api": {"reachable", "version", "latencyMs"},
          "nodes": {"ready", "total", "byArch": {ARCH: {"ready", "total"}}, "problems"} | null,
@@ -250,14 +259,17 @@ def status(
       kubevc-gen status -o json | jq -r '.regions[] | select(.verdict != "ok") | .region'
     """
     fleet = get_fleet(ctx)
-    targets = _targets(fleet, selected_regions(fleet, regions, selector))
+    targets = with_context(_targets(fleet, selected_regions(fleet, regions, selector)), context)
     result = collect_fleet(targets, kubeconfig, timeout, fleet.root, fleet_head=fleet_commit(fleet.root))
-    if output == "json":
-        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=False))
-    else:
+
+    def table() -> None:
         if not targets:
             click.echo("no regions yet: kubevc-gen region add NAME ...")
         print_table(result, _console())
+
+    doc = result.to_json()
+    doc = {"schemaVersion": doc.pop("schemaVersion", 1), "kind": "FleetStatus", **doc}
+    emit(output, doc, [f"region/{r.region}" for r in result.regions], table)
     sys.exit(result.exit_code)
 
 
@@ -281,8 +293,9 @@ def _event_line(event: ReconcileEvent) -> str:
 @click.option("--all-regions", is_flag=True, help="Every region of the fleet.")
 @selector_option
 @click.option("--wait", is_flag=True, help="Follow until every object is Ready (or --timeout).")
-@timeout_option("5m", "How long --wait follows.")
+@timeout_option("5m", "Bound on the whole command (requests and, with --wait, the wait).")
 @kubeconfig_option
+@context_option
 @click.pass_context
 @handle_errors
 def reconcile(
@@ -293,13 +306,14 @@ def reconcile(
     wait: bool,
     timeout: float,
     kubeconfig: str | None,
+    context: str | None,
 ) -> None:
     """Ask Flux in REGION to reconcile now, like `flux reconcile`.
 
     Sets the reconcile.fluxcd.io/requestedAt annotation (a merge-patch) on the region's
     flux-system GitRepository, then on each of its Kustomizations (suspended ones are skipped).
-    Exit 0 when all were requested (and, with --wait, became Ready), 2 when one failed or timed
-    out, 3 when a region could not be reached.
+    Exit 0 when all were requested (and, with --wait, became Ready), 4 when one failed or timed
+    out, 3 when a region could not be reached. --timeout bounds the whole command.
 
     \b
     Example:
@@ -312,42 +326,52 @@ def reconcile(
     regions = selected_regions(fleet, regions, selector)
     if not all_regions and not regions:
         raise SpecError("name a REGION (or use --selector or --all-regions)")
-    targets = _targets(fleet, regions)
+    targets = with_context(_targets(fleet, regions), context)
     lock = threading.Lock()
     codes: dict[str, int] = {}
     request_timeout = min(timeout, 10.0)
+    # --timeout bounds the whole command: the requests and the wait end at the deadline; a call in
+    # flight then has at most `grace` (one request, at most 2 s) to report its verdict
+    grace = min(2.0, request_timeout)
+    load_client()
+    deadline = time.monotonic() + timeout
+
+    closed = threading.Event()
 
     def emit(event: ReconcileEvent) -> None:
         with lock:
-            click.echo(_event_line(event))
+            if not closed.is_set():
+                click.echo(_event_line(event))
 
     def work(target: RegionTarget) -> None:
         try:
             if target.fault is not None or target.context is None:
                 raise RegionFault(target.fault or "no kube context")
             api = connect(kubeconfig, target.context, request_timeout)
-            ok = reconcile_region(api, target.name, wait, timeout, emit)
+            wait_budget = max(0.0, deadline - time.monotonic())
+            ok = reconcile_region(api, target.name, wait, wait_budget, emit)
             code = 0 if ok else EXIT_NOT_OK
         except RegionFault as fault:
             with lock:
-                click.echo(f"{target.name}: not reconciled: {fault.reason}")
+                if not closed.is_set():
+                    click.echo(f"{target.name}: not reconciled: {fault.reason}")
             code = EXIT_UNREACHABLE if fault.unreachable else EXIT_NOT_OK
         with lock:
-            codes[target.name] = code
+            if not closed.is_set():
+                codes[target.name] = code
 
-    load_client()
     threads = [threading.Thread(target=work, args=(t,), daemon=True) for t in targets]
     for thread in threads:
         thread.start()
-    # one shared deadline: the requests (a few per object) plus, with --wait, the wait itself
-    deadline = time.monotonic() + (timeout if wait else 0) + request_timeout * 4 + 1
     for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
-    for target in targets:
-        if target.name not in codes:
-            click.echo(f"{target.name}: not reconciled: no answer in time")
-            codes[target.name] = EXIT_UNREACHABLE
-    sys.exit(max(codes.values(), default=0))
+        thread.join(max(0.0, deadline + grace - time.monotonic()))
+    with lock:
+        for target in targets:
+            if target.name not in codes:
+                click.echo(f"{target.name}: not reconciled: {timeout_reason(timeout, None)}")
+                codes[target.name] = EXIT_UNREACHABLE
+        closed.set()  # a thread still running past the deadline prints nothing more
+    sys.exit(worst_exit_code(codes.values()))
 
 
 # --------------------------------------------------------------------------- suspend / resume

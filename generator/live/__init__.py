@@ -22,6 +22,7 @@ from ._status import (
     Verdict,
     collect_fleet,
     collect_region,
+    worst_exit_code,
 )
 
 __all__ = [
@@ -50,4 +51,5 @@ __all__ = [
     "reconcile_region",
     "set_live_suspend",
     "timeout_reason",
+    "worst_exit_code",
 ]

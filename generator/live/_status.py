@@ -53,7 +53,16 @@ PRESSURE = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable
 
 Verdict = Literal["ok", "degraded", "out-of-sync", "unreachable"]
 VERDICTS: tuple[Verdict, ...] = ("ok", "out-of-sync", "degraded", "unreachable")  # best to worst
-EXIT_CODES: dict[Verdict, int] = {"ok": 0, "out-of-sync": 2, "degraded": 2, "unreachable": 3}
+# README "Exit codes": 3 unreachable, 4 degraded (out of sync included); 2 is click's usage error.
+EXIT_CODES: dict[Verdict, int] = {"ok": 0, "out-of-sync": 4, "degraded": 4, "unreachable": 3}
+# The worst region sets the exit code: unreachable (3) is worse than degraded (4), which is worse
+# than ok (0).
+_SEVERITY = {0: 0, 4: 1, 3: 2}
+
+
+def worst_exit_code(codes: Iterable[int]) -> int:
+    """The exit code of the worst of ``codes`` (unreachable over degraded over ok)."""
+    return max(codes, key=lambda code: _SEVERITY.get(code, 3), default=0)
 
 
 # --------------------------------------------------------------------------- typed results
@@ -143,7 +152,7 @@ class FleetStatus:
 
     @property
     def exit_code(self) -> int:
-        return max((r.exit_code for r in self.regions), default=0)
+        return worst_exit_code(r.exit_code for r in self.regions)
 
     def summary_line(self) -> str:
         counts = self.counts

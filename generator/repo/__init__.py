@@ -5,6 +5,8 @@ models of :mod:`kubevc.generator.spec`. Rendering (:mod:`kubevc.generator.render
 hands its result back here as a :class:`Change` for :func:`apply_change`.
 """
 
+from ._apply import apply_change, check_fleet_branch
+from ._bounded import MAX_BYTES, MAX_DEPTH, MAX_NODES, check_yaml_text, read_yaml_file
 from ._fleet import (
     REGION_HEADER,
     Fleet,
@@ -23,13 +25,14 @@ from ._git import (
     Git,
     HasRoot,
     SyncState,
-    apply_change,
     compare_revision,
     fleet_commit,
     parse_revision,
     unified_diff,
 )
 from ._hubfile import HUB_HEADER, hub_notes, hub_to_yaml, load_hub, missing_credentials, parse_hub, sops_files
+from ._journal import FAULT_STEP_ENV, recover
+from ._lock import fleet_lock, holds_lock
 from ._overrides import check_value_overrides, merge_values, read_values_file
 from ._problems import format_validation_error
 from ._profiles import load_profiles, profile, profile_names, read_label_files
@@ -48,7 +51,11 @@ from ._yamlio import (
 )
 
 __all__ = [
+    "FAULT_STEP_ENV",
     "HUB_HEADER",
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_NODES",
     "REGION_HEADER",
     "TEMPLATE_DIR",
     "Change",
@@ -62,13 +69,17 @@ __all__ = [
     "apply_assignments",
     "apply_change",
     "atomic_write",
+    "check_fleet_branch",
     "check_value_overrides",
+    "check_yaml_text",
     "compare_revision",
     "dump_documents",
     "dump_generated",
     "dump_roundtrip",
     "fleet_commit",
+    "fleet_lock",
     "format_validation_error",
+    "holds_lock",
     "hub_notes",
     "hub_to_yaml",
     "init_fleet",
@@ -89,6 +100,8 @@ __all__ = [
     "profile_names",
     "read_label_files",
     "read_values_file",
+    "read_yaml_file",
+    "recover",
     "region_path",
     "region_to_yaml",
     "save_region",

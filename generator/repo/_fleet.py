@@ -17,6 +17,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ..errors import SpecError, YamlError
 from ..spec import FLEET_MARKER, FleetConfig, RegionSpec, check_name
 from . import _yamlio as yamlio
+from ._bounded import read_yaml_file
 from ._git import Git
 from ._problems import format_validation_error
 
@@ -43,16 +44,20 @@ def region_path(fleet_root: Path, name: str) -> Path:
 
 def load_region(fleet_root: Path, name: str) -> RegionSpec:
     """Load and validate ``regions/<name>/region.yaml``."""
+    try:
+        check_name(name)
+    except SpecError as exc:  # a folder someone made by hand: say which
+        raise SpecError(
+            [f"regions/{name}/: folder name is not a valid region: {p}" for p in exc.problems]
+        ) from None
     path = region_path(fleet_root, name)
     rel = path.relative_to(fleet_root).as_posix()
     if not path.is_file():
         raise SpecError(f"region {name!r} not found ({rel} does not exist)")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{rel}: cannot read: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"{rel}: not UTF-8 text: {exc}") from exc
+        text = read_yaml_file(path, rel)
+    except YamlError as exc:
+        raise SpecError(str(exc)) from None
     spec, _ = parse_region(text, rel)
     if spec.name != name:
         raise SpecError(f"{rel}: name: {spec.name!r} does not match its folder regions/{name}/")
@@ -143,7 +148,7 @@ class Fleet:
     @property
     def config(self) -> FleetConfig:
         path = self.root / FLEET_MARKER
-        raw = yamlio.load_roundtrip(path.read_text(encoding="utf-8"), FLEET_MARKER)
+        raw = yamlio.load_roundtrip(read_yaml_file(path, FLEET_MARKER), FLEET_MARKER)
         try:
             return FleetConfig.model_validate(yamlio.to_plain(raw or {}))
         except ValidationError as exc:

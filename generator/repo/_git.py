@@ -4,13 +4,16 @@ A mutating command never writes as it goes. It builds a :class:`Change` in memor
 content of every file it touches, ``None`` for deletions, and a commit message), and hands it to
 :func:`apply_change`, which
 
-1. validates the change against the repo (options, branch name, nothing to do);
-2. with ``dry_run``: prints a unified diff and writes nothing;
-3. with ``branch``: creates and switches to a new branch first;
-4. writes every file atomically (temp file + rename) and removes deleted files;
-5. stages exactly those paths and makes one commit (unless ``no_commit``: the change stays staged);
-6. on any failure restores the files, the index and the branch: the work tree and history are
-   exactly as before.
+1. holds the fleet lock (``.git/kubevc-gen/lock``) and first rolls back what a killed command left;
+2. validates the change against the repo (options, branch name, nothing to do);
+3. with ``dry_run``: prints a unified diff and writes nothing;
+4. with ``branch``: commits on a new branch beside the work tree (which stays on its branch);
+5. else records an undo journal, writes every file atomically (temp file + rename), removes
+   deleted files, stages exactly those paths and makes one commit (unless ``no_commit``);
+6. on any failure, or at the next command after a crash, restores the files, the index and the
+   ref: the work tree and history are exactly as before.
+
+It lives in :mod:`._apply` (with :mod:`._lock` and :mod:`._journal`).
 
 ``kubevc.generator.workflows`` (``node add``...) uses it like this::
 
@@ -29,16 +32,13 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from ..errors import GitError, SpecError
-from ._yamlio import atomic_write
+from ..errors import GitError
 
 GIT_ENV_DEFAULTS = {
     "GIT_AUTHOR_NAME": "kubevc-gen",
@@ -77,13 +77,19 @@ class Git:
                 env.setdefault(key, value)
         return env
 
-    def run(self, *args: str, check: bool = True, input_text: str | None = None) -> str:
+    def run(
+        self,
+        *args: str,
+        check: bool = True,
+        input_text: str | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> str:
         proc = subprocess.run(
             ["git", *args],
             cwd=self.root,
             capture_output=True,
             text=True,
-            env=self._env(),
+            env={**self._env(), **(extra_env or {})},
             input=input_text,
             check=False,
         )
@@ -130,6 +136,8 @@ class Change:
     message: str
     files: dict[str, bytes | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Paths committed as they are on disk (``render`` commits the hand-edited specs it rendered from).
+    include: list[str] = field(default_factory=list)
 
     def effective(self, root: Path) -> dict[str, bytes | None]:
         """Only the entries that differ from what is on disk."""
@@ -183,140 +191,6 @@ def unified_diff(root: Path, files: Mapping[str, bytes | None]) -> str:
         if chunks and not chunks[-1].endswith("\n"):
             chunks[-1] += "\n\\ No newline at end of file\n"
     return "".join(chunks)
-
-
-def _check_rel(root: Path, rel: str) -> Path:
-    path = (root / rel).resolve()
-    if not path.is_relative_to(root.resolve()) or ".git" in Path(rel).parts:
-        raise SpecError(f"refusing to write outside the fleet repo: {rel}")
-    return path
-
-
-def apply_change(
-    fleet: HasRoot,
-    change: Change,
-    options: ChangeOptions,
-) -> ChangeResult:
-    """Apply ``change`` as one operation (see the module docstring); all or nothing."""
-    root: Path = fleet.root
-    git = Git(root)
-    for rel in change.files:
-        _check_rel(root, rel)
-    files = change.effective(root)
-    if options.branch is not None:
-        if not git.valid_branch_name(options.branch):
-            raise SpecError(f"--branch {options.branch!r} is not a valid git branch name")
-        if git.branch_exists(options.branch):
-            raise SpecError(f"--branch {options.branch!r} already exists")
-    if not files:
-        return ChangeResult([], None, None, "nothing to change: the fleet repo is already up to date")
-    diff = unified_diff(root, files)
-    if options.dry_run:
-        return ChangeResult(sorted(files), None, None, f"dry run: {len(files)} file(s) would change", diff)
-
-    git_dir = git.git_dir()
-    backup_dir = Path(tempfile.mkdtemp(prefix="kubevc-gen-"))
-    index = git_dir / "index"
-    had_index = index.is_file()
-    if had_index:
-        shutil.copy2(index, backup_dir / "index")
-    originals: dict[str, bytes | None] = {
-        rel: ((root / rel).read_bytes() if (root / rel).is_file() else None) for rel in files
-    }
-    created_dirs: list[Path] = []
-    orig_branch = git.current_branch()
-    orig_head = git.head()
-    switched = False
-    committed = False
-    try:
-        if options.branch is not None:
-            git.run("switch", "-q", "-c", options.branch)
-            switched = True
-        for rel, content in files.items():
-            path = root / rel
-            if content is None:
-                path.unlink()
-                _prune_empty(path.parent, root)
-            else:
-                parent = path.parent
-                missing: list[Path] = []
-                while not parent.exists():
-                    missing.append(parent)
-                    parent = parent.parent
-                created_dirs.extend(reversed(missing))
-                atomic_write(path, content)
-        paths = sorted(files)
-        _git_paths(git, ["add", "-A", "--"], paths)
-        commit = None
-        staged = set(git.run("diff", "--cached", "--name-only", "--no-renames", "-z").split("\0")) & set(
-            paths
-        )
-        if not staged:
-            # The files now equal what is committed (e.g. a hand edit was undone): nothing to commit.
-            shutil.rmtree(backup_dir, ignore_errors=True)
-            if switched and orig_branch:
-                git.run("switch", "-q", orig_branch)
-                git.run("branch", "-q", "-D", options.branch or "")
-            return ChangeResult(
-                sorted(files),
-                None,
-                None,
-                f"restored {len(files)} file(s) to the committed state; no commit needed",
-                diff,
-            )
-        if not options.no_commit:
-            _git_paths(git, ["commit", "-q", "--no-verify", "-m", change.message, "--"], paths)
-            committed = True
-            commit = git.head()
-    except BaseException:
-        if switched:
-            if orig_branch:
-                git.run("switch", "-q", orig_branch, check=False)
-            elif orig_head:
-                git.run("switch", "-q", "--detach", orig_head, check=False)
-            git.run("branch", "-q", "-D", options.branch or "", check=False)
-        elif committed and orig_head is not None:
-            git.run("reset", "-q", "--soft", orig_head, check=False)
-        _restore(root, originals, created_dirs)
-        if had_index:
-            shutil.copy2(backup_dir / "index", index)
-        else:
-            index.unlink(missing_ok=True)
-        shutil.rmtree(backup_dir, ignore_errors=True)
-        raise
-    shutil.rmtree(backup_dir, ignore_errors=True)
-    what = f"committed {commit[:12]}" if commit else "staged, not committed"
-    lines = [f"{what}: {change.message} ({len(files)} file(s))"]
-    if options.branch is not None:
-        lines.append(f"on new branch {options.branch}; to open a pull request:")
-        lines.append(f"  git -C {root} push -u origin {options.branch}")
-        lines.append(f'  gh pr create --head {options.branch} --title "{change.message}"')
-    return ChangeResult(sorted(files), commit, options.branch, "\n".join(lines), diff)
-
-
-def _git_paths(git: Git, args: list[str], paths: Sequence[str]) -> str:
-    # Pass paths via a pathspec file so long lists never hit the argument limit.
-    spec = "\0".join(paths) + "\0"
-    return git.run(*args[:-1], "--pathspec-from-file=-", "--pathspec-file-nul", input_text=spec)
-
-
-def _prune_empty(folder: Path, root: Path) -> None:
-    while folder != root and folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
-        folder = folder.parent
-
-
-def _restore(root: Path, originals: Mapping[str, bytes | None], created_dirs: Sequence[Path]) -> None:
-    for rel, content in originals.items():
-        path = root / rel
-        if content is None:
-            if path.is_file():
-                path.unlink()
-        elif not path.is_file() or path.read_bytes() != content:
-            atomic_write(path, content)
-    for folder in reversed(created_dirs):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
 
 
 # --------------------------------------------------------------------------- revisions

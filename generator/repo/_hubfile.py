@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from ..errors import SpecError, YamlError
 from ..spec import HUB_FILE, HubSpec, RegionSpec
 from . import _yamlio as yamlio
+from ._bounded import read_yaml_file
 from ._fleet import Fleet, merge_into
 from ._problems import format_validation_error
 
@@ -39,9 +40,9 @@ def load_hub(root: Path) -> HubSpec | None:
     if not path.is_file():
         return None
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{HUB_FILE}: cannot read: {exc}") from exc
+        text = read_yaml_file(path, HUB_FILE)
+    except YamlError as exc:
+        raise SpecError(str(exc)) from None
     return parse_hub(text)
 
 

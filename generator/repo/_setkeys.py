@@ -15,16 +15,20 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from ..errors import SpecError
+from ..errors import SpecError, YamlError
 from ..spec import resolve_key
 from . import _yamlio as yamlio
+from ._bounded import check_yaml_text
 
 
 def _parse_value(raw: str, key: str) -> Any:
     if raw == "":
         return None
     try:
+        check_yaml_text(raw, f"region set: value of {key!r}")
         value = YAML(typ="safe").load(raw)
+    except YamlError as exc:
+        raise SpecError(str(exc)) from None
     except YAMLError as exc:
         raise SpecError(f"region set: value of {key!r} is not valid YAML: {exc}") from None
     return value

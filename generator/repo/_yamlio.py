@@ -19,10 +19,11 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from ..errors import YamlError
+from ._bounded import check_yaml_text
 
 
 def _rt() -> YAML:
@@ -34,13 +35,20 @@ def _rt() -> YAML:
 
 
 def load_roundtrip(text: str, filename: str = "<string>") -> Any:
-    """Parse ``text`` keeping comments and positions; errors name ``filename`` and the line."""
+    """Parse ``text`` keeping comments and positions; errors name ``filename`` and the line.
+
+    ``text`` is checked against the limits of :mod:`._bounded` first (no aliases, bounded size,
+    depth and node count, no control characters).
+    """
+    check_yaml_text(text, filename)
     try:
         return _rt().load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
         raise YamlError(f"{filename}{line}: invalid YAML: {exc.problem or exc}") from exc
+    except YAMLError as exc:  # a reader or emitter error without a position
+        raise YamlError(f"{filename}: invalid YAML: {str(exc).splitlines()[0]}") from None
 
 
 def dump_roundtrip(data: Any) -> str:

@@ -51,6 +51,7 @@ from ._region import (
     RegionSpec,
     StorageSpec,
 )
+from ._safety import URL_WITH_USERINFO, check_git_url, check_node_host, redact_url, url_has_credentials
 from ._schema import fields_at, resolve_key
 from ._selector import Requirement, Selector, check_label, parse_label_changes, parse_selector
 from ._values import KPS_ALLOWED_KEYS, KPS_CHART, VALUES_CHARTS, deep_merge, kps_key_allowed, leaf_paths
@@ -71,6 +72,7 @@ __all__ = [
     "PLATFORMS",
     "PROFILES_DIR",
     "REMOTE_WRITE_PATH",
+    "URL_WITH_USERINFO",
     "VALUES_CHARTS",
     "WORKLOADS",
     "WORKLOAD_CHART",
@@ -91,10 +93,12 @@ __all__ = [
     "Requirement",
     "Selector",
     "StorageSpec",
+    "check_git_url",
     "check_hub_against_regions",
     "check_label",
     "check_label_value",
     "check_name",
+    "check_node_host",
     "deep_merge",
     "fields_at",
     "flux",
@@ -107,6 +111,8 @@ __all__ = [
     "parse_selector",
     "pick_image",
     "pick_profile",
+    "redact_url",
     "resolve_key",
     "shipped_profile_names",
+    "url_has_credentials",
 ]

@@ -11,7 +11,7 @@ LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 def check_name(name: str, what: str = "region name") -> str:
     """Return ``name`` if it is a DNS-1123 label (so it can neither escape the repo nor clash)."""
-    if not isinstance(name, str) or not DNS1123_LABEL.match(name):
+    if not isinstance(name, str) or not DNS1123_LABEL.fullmatch(name):
         raise SpecError(
             f"{what} {name!r} is not a DNS-1123 label (lower-case letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters)"

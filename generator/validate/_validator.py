@@ -37,7 +37,8 @@ from ._region_config import check_region_config
 from ._report import SHARED, Progress, Report
 from ._schema import KUBE_VERSION, Schemas
 from ._secrets import check_secrets
-from ._tools import checkov_path, kubectl_path
+from ._tools import CHECKOV_MISSING, checkov_path, find_checkov, kubectl_path
+from ._urls import check_credential_urls
 
 # Regions per checkov run. checkov's Kubernetes graph builder collects edges per resource *name*
 # (``Kind.namespace.name``), and every region has the same names, so one run over N regions builds
@@ -515,9 +516,17 @@ class _Validator:
 
 
 def validate_fleet(
-    fleet: Fleet, regions: list[str] | None = None, checkov: bool = True, progress: Progress | None = None
+    fleet: Fleet,
+    regions: list[str] | None = None,
+    checkov: bool = True,
+    progress: Progress | None = None,
+    require_policy: bool = False,
 ) -> Report:
-    """Run every check; return the findings (empty = valid)."""
+    """Run every check; return the findings (empty = valid).
+
+    Without checkov installed the policy scan is reported as skipped (with the command that enables
+    it), unless ``require_policy`` (``--require-policy``, for CI) makes that an error.
+    """
     say = progress or (lambda _m: None)
     names = fleet.region_names()
     if regions:
@@ -525,9 +534,12 @@ def validate_fleet(
         if unknown:
             raise SpecError(f"unknown region(s): {', '.join(unknown)}")
         names = [n for n in names if n in regions]
-    if checkov:
-        checkov_path()  # fail early, before the slow part, when checkov is missing
     report = Report(regions=names)
+    if checkov and find_checkov() is None:
+        if require_policy:
+            checkov_path()  # raises: fail early, before the slow part
+        checkov = False
+        report.notes.append(f"checkov skipped: {CHECKOV_MISSING} (--require-policy makes this a failure)")
     valid: list[str] = []
     for name in names:
         say(f"{name}: region spec")
@@ -550,6 +562,7 @@ def validate_fleet(
     try:
         say("secrets: scanning the tree for plain-text Secrets")
         check_secrets(v.root, names, v.report)
+        check_credential_urls(v.root, names, v.report)
         v.prefetch(_likely_builds(valid))
         batches = [valid[i : i + CHECKOV_BATCH] for i in range(0, len(valid), CHECKOV_BATCH)]
         last_of_batch = {batch[-1]: i for i, batch in enumerate(batches)}

@@ -26,7 +26,7 @@ from ..repo import (
     region_path,
 )
 from ..repo import init_fleet as scaffold_fleet
-from ..spec import RegionSpec
+from ..spec import FLEET_MARKER, HUB_FILE, RegionSpec, check_git_url
 
 
 def write_regions(
@@ -53,6 +53,7 @@ def init_fleet(
     force: bool = False,
 ) -> str:
     """Scaffold a fleet repo in ``path`` with the rendered shared tree; return the first commit."""
+    check_git_url(git_url, "--git-url")
     return scaffold_fleet(
         path,
         _initial_tree,
@@ -138,6 +139,7 @@ def add_region(
     for key, value in optional.items():
         if value is not None:
             data[key] = value
+    check_git_url(data["git"]["url"], "--git-url" if git_url else f"{FLEET_MARKER}: gitUrl")
     spec = validate_new_region(data, f"regions/{name}/region.yaml")
     message = f"region add {name} ({spec.distribution}, {', '.join(spec.architectures)})"
     change = plan_with_regions(fleet, [spec], message)
@@ -166,6 +168,7 @@ def set_region_keys(
     spec, _ = parse_region(text, rel)
     if spec.name != name:
         raise SpecError(f"{rel}: name cannot be changed with region set (add a new region instead)")
+    check_git_url(spec.git.url, f"{rel}: git.url")
     problems = check_value_overrides(spec)
     if problems:
         raise SpecError(problems)
@@ -202,8 +205,22 @@ def plan_regions_render(fleet: Fleet, names: Sequence[str]) -> Change:
     return change
 
 
+# What a render reads that an operator edits by hand: committed with the files rendered from them.
+RENDER_INPUTS = ("regions/*/region.yaml", HUB_FILE, FLEET_MARKER, "models/*/labels.txt")
+
+
+def render_inputs(fleet: Fleet) -> list[str]:
+    """The spec files a render reads, on disk or in git (a deleted region's file included)."""
+    found = {
+        p.relative_to(fleet.root).as_posix() for pattern in RENDER_INPUTS for p in fleet.root.glob(pattern)
+    }
+    tracked = fleet.git.run("ls-files", "-z", "--", *RENDER_INPUTS, check=False).split("\0")
+    return sorted(found | {p for p in tracked if p})
+
+
 def render_fleet(fleet: Fleet, change: Change, options: ChangeOptions) -> ChangeResult:
-    """``render``: commit the planned render with a message counting the files that change."""
+    """``render``: commit the planned render, and the spec edits it rendered from, in one commit."""
     files = change.effective(fleet.root)
     change.message = f"render: {len(files)} generated file(s) updated"
+    change.include = render_inputs(fleet)
     return apply_change(fleet, change, options)

@@ -141,7 +141,7 @@ def test_failure_during_write_rolls_everything_back(
     gen: Gen, fleet: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A write failing half-way (disk full, killed...) leaves work tree, index and history as before."""
-    from kubevc.generator.repo import _git as gitops  # where apply_change writes
+    from kubevc.generator.repo import _apply as gitops  # where apply_change writes
 
     before = snapshot(fleet)
     real = gitops.atomic_write

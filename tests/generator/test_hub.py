@@ -203,7 +203,8 @@ def test_dry_run_and_branch(gen: Gen, fleet: Path) -> None:
     assert snapshot(fleet) == before
     result = gen(*HUB, "--branch", "central-monitoring")
     assert result.exit_code == 0, result.output
-    assert git(fleet, "branch", "--show-current").strip() == "central-monitoring"
+    assert git(fleet, "branch", "--show-current").strip() == "main"  # the work tree stays on main
+    assert git(fleet, "rev-parse", "--verify", "-q", "central-monitoring").strip()
     assert "gh pr create" in result.output
 
 
@@ -244,7 +245,7 @@ def test_bad_input_is_refused_and_nothing_written(
 ) -> None:
     before = snapshot(fleet)
     result = gen("hub", "set", *args)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 5, result.output
     assert message in result.output
     assert "Traceback" not in result.output
     assert snapshot(fleet) == before
@@ -254,7 +255,7 @@ def test_credentials_in_the_url_are_refused_without_being_echoed(gen: Gen, fleet
     before = snapshot(fleet)
     url = "https://writer:s3cr3t-pw@metrics.example.com/api/v1/write"
     result = gen("hub", "set", "--api-endpoint", "https://10.7.0.1:6443", "--remote-write-url", url)
-    assert result.exit_code == 2 and "must not carry credentials" in result.output
+    assert result.exit_code == 5 and "must not carry credentials" in result.output
     assert "s3cr3t-pw" not in result.output
     assert snapshot(fleet) == before
 
@@ -267,21 +268,21 @@ def test_region_names_must_be_label_values_and_not_the_hub(gen: Gen, hub_fleet: 
     before = snapshot(hub_fleet)
     result = gen("region", "add", "hub", "--api-endpoint", "https://10.6.0.1:6443",
                  "--nfs-server", "10.6.0.10", "--nfs-path", "/m")  # fmt: skip
-    assert result.exit_code == 2 and "clashes with the hub" in result.output
+    assert result.exit_code == 5 and "clashes with the hub" in result.output
     assert snapshot(hub_fleet) == before
     # a hand-edited region file with a name that is no label value: clear error, nothing written
     path = hub_fleet / "regions/seoul/region.yaml"
     path.write_text(path.read_text().replace("name: seoul", "name: Seoul_1"))
     before = snapshot(hub_fleet)
     result = gen("hub", "set", "--retention", "60d")
-    assert result.exit_code == 2 and "name" in result.output and "Seoul_1" in result.output
+    assert result.exit_code == 5 and "name" in result.output and "Seoul_1" in result.output
     assert snapshot(hub_fleet) == before
 
 
 def test_show_and_remove_without_a_hub(gen: Gen, fleet: Path) -> None:
     assert "no monitoring hub" in gen("hub", "show").output
     result = gen("hub", "remove")
-    assert result.exit_code == 2 and "there is no monitoring hub" in result.output
+    assert result.exit_code == 5 and "there is no monitoring hub" in result.output
 
 
 def test_show_prints_the_effective_settings(gen: Gen, hub_fleet: Path) -> None:

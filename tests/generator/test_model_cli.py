@@ -182,7 +182,7 @@ def test_publish_promote_rollback_walkthrough(
         assert labels_of(model_block(serving_model_config(fleet, region), "scale")) == {"stable": 1}
     before = snapshot(fleet)
     result = gen("model", "rollback", "scale")
-    assert result.exit_code == 2 and "no earlier stable version" in result.output
+    assert result.exit_code == 5 and "no earlier stable version" in result.output
     assert snapshot(fleet) == before
 
     listing = gen("model", "list", "--store", str(store))
@@ -220,7 +220,8 @@ def test_promote_dry_run_and_branch(gen: Gen, with_model: Path, store: Path, sav
         "scale-v1",
     )
     assert result.exit_code == 0, result.output
-    assert git(fleet, "rev-parse", "--abbrev-ref", "HEAD").strip() == "scale-v1"
+    assert git(fleet, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"  # back where it started
+    assert git(fleet, "log", "-1", "--format=%s", "scale-v1").startswith("model promote")
 
 
 def test_publish_via_host_defaults_to_the_region_export(

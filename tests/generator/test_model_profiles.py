@@ -73,5 +73,5 @@ def test_profile_name_must_match_file_and_yolo_keys_need_yolo(tmp_path: Path) ->
 def test_region_spec_refuses_an_unknown_profile(gen: Gen, fleet: Path) -> None:
     before = snapshot(fleet)
     result = gen("region", "set", "seoul", "models=[{name: m, basePath: /models/m, profile: segmentation}]")
-    assert result.exit_code == 2 and "unknown model profile 'segmentation'" in result.output
+    assert result.exit_code == 5 and "unknown model profile 'segmentation'" in result.output
     assert snapshot(fleet) == before

@@ -98,9 +98,12 @@ def test_branch_option_creates_a_review_branch(gen: Gen, fleet: Path) -> None:
     result = gen("region", "set", "seoul", "monitoring=false", "--branch", "seoul-no-monitoring")
     assert result.exit_code == 0, result.output
     assert "git -C" in result.output and "push -u origin seoul-no-monitoring" in result.output
-    assert git(fleet, "rev-parse", "--abbrev-ref", "HEAD").strip() == "seoul-no-monitoring"
+    # the work tree stays on main, untouched; the commit is on the new branch only
+    assert git(fleet, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
     assert git(fleet, "rev-parse", "main").strip() == main_head
-    assert git(fleet, "rev-parse", "HEAD~1").strip() == main_head
+    assert git(fleet, "rev-parse", "seoul-no-monitoring~1").strip() == main_head
+    assert git(fleet, "status", "--porcelain") == ""
+    assert "monitoring: false" in git(fleet, "show", "seoul-no-monitoring:regions/seoul/region.yaml")
 
 
 def test_no_commit_leaves_the_change_staged(gen: Gen, fleet: Path) -> None:

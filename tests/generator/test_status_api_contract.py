@@ -223,7 +223,7 @@ def test_status_api_contract_table_and_exit_codes(three: Fleetside, status_fleet
     assert "3/3 (amd64 1/1, arm64 2/2)" in lines["seoul"]
     assert out.rstrip().endswith("3 region(s): 1 ok, 1 degraded, 1 unreachable")
     assert status(status_fleet, kubeconfig, "seoul")[0] == 0
-    assert status(status_fleet, kubeconfig, "seoul", "busan")[0] == 2
+    assert status(status_fleet, kubeconfig, "seoul", "busan")[0] == 4
 
 
 def test_status_api_contract_out_of_sync(regions: Fleetside, status_fleet: Path) -> None:
@@ -239,7 +239,7 @@ def test_status_api_contract_out_of_sync(regions: Fleetside, status_fleet: Path)
     regions.add("jeju", healthy_objects(head, "jeju"))
     code, doc, _ = status_json(status_fleet, regions.kubeconfig())
     rows = _rows(doc)
-    assert code == 2
+    assert code == 4
     assert {n: r["verdict"] for n, r in rows.items()} == {
         "seoul": "out-of-sync",
         "busan": "out-of-sync",
@@ -252,7 +252,7 @@ def test_status_api_contract_out_of_sync(regions: Fleetside, status_fleet: Path)
         rows["busan"]["source"]["sync"] == "unknown-revision" and rows["busan"]["source"]["behindBy"] is None
     )
     assert rows["busan"]["reason"].startswith("unknown revision 0123456789ab")
-    assert doc["summary"]["outOfSync"] == 2 and doc["summary"]["exitCode"] == 2
+    assert doc["summary"]["outOfSync"] == 2 and doc["summary"]["exitCode"] == 4
 
 
 def test_status_api_contract_faults_on_their_rows(regions: Fleetside, status_fleet: Path) -> None:
@@ -301,7 +301,7 @@ def test_status_api_contract_without_flux(regions: Fleetside, status_fleet: Path
     regions.add("seoul", objects, mode="no-flux")
     code, doc, _ = status_json(status_fleet, regions.kubeconfig(), "seoul")
     seoul = _rows(doc)["seoul"]
-    assert code == 2 and seoul["verdict"] == "degraded"
+    assert code == 4 and seoul["verdict"] == "degraded"
     assert seoul["problems"][:3] == [
         "node seoul-1 NotReady",
         "node seoul-1 DiskPressure",
@@ -315,7 +315,7 @@ def test_status_api_contract_bad_input(status_fleet: Path, tmp_path: Path) -> No
     result = run_gen("status", "--timeout", "soon", fleet=status_fleet)
     assert result.exit_code == 2 and "is not a duration" in result.output
     result = run_gen("status", fleet=tmp_path)
-    assert result.exit_code == 2 and "is not a kubevc fleet repo" in result.output
+    assert result.exit_code == 5 and "is not a kubevc fleet repo" in result.output
     assert "Traceback" not in result.output
 
 
@@ -393,7 +393,7 @@ def test_reconcile_api_contract_wait_times_out(three: Fleetside, status_fleet: P
     state.handle_delay = 60  # the controllers never get to it
     start = time.monotonic()
     code, out = reconcile(status_fleet, three.kubeconfig(), "seoul", "--wait", "--timeout", f"{TIMEOUT:g}s")
-    assert code == 2
+    assert code == 4
     assert time.monotonic() - start < BOUND * TIMEOUT  # handle_delay is 60 s
     assert (
         "seoul: Kustomization apps: not Ready before the timeout (ReconciliationSucceeded: Applied revision"
@@ -417,8 +417,8 @@ def test_reconcile_api_contract_all_regions(three: Fleetside, status_fleet: Path
 
 
 def test_reconcile_bad_input(status_fleet: Path, tmp_path: Path) -> None:
-    assert run_gen("reconcile", fleet=status_fleet).exit_code == 2
-    assert run_gen("reconcile", "seoul", "--all-regions", fleet=status_fleet).exit_code == 2
+    assert run_gen("reconcile", fleet=status_fleet).exit_code == 5
+    assert run_gen("reconcile", "seoul", "--all-regions", fleet=status_fleet).exit_code == 5
 
 
 def test_status_api_contract_kubeconfig_from_environment(
@@ -439,7 +439,7 @@ def test_status_api_contract_kubeconfig_from_environment(
 def test_reconcile_api_contract_without_flux(regions: Fleetside, status_fleet: Path) -> None:
     regions.add("seoul", healthy_objects(_head(status_fleet), "seoul"), mode="no-flux")
     code, out = reconcile(status_fleet, regions.kubeconfig(), "seoul")
-    assert code == 2
+    assert code == 4
     assert out.strip() == (
         "seoul: not reconciled: no GitRepository flux-system/flux-system "
         "(Flux not installed or not bootstrapped)"

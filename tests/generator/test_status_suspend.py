@@ -150,7 +150,7 @@ def test_suspend_bad_input_changes_nothing(gen: Gen, fleet: Path, side: Fleetsid
         ("suspend", "seoul", "--dry-run", "--no-commit"),
     ):
         result = gen(*args, "--kubeconfig", str(side.kubeconfig()))
-        assert result.exit_code == 2, (args, result.output)
+        assert result.exit_code == 5, (args, result.output)
         assert "Traceback" not in result.output
     dry = gen("suspend", "seoul", "--dry-run", "--kubeconfig", str(side.kubeconfig()))
     assert dry.exit_code == 0 and "+suspended: true" in dry.output.splitlines()

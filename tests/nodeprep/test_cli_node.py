@@ -114,16 +114,19 @@ def test_node_add_records_and_commits_once(fleet: Path) -> None:
 def test_bad_input_changes_nothing(fleet: Path, args: list[str], message: str) -> None:
     before = (tree(fleet), git(fleet, "rev-parse", "HEAD"))
     result = CliRunner().invoke(cli, ["--fleet", str(fleet), *args], prog_name="kubevc-gen")
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 5, result.output
     assert message in result.output
     assert len([line for line in result.output.splitlines() if line.startswith("error:")]) == 1
     assert (tree(fleet), git(fleet, "rev-parse", "HEAD")) == before
 
 
-def test_duplicate_host_and_unreachable_node(fleet: Path) -> None:
-    assert run("node", "add", "seoul", "127.0.0.1", "--ssh-port", "1", fleet=fleet).exit_code == 0
+def test_duplicate_host_and_unreachable_node(fleet: Path, tmp_path: Path) -> None:
+    key = tmp_path / "id_test"  # a key file, so the connection itself is what fails
+    key.write_text("not a real key\n")
+    added = run("node", "add", "seoul", "127.0.0.1", "--ssh-port", "1", "--ssh-key", str(key), fleet=fleet)
+    assert added.exit_code == 0
     again = CliRunner().invoke(cli, ["--fleet", str(fleet), "node", "add", "seoul", "127.0.0.1"])
-    assert again.exit_code == 2 and "already a node of region seoul" in again.output
+    assert again.exit_code == 5 and "already a node of region seoul" in again.output
     prepared = CliRunner().invoke(cli, ["--fleet", str(fleet), "node", "prepare", "seoul", "--dry-run"])
     assert prepared.exit_code == 1
     assert "error: could not connect to 127.0.0.1" in prepared.output
