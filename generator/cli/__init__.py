@@ -8,13 +8,14 @@ print); every command and group is registered on the root group below, in this o
 command tree is the same whichever module is imported first.
 """
 
-from . import _hub, _model, _node, _status
+from . import _hub, _model, _node, _secret, _status
 from ._app import cli
 
 cli.add_command(_node.node, "node")
 cli.add_command(_node.cluster, "cluster")
 cli.add_command(_model.model, "model")
 cli.add_command(_hub.hub, "hub")
+cli.add_command(_secret.secret, "secret")
 for _command in (_status.status, _status.reconcile, _status.suspend, _status.resume):
     cli.add_command(_command)
 

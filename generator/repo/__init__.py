@@ -5,6 +5,7 @@ models of :mod:`kubevc.generator.spec`. Rendering (:mod:`kubevc.generator.render
 hands its result back here as a :class:`Change` for :func:`apply_change`.
 """
 
+from ._bootstrap import BOOTSTRAP_COMPONENTS, bootstrap_owned_folders, flux_system_folder, under_folders
 from ._fleet import (
     REGION_HEADER,
     Fleet,
@@ -33,6 +34,16 @@ from ._problems import format_validation_error
 from ._profiles import load_profiles, profile, profile_names, read_label_files
 from ._scaffold import TEMPLATE_DIR, init_fleet
 from ._setkeys import apply_assignments
+from ._sops import (
+    SOPS_CONFIG,
+    AgeKey,
+    age_recipients,
+    check_age_key_path,
+    check_age_recipient,
+    encrypt_secret,
+    new_age_key,
+    sops_binary,
+)
 from ._yamlio import (
     atomic_write,
     dump_documents,
@@ -45,9 +56,12 @@ from ._yamlio import (
 )
 
 __all__ = [
+    "BOOTSTRAP_COMPONENTS",
     "HUB_HEADER",
     "REGION_HEADER",
+    "SOPS_CONFIG",
     "TEMPLATE_DIR",
+    "AgeKey",
     "Change",
     "ChangeOptions",
     "ChangeResult",
@@ -55,14 +69,20 @@ __all__ = [
     "Git",
     "HasRoot",
     "SyncState",
+    "age_recipients",
     "apply_assignments",
     "apply_change",
     "atomic_write",
+    "bootstrap_owned_folders",
+    "check_age_key_path",
+    "check_age_recipient",
     "compare_revision",
     "dump_documents",
     "dump_generated",
     "dump_roundtrip",
+    "encrypt_secret",
     "fleet_commit",
+    "flux_system_folder",
     "format_validation_error",
     "hub_notes",
     "hub_to_yaml",
@@ -75,6 +95,7 @@ __all__ = [
     "load_roundtrip",
     "merge_into",
     "missing_credentials",
+    "new_age_key",
     "parse_hub",
     "parse_region",
     "parse_revision",
@@ -84,7 +105,9 @@ __all__ = [
     "region_path",
     "region_to_yaml",
     "save_region",
+    "sops_binary",
     "sops_files",
     "to_plain",
+    "under_folders",
     "unified_diff",
 ]

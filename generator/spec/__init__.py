@@ -39,6 +39,7 @@ from ._region import (
     StorageSpec,
 )
 from ._schema import fields_at, resolve_key
+from ._secrets import SOPS_SUFFIX, check_secret_key, secret_file, secret_manifest, secret_resource
 
 __all__ = [
     "BASE_PATH_PLACEHOLDER",
@@ -51,6 +52,7 @@ __all__ = [
     "LABEL_VALUE",
     "PROFILES_DIR",
     "REMOTE_WRITE_PATH",
+    "SOPS_SUFFIX",
     "FleetConfig",
     "GitSpec",
     "HubSpec",
@@ -66,10 +68,14 @@ __all__ = [
     "check_hub_against_regions",
     "check_label_value",
     "check_name",
+    "check_secret_key",
     "fields_at",
     "flux",
     "gateway_model",
     "pick_profile",
     "resolve_key",
+    "secret_file",
+    "secret_manifest",
+    "secret_resource",
     "shipped_profile_names",
 ]

@@ -172,6 +172,17 @@ class RegionSpec(_Model):
     git: GitSpec
     nodes: list[NodeSpec] = Field(default_factory=list)
     models: list[ModelSpec] = Field(default_factory=list)
+    # SOPS-encrypted Secrets in apps/<name>/secrets/<secret>.sops.yaml (`kubevc-gen secret set`)
+    secrets: list[str] = Field(default_factory=list)
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: list[str]) -> list[str]:
+        for secret in value:
+            check_name(secret, "secret name")
+        if len(set(value)) != len(value):
+            raise ValueError("secrets has duplicates")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -235,6 +246,8 @@ class RegionSpec(_Model):
         data = super().to_yaml_data()
         if not self.suspended:  # only a suspended region carries the key in region.yaml
             data.pop("suspended", None)
+        if not self.secrets:
+            data.pop("secrets", None)
         return data
 
     @property
@@ -263,3 +276,5 @@ class FleetConfig(_Model):
     git_url: str = "https://git.example.com/ops/fleet.git"
     branch: str = "main"
     namespace: str = "kubevc"
+    # the pip requirement the fleet's CI installs kubevc-gen from (git URL + revision, or a wheel)
+    kubevc_source: str | None = None

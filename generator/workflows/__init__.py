@@ -19,24 +19,30 @@ from ._fleet import (
 from ._hub import HubSetResult, remove_hub, set_hub
 from ._models import add_model, check_new_model, promote_model, rollback_model, set_canary_share
 from ._regions import add_node, set_suspended
+from ._secrets import SecretEntry, list_secrets, read_entries, remove_secret, set_secret
 
 __all__ = [
     "HubSetResult",
+    "SecretEntry",
     "StorageOptions",
     "add_model",
     "add_node",
     "add_region",
     "check_new_model",
     "init_fleet",
+    "list_secrets",
     "plan_full_render",
     "promote_model",
+    "read_entries",
     "remove_hub",
     "remove_region",
+    "remove_secret",
     "render_fleet",
     "rollback_model",
     "set_canary_share",
     "set_hub",
     "set_region_keys",
+    "set_secret",
     "set_suspended",
     "storage_from_options",
     "validate_new_region",
