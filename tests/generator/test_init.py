@@ -20,7 +20,8 @@ def test_init_scaffolds_and_commits(tmp_path: Path) -> None:
         "--branch",
         "prod",
         "--age-recipient",
-        "age173ru7ky2zhadl79u7k0ev42has45n7648cd3qemj8c33spyj4v7qj4sd0k"  # a real age public key: init checks it,
+        # a real age public key: init checks it
+        "age173ru7ky2zhadl79u7k0ev42has45n7648cd3qemj8c33spyj4v7qj4sd0k",
     )
     assert result.exit_code == 0, result.output
     for rel in (
