@@ -18,6 +18,7 @@ from ._clusters import cluster_files
 from ._hub import apply_hub
 from ._infrastructure import infrastructure_files
 from ._inputs import RenderInputs
+from ._notifications import add_notifications
 
 
 def region_files(
@@ -26,6 +27,7 @@ def region_files(
     """The files of one region: ``clusters/<region>/`` and ``apps/<region>/``."""
     files = cluster_files(region)
     files.update(region_app_files(region, cfg, profiles, labels))
+    add_notifications(files, region, cfg)
     return files
 
 

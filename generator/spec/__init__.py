@@ -16,6 +16,7 @@ from ._hub import (
     check_hub_against_regions,
 )
 from ._names import DNS1123_LABEL, LABEL_VALUE, check_label_value, check_name
+from ._notifications import NOTIFICATIONS_NS, NotificationTarget, ProviderType
 from ._profiles import (
     BASE_PATH_PLACEHOLDER,
     PROFILES_DIR,
@@ -50,6 +51,7 @@ __all__ = [
     "HUB_FILE",
     "HUB_NAME",
     "LABEL_VALUE",
+    "NOTIFICATIONS_NS",
     "PROFILES_DIR",
     "REMOTE_WRITE_PATH",
     "SOPS_SUFFIX",
@@ -60,9 +62,11 @@ __all__ = [
     "ModelSpec",
     "NfsStorage",
     "NodeSpec",
+    "NotificationTarget",
     "Profile",
     "ProfileInput",
     "ProfileOutput",
+    "ProviderType",
     "RegionSpec",
     "StorageSpec",
     "check_hub_against_regions",

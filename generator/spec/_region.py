@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic.alias_generators import to_camel
 
 from ._names import check_name
+from ._notifications import NotificationTarget
 from ._profiles import shipped_profile_names
 
 FLEET_MARKER = "kubevc-fleet.yaml"
@@ -174,6 +175,8 @@ class RegionSpec(_Model):
     models: list[ModelSpec] = Field(default_factory=list)
     # SOPS-encrypted Secrets in apps/<name>/secrets/<secret>.sops.yaml (`kubevc-gen secret set`)
     secrets: list[str] = Field(default_factory=list)
+    # where Flux error events of this region go (besides the fleet's own targets)
+    notifications: list[NotificationTarget] = Field(default_factory=list)
 
     @field_validator("secrets")
     @classmethod
@@ -248,6 +251,8 @@ class RegionSpec(_Model):
             data.pop("suspended", None)
         if not self.secrets:
             data.pop("secrets", None)
+        if not self.notifications:
+            data.pop("notifications", None)
         return data
 
     @property
@@ -278,3 +283,5 @@ class FleetConfig(_Model):
     namespace: str = "kubevc"
     # the pip requirement the fleet's CI installs kubevc-gen from (git URL + revision, or a wheel)
     kubevc_source: str | None = None
+    # notification targets of every region (each region's secret part: `secret set --namespace flux-system`)
+    notifications: list[NotificationTarget] = Field(default_factory=list)
