@@ -176,7 +176,6 @@ def test_operator_sops_files_are_listed_and_plain_secrets_refused(gen: Gen, hub_
         },
         "sops": {
             "age": [{"recipient": "age1example", "enc": "-----BEGIN AGE ENCRYPTED FILE-----"}],
-            "mac": "ENC[AES256_GCM,data:bWFj,type:str]",
             "version": "3.9.0",
         },
     }
