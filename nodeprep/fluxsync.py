@@ -1,22 +1,65 @@
 """Hand a new cluster to Flux: apply the fleet's ``clusters/<region>/flux-system/gotk-sync.yaml``.
 
-The manifests (a GitRepository and a Kustomization, Flux v1 APIs, checked by
+The sync manifests (a GitRepository and a Kustomization, Flux v1 APIs, checked by
 :mod:`~kubevc.nodeprep.plans.flux_sync`) are applied through :mod:`~kubevc.nodeprep.kubeapi` as
-create-or-replace; the Flux controllers and CRDs must already be on the cluster.
+create-or-replace; the Flux controllers and CRDs must already be on the cluster, or be
+applied first from the output of ``flux install --export`` (:func:`apply_flux_manifests`, which
+waits until the CRDs are established). :func:`apply_secret` creates the Secrets Flux needs in
+flux-system: the git credentials (:func:`git_credentials_secret`, from a deploy key or a token)
+and the age key SOPS files are decrypted with (:func:`age_key_secret`). Secret values are never
+part of an error message or a progress line.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import yaml
 
 from . import kubeapi
 from .errors import FluxSyncError
 from .plans.flux_sync import FLUX_KINDS, parse_sync_manifests
 
-# FLUX_KINDS and parse_sync_manifests stay importable from here, where they have always been.
-__all__ = ["FLUX_KINDS", "FluxSyncError", "FluxSyncResult", "apply_flux_sync", "parse_sync_manifests"]
+__all__ = [
+    "AGE_KEY_SECRET",
+    "FLUX_KINDS",
+    "FLUX_NAMESPACE",
+    "GIT_SECRET",
+    "MANIFEST_KINDS",
+    "FluxSyncError",
+    "FluxSyncResult",
+    "age_key_secret",
+    "apply_flux_manifests",
+    "apply_flux_sync",
+    "apply_secret",
+    "git_credentials_secret",
+    "parse_sync_manifests",
+]
+
+FLUX_NAMESPACE = "flux-system"
+GIT_SECRET = "flux-system"  # the GitRepository's secretRef in gotk-sync.yaml  # noqa: S105
+AGE_KEY_SECRET = "sops-age"  # the Kustomizations' decryption.secretRef  # noqa: S105
+
+# kind -> (API path prefix, plural, namespaced) for what `flux install --export` prints
+MANIFEST_KINDS: dict[str, tuple[str, str, bool]] = {
+    "Namespace": ("/api/v1", "namespaces", False),
+    "CustomResourceDefinition": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
+    "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
+    "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
+    "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles", True),
+    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
+    "ServiceAccount": ("/api/v1", "serviceaccounts", True),
+    "Service": ("/api/v1", "services", True),
+    "ConfigMap": ("/api/v1", "configmaps", True),
+    "ResourceQuota": ("/api/v1", "resourcequotas", True),
+    "Deployment": ("/apis/apps/v1", "deployments", True),
+    "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
+}
 
 
 @dataclass(frozen=True)
@@ -40,4 +83,195 @@ def apply_flux_sync(
         outcome = kubeapi.apply_flux_object(custom, doc, group, version, plural)
         applied.append(f"{doc['kind']} {doc['metadata']['namespace']}/{doc['metadata']['name']} ({outcome})")
         say(applied[-1])
+    return FluxSyncResult(tuple(applied))
+
+
+def _secret(name: str, data: dict[str, bytes]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": FLUX_NAMESPACE},
+        "type": "Opaque",
+        "data": {k: base64.b64encode(v).decode("ascii") for k, v in data.items()},
+    }
+
+
+def git_credentials_secret(
+    *, ssh_key: bytes | None = None, known_hosts: bytes | None = None, token: bytes | None = None
+) -> dict[str, Any]:
+    """The ``flux-system`` Secret source-controller clones the fleet repo with.
+
+    SSH (``identity`` + ``known_hosts``, both required: Flux does not trust unknown hosts) or a
+    token for https (``username: git`` + ``password``); exactly one of the two.
+    """
+    if (ssh_key is None) == (token is None):
+        raise FluxSyncError("give the git credentials as either an SSH deploy key or a token file")
+    if ssh_key is not None:
+        if not known_hosts or not known_hosts.strip():
+            raise FluxSyncError("an SSH deploy key needs the git host's known_hosts (--git-known-hosts)")
+        if b"PRIVATE KEY" not in ssh_key:
+            raise FluxSyncError("the SSH deploy key file does not hold a private key")
+        return _secret(GIT_SECRET, {"identity": ssh_key, "known_hosts": known_hosts})
+    assert token is not None
+    token = token.strip()
+    if not token:
+        raise FluxSyncError("the git token file is empty")
+    return _secret(GIT_SECRET, {"username": b"git", "password": token})
+
+
+def age_key_secret(key_file_text: bytes) -> dict[str, Any]:
+    """The ``sops-age`` Secret (key ``age.agekey``) kustomize-controller decrypts SOPS files with."""
+    if b"AGE-SECRET-KEY-1" not in key_file_text:
+        raise FluxSyncError("the age key file holds no AGE-SECRET-KEY-1... line")
+    return _secret(AGE_KEY_SECRET, {"age.agekey": key_file_text})
+
+
+def _ensure_namespace(core: Any, namespace: str, say: Callable[[str], None]) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        say(f"namespace {namespace} created")
+    except ApiException as error:
+        if error.status != 409:
+            raise FluxSyncError(f"cannot create namespace {namespace} (HTTP {error.status})") from None
+
+
+def apply_secret(
+    api_client: Any, secret: dict[str, Any], *, progress: Callable[[str], None] | None = None
+) -> str:
+    """Create or replace ``secret`` (its namespace created if needed); returns what was done."""
+    from kubernetes.client import CoreV1Api
+    from kubernetes.client.exceptions import ApiException
+
+    say = progress or (lambda message: None)
+    core: Any = CoreV1Api(api_client)
+    name, namespace = secret["metadata"]["name"], secret["metadata"]["namespace"]
+    _ensure_namespace(core, namespace, say)
+    label = f"Secret {namespace}/{name}"
+    try:
+        core.create_namespaced_secret(namespace, secret)
+        done = f"{label} (created)"
+    except ApiException as error:
+        if error.status != 409:
+            raise FluxSyncError(f"cannot create {label} (HTTP {error.status})") from None
+        current = core.read_namespaced_secret(name, namespace)
+        body = {
+            **secret,
+            "metadata": {**secret["metadata"], "resourceVersion": current.metadata.resource_version},
+        }
+        try:
+            core.replace_namespaced_secret(name, namespace, body)
+        except ApiException as error2:
+            raise FluxSyncError(f"cannot replace {label} (HTTP {error2.status})") from None
+        done = f"{label} (replaced)"
+    say(done)
+    return done
+
+
+def _object_path(doc: dict[str, Any]) -> tuple[str, str]:
+    """(collection path, object path) of ``doc`` in the API."""
+    kind = doc.get("kind")
+    if kind not in MANIFEST_KINDS:
+        raise FluxSyncError(
+            f"unexpected kind {kind!r} in the Flux manifests (not `flux install --export` output?)"
+        )
+    prefix, plural, namespaced = MANIFEST_KINDS[str(kind)]
+    meta = doc.get("metadata") or {}
+    name = meta.get("name")
+    if not name:
+        raise FluxSyncError(f"a {kind} in the Flux manifests has no metadata.name")
+    if namespaced:
+        collection = f"{prefix}/namespaces/{meta.get('namespace') or FLUX_NAMESPACE}/{plural}"
+    else:
+        collection = f"{prefix}/{plural}"
+    return collection, f"{collection}/{name}"
+
+
+class _HttpStatus(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _call(api_client: Any, path: str, method: str, body: Any = None) -> Any:
+    """One request through the client's own serialisation and auth; a non-2xx answer raises."""
+    request = api_client.param_serialize(
+        method,
+        path,
+        header_params={"Content-Type": "application/json", "Accept": "application/json"},
+        body=body,
+        auth_settings=["BearerToken"],
+    )
+    response = api_client.call_api(*request)
+    response.read()
+    if not 200 <= response.status < 300:
+        raise _HttpStatus(response.status)
+    return json.loads(response.data) if response.data else None
+
+
+def _established(crd: Any) -> bool:
+    conditions = ((crd or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+def apply_flux_manifests(
+    api_client: Any,
+    text: str,
+    *,
+    timeout: float = 120.0,
+    poll: float = 1.0,
+    progress: Callable[[str], None] | None = None,
+) -> FluxSyncResult:
+    """Create-or-replace every object of ``flux install --export``'s output, namespaces and CRDs
+    first, then wait until every CRD is established (so the sync objects can be applied)."""
+    say = progress or (lambda message: None)
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d]
+    except yaml.YAMLError as exc:
+        raise FluxSyncError(f"the Flux manifests are not YAML: {exc}") from None
+    if not docs or not all(isinstance(d, dict) for d in docs):
+        raise FluxSyncError("the Flux manifests are empty or not Kubernetes objects")
+    if not any(d.get("kind") == "CustomResourceDefinition" for d in docs):
+        raise FluxSyncError(
+            "the Flux manifests hold no CustomResourceDefinition (not `flux install --export`?)"
+        )
+    first = ("Namespace", "CustomResourceDefinition")
+    ordered = sorted(docs, key=lambda d: first.index(d["kind"]) if d.get("kind") in first else len(first))
+    paths = [_object_path(d) for d in ordered]  # every kind checked before anything is applied
+    applied: list[str] = []
+    for doc, (collection, path) in zip(ordered, paths, strict=True):
+        meta = doc["metadata"]
+        where = f"{meta.get('namespace') or FLUX_NAMESPACE}/" if "/namespaces/" in path else ""
+        label = f"{doc['kind']} {where}{meta['name']}"
+        try:
+            _call(api_client, collection, "POST", doc)
+            applied.append(f"{label} (created)")
+        except _HttpStatus as error:
+            if error.status != 409:
+                raise FluxSyncError(f"cannot create {label} (HTTP {error.status})") from None
+            if doc["kind"] == "Namespace":
+                applied.append(f"{label} (exists)")
+            else:
+                current = _call(api_client, path, "GET")
+                version = ((current or {}).get("metadata") or {}).get("resourceVersion")
+                body = {**doc, "metadata": {**doc["metadata"], "resourceVersion": version}}
+                try:
+                    _call(api_client, path, "PUT", body)
+                except _HttpStatus as error2:
+                    raise FluxSyncError(f"cannot replace {label} (HTTP {error2.status})") from None
+                applied.append(f"{label} (replaced)")
+        say(applied[-1])
+    crds = [p for d, (_, p) in zip(ordered, paths, strict=True) if d["kind"] == "CustomResourceDefinition"]
+    deadline = time.monotonic() + timeout
+    waiting = list(crds)
+    while waiting:
+        waiting = [p for p in waiting if not _established(_call(api_client, p, "GET"))]
+        if not waiting:
+            break
+        if time.monotonic() >= deadline:
+            names = ", ".join(p.rsplit("/", 1)[1] for p in waiting)
+            raise FluxSyncError(f"CRDs not established after {timeout:.0f} s: {names}")
+        time.sleep(poll)
+    say(f"{len(crds)} Flux CRD(s) established")
     return FluxSyncResult(tuple(applied))

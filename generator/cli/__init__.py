@@ -8,7 +8,7 @@ print); every command and group is registered on the root group below, in this o
 command tree is the same whichever module is imported first.
 """
 
-from . import _app, _hub, _model, _node, _region_config, _remove, _status
+from . import _app, _hub, _model, _node, _region_config, _remove, _secret, _status
 from ._app import cli
 
 cli.add_command(_node.node, "node")
@@ -19,6 +19,7 @@ cli.add_command(_region_config.image, "image")
 _app.region.add_command(_region_config.region_label, "label")
 _model.model.add_command(_remove.model_remove, "remove")
 _node.node.add_command(_remove.node_remove, "remove")
+cli.add_command(_secret.secret, "secret")
 for _command in (_status.status, _status.reconcile, _status.suspend, _status.resume):
     cli.add_command(_command)
 

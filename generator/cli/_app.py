@@ -16,7 +16,7 @@ from rich.table import Table
 
 from .. import workflows
 from ..errors import SpecError
-from ..repo import read_values_file, region_path, unified_diff
+from ..repo import age_recipients, read_values_file, region_path, unified_diff
 from ..spec import RegionSpec, Selector, check_name
 from ..validate import print_report, validate_fleet
 from ._common import (
@@ -75,9 +75,28 @@ def cli(ctx: click.Context, fleet_path: Path) -> None:
 @click.option("--namespace", default="kubevc", show_default=True, help="Namespace of the kubevc apps.")
 @click.option("--age-recipient", default="", help="age public key for .sops.yaml (age1...).")
 @click.option("--force", is_flag=True, help="Scaffold into a non-empty folder.")
+@click.option(
+    "--age-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Make a new age key in this file (outside the repo, mode 0600) and use its public key.",
+)
+@click.option(
+    "--kubevc-source",
+    default=None,
+    help="pip requirement the fleet CI installs kubevc from (git URL@revision or a wheel).",
+)
 @handle_errors
 def init(
-    path: Path, git_url: str, branch: str, name: str | None, namespace: str, age_recipient: str, force: bool
+    path: Path,
+    git_url: str,
+    branch: str,
+    name: str | None,
+    namespace: str,
+    age_recipient: str,
+    force: bool,
+    age_key_file: Path | None,
+    kubevc_source: str | None,
 ) -> None:
     """Scaffold a new fleet repo in PATH, git init it and make the first commit.
 
@@ -93,8 +112,14 @@ def init(
         namespace=namespace,
         age_recipient=age_recipient,
         force=force,
+        age_key_file=age_key_file,
+        kubevc_source=kubevc_source,
     )
     click.echo(f"initialised fleet repo {path} (commit {commit[:12]})")
+    if age_key_file is not None:  # the public key only: the private key stays in the file
+        click.echo(
+            f"age key written to {age_key_file} (mode 0600); public key: {', '.join(age_recipients(path))}"
+        )
     click.echo(f"next: kubevc-gen --fleet {path} region add NAME --api-endpoint https://HOST:6443 ...")
 
 

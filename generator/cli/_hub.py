@@ -9,9 +9,12 @@ regions back to their own full stack. Both go through :func:`kubevc.generator.re
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from .. import workflows
+from ..errors import SpecError
 from ..repo import load_hub, missing_credentials
 from ..spec import HUB_FILE
 from ._common import CONTEXT_SETTINGS, change_options, get_fleet, git_options, handle_errors, report_change
@@ -48,6 +51,15 @@ def hub() -> None:
     help="Name of the SOPS-encrypted Secret (keys username, password) regions authenticate with.",
 )
 @click.option("--ingress-class", default=None, help="ingressClassName of the hub's remote-write Ingress.")
+@click.option(
+    "--remote-write-username", default=None, help="Remote-write user (with --remote-write-password-file)."
+)
+@click.option(
+    "--remote-write-password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File holding the remote-write password: encrypted with sops into every agent folder.",
+)
 @git_options
 @click.pass_context
 @handle_errors
@@ -59,6 +71,8 @@ def hub_set(
     remote_write_url: str | None,
     credentials_secret: str | None,
     ingress_class: str | None,
+    remote_write_username: str | None,
+    remote_write_password_file: Path | None,
     branch: str | None,
     no_commit: bool,
     dry_run: bool,
@@ -83,13 +97,27 @@ def hub_set(
         "credentialsSecret": credentials_secret,
         "ingressClassName": ingress_class,
     }
-    done = workflows.set_hub(fleet, changes, options)
+    credentials = None
+    if (remote_write_username is None) != (remote_write_password_file is None):
+        raise SpecError("give --remote-write-username and --remote-write-password-file together")
+    if remote_write_username is not None and remote_write_password_file is not None:
+        try:
+            password = remote_write_password_file.read_bytes().rstrip(b"\r\n")
+        except OSError as exc:
+            raise SpecError(
+                f"--remote-write-password-file {remote_write_password_file}: {exc.strerror}"
+            ) from None
+        if not password:
+            raise SpecError(f"--remote-write-password-file {remote_write_password_file} is empty")
+        credentials = (remote_write_username, password)
+    done = workflows.set_hub(fleet, changes, options, credentials)
     report_change(done.result)
     if done.missing_credentials and not dry_run:
         click.echo(
             f"next: put the remote-write credentials (Secret {done.spec.credentials_secret!r}, keys username "
             f"and password), encrypted with sops, into {', '.join(done.missing_credentials)} as "
-            "remote-write.sops.yaml and run `kubevc-gen render` (docs/monitoring.md)"
+            "remote-write.sops.yaml: `kubevc-gen hub set --remote-write-username USER "
+            "--remote-write-password-file FILE` (docs/monitoring.md)"
         )
 
 

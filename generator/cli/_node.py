@@ -22,7 +22,14 @@ from kubevc.nodeprep.cluster import (
     init_cluster,
     k3s_plan,
 )
-from kubevc.nodeprep.fluxsync import FluxSyncError, apply_flux_sync
+from kubevc.nodeprep.fluxsync import (
+    FluxSyncError,
+    age_key_secret,
+    apply_flux_manifests,
+    apply_flux_sync,
+    apply_secret,
+    git_credentials_secret,
+)
 from kubevc.nodeprep.join import (
     JoinError,
     JoinRequest,
@@ -360,6 +367,36 @@ def cluster() -> None:
     is_flag=True,
     help="Then apply clusters/REGION/flux-system/gotk-sync.yaml (Flux controllers must be installed).",
 )
+@click.option(
+    "--flux-manifests",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --flux-sync: apply this `flux install --export` output first and wait for its CRDs.",
+)
+@click.option(
+    "--git-ssh-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --flux-sync: deploy key for the flux-system git Secret (needs --git-known-hosts).",
+)
+@click.option(
+    "--git-known-hosts",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --git-ssh-key: the git host's known_hosts lines.",
+)
+@click.option(
+    "--git-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --flux-sync: file holding an https token for the flux-system git Secret.",
+)
+@click.option(
+    "--age-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --flux-sync: load this age private key into flux-system as Secret sops-age.",
+)
 @click.pass_context
 @handle_errors
 def cluster_init(
@@ -375,6 +412,11 @@ def cluster_init(
     k3s_installer: str | None,
     k3s_images: str | None,
     flux_sync: bool,
+    flux_manifests: Path | None,
+    git_ssh_key: Path | None,
+    git_known_hosts: Path | None,
+    git_token_file: Path | None,
+    age_key_file: Path | None,
 ) -> None:
     """Create REGION's cluster on its server node and add its context to the operator's kubeconfig.
 
@@ -384,10 +426,15 @@ def cluster_init(
     \b
     Example:
       kubevc-gen cluster init seoul --dry-run
+      kubevc-gen cluster init seoul --flux-sync --flux-manifests ./gotk-components.yaml \\
+          --git-ssh-key ./deploy-key --git-known-hosts ./known_hosts --age-key-file ~/.age/fleet.agekey
       kubevc-gen cluster init seoul --k3s-binary ./k3s-arm64 --k3s-installer ./install.sh \\
           --k3s-images ./k3s-airgap-images-arm64.tar.zst
     """
     spec = _load(ctx, region)
+    handover = _read_handover(
+        flux_sync, flux_manifests, git_ssh_key, git_known_hosts, git_token_file, age_key_file
+    )
     server = _server(spec)
     params = ClusterParams(
         region=region,
@@ -434,10 +481,65 @@ def cluster_init(
             click.echo(f"dry run: would apply {sync_file.relative_to(get_fleet(ctx).root)} to {context}")
         return
     if flux_sync:
-        _flux_sync(path, context, sync_file)
+        _flux_sync(path, context, sync_file, handover)
 
 
-def _flux_sync(kubeconfig: Path, context: str, sync_file: Path) -> None:
+class _Handover:
+    """What ``--flux-sync`` hands the new cluster besides gotk-sync.yaml, read before anything runs."""
+
+    def __init__(self) -> None:
+        self.manifests: str | None = None
+        self.secrets: list[dict[str, Any]] = []
+
+
+def _read_secret_file(option: str, path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:  # the message names the file, never its content
+        raise SpecError(f"{option} {path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _read_handover(
+    flux_sync: bool,
+    flux_manifests: Path | None,
+    git_ssh_key: Path | None,
+    git_known_hosts: Path | None,
+    git_token_file: Path | None,
+    age_key_file: Path | None,
+) -> _Handover:
+    handover = _Handover()
+    given = [flux_manifests, git_ssh_key, git_known_hosts, git_token_file, age_key_file]
+    if not flux_sync:
+        if any(p is not None for p in given):
+            raise SpecError(
+                "--flux-manifests, --git-ssh-key, --git-known-hosts, --git-token-file and "
+                "--age-key-file go with --flux-sync"
+            )
+        return handover
+    if git_known_hosts is not None and git_ssh_key is None:
+        raise SpecError("--git-known-hosts goes with --git-ssh-key")
+    text = _read_secret_file("--flux-manifests", flux_manifests)
+    if text is not None:
+        handover.manifests = text.decode("utf-8", errors="replace")
+    ssh_key = _read_secret_file("--git-ssh-key", git_ssh_key)
+    known_hosts = _read_secret_file("--git-known-hosts", git_known_hosts)
+    token = _read_secret_file("--git-token-file", git_token_file)
+    age_key = _read_secret_file("--age-key-file", age_key_file)
+    try:
+        if ssh_key is not None or token is not None:
+            handover.secrets.append(
+                git_credentials_secret(ssh_key=ssh_key, known_hosts=known_hosts, token=token)
+            )
+        if age_key is not None:
+            handover.secrets.append(age_key_secret(age_key))
+    except FluxSyncError as exc:
+        raise SpecError(str(exc)) from None
+    return handover
+
+
+def _flux_sync(kubeconfig: Path, context: str, sync_file: Path, handover: _Handover | None = None) -> None:
     # the kubernetes client takes a second to import; only `cluster init --flux-sync` needs it here
     from kubernetes.config import new_client_from_config
 
@@ -445,6 +547,11 @@ def _flux_sync(kubeconfig: Path, context: str, sync_file: Path) -> None:
         raise SpecError(f"{sync_file} is missing; run `kubevc-gen render` first")
     client = new_client_from_config(config_file=str(kubeconfig), context=context)  # type: ignore[no-untyped-call]
     try:
+        if handover is not None and handover.manifests is not None:
+            installed = apply_flux_manifests(client, handover.manifests, progress=progress)
+            click.echo(f"Flux controllers applied on {context}: {len(installed.applied)} object(s)")
+        for secret in handover.secrets if handover is not None else []:
+            click.echo(apply_secret(client, secret, progress=progress))
         result = apply_flux_sync(client, sync_file.read_text(encoding="utf-8"), progress=progress)
     except FluxSyncError as exc:
         fail([f"flux sync: {exc}"], EXIT_FINDINGS)

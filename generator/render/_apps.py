@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import SpecError
-from ..spec import FleetConfig, Profile, RegionSpec, flux, gateway_model, pick_profile
+from ..spec import FleetConfig, Profile, RegionSpec, flux, gateway_model, pick_profile, secret_resource
 from ._common import (
     FLUX_NS,
     REGION_LABEL,
@@ -190,5 +190,6 @@ def region_app_files(
             values_configmap(app, cfg.namespace, region.name, values)
         )
         resources.append(f"{app}-values.yaml")
+    resources += [secret_resource(s) for s in region.secrets]  # SOPS files: `kubevc-gen secret set`
     files[f"{base}/kustomization.yaml"] = generated(kustomization(resources))
     return files

@@ -8,8 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import charts_dir
-from ..repo import Fleet, load_hub, load_profiles, parse_fleet_config, read_label_files, sops_files
-from ..spec import FLEET_MARKER, FleetConfig, HubSpec, Profile, RegionSpec
+from ..repo import (
+    Fleet,
+    bootstrap_owned_folders,
+    load_hub,
+    load_profiles,
+    parse_fleet_config,
+    read_label_files,
+    sops_files,
+)
+from ..spec import FLEET_MARKER, HUB_NAME, FleetConfig, HubSpec, Profile, RegionSpec
 from ._charts import read_chart_files
 from ._hub import agent_folder, hub_controllers_folder
 
@@ -30,7 +38,9 @@ class RenderInputs:
 
     ``labels``: model label files by path in the fleet repo (missing ones absent: reported by the
     render); ``sops_files``: the operator's ``*.sops.yaml`` names by generated folder (the hub's);
-    ``charts``: the vendored chart files by path (``charts/...``).
+    ``charts``: the vendored chart files by path (``charts/...``);
+    ``bootstrap_owned``: the ``clusters/<name>/flux-system`` folders ``flux bootstrap`` committed
+    into (they hold ``gotk-components.yaml``): nothing in them is rendered.
     """
 
     config: FleetConfig
@@ -40,6 +50,7 @@ class RenderInputs:
     hub: HubSpec | None = None
     labels: Mapping[str, bytes] = field(default_factory=dict)
     sops_files: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    bootstrap_owned: frozenset[str] = frozenset()
 
 
 def read_inputs(
@@ -64,7 +75,22 @@ def read_inputs(
             hub_controllers_folder(),
             *(agent_folder(r) for r in ordered if r.monitoring),
         ]
-        sops = {folder: tuple(sops_files(fleet.root, folder)) for folder in folders}
+        # the operator's files on disk and those about to be written (`hub set` credentials)
+        sops = {
+            folder: tuple(
+                sorted(
+                    {
+                        *sops_files(fleet.root, folder),
+                        *(
+                            rel.rsplit("/", 1)[1]
+                            for rel in pending or {}
+                            if rel.rsplit("/", 1)[0] == folder and rel.endswith(".sops.yaml")
+                        ),
+                    }
+                )
+            )
+            for folder in folders
+        }
     wanted = [m.labels_file for r in ordered for m in r.models if m.labels_file]
     return RenderInputs(
         # `image add`: the fleet config about to be written in the same commit
@@ -77,4 +103,7 @@ def read_inputs(
         hub=the_hub,
         labels=read_label_files(fleet.root, wanted, pending),
         sops_files=sops,
+        bootstrap_owned=bootstrap_owned_folders(
+            fleet.root, [*(r.name for r in ordered), *([HUB_NAME] if the_hub is not None else [])]
+        ),
     )

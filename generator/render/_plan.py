@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
-from ..repo import Change, Fleet, region_to_yaml
-from ..spec import HubSpec, RegionSpec
+from ..errors import SpecError
+from ..repo import Change, Fleet, Git, bootstrap_owned_folders, region_to_yaml, under_folders
+from ..spec import HUB_NAME, HubSpec, RegionSpec
 from ._apps import APPS
 from ._cache import RenderCache
 from ._common import GENERATED_MARK
 from ._inputs import FROM_REPO, FromRepo, read_inputs
+from ._references import missing_references
 from ._tree import render_tree
 
 GENERATED_ROOTS = ("clusters", "apps", "infrastructure")
@@ -77,9 +79,24 @@ def plan_render(
     """
     specs = fleet.load_all() if regions is None else list(regions)
     files: dict[str, bytes | None] = dict(desired_tree(fleet, specs, hub=hub, pending=pending))
+    # `flux bootstrap` owns clusters/<name>/flux-system once it committed gotk-components.yaml there
+    owned = bootstrap_owned_folders(fleet.root, [*(r.name for r in specs), HUB_NAME])
     for rel in _existing_generated(fleet.root) - set(files):
-        files[rel] = None
+        if not under_folders(rel, owned):
+            files[rel] = None
+    check_references(fleet, files, pending)
     return Change(message=message, files=files)
+
+
+def check_references(
+    fleet: Fleet, files: Mapping[str, bytes | None], pending: Mapping[str, bytes] | None = None
+) -> None:
+    """Refuse (SpecError, nothing written) a render whose kustomizations name files not in the tree."""
+    listed = Git(fleet.root).query("ls-files", "-z")
+    tracked = {f for f in listed.stdout.split("\0") if f} if listed.returncode == 0 else set()
+    problems = missing_references({**files, **(pending or {})}, tracked)
+    if problems:
+        raise SpecError(problems)
 
 
 def plan_with_regions(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
+from ..repo import under_folders
 from ..spec import FleetConfig, Profile, RegionSpec
 from ._apps import app_base_files, region_app_files
 from ._cache import RenderCache, region_key
@@ -17,6 +18,7 @@ from ._clusters import cluster_files
 from ._hub import apply_hub
 from ._infrastructure import infrastructure_files
 from ._inputs import RenderInputs
+from ._notifications import add_notifications
 from ._region_values import region_infrastructure_files
 
 
@@ -27,6 +29,7 @@ def region_files(
     files = cluster_files(region)
     files.update(region_app_files(region, cfg, profiles, labels))
     files.update(region_infrastructure_files(region))
+    add_notifications(files, region, cfg)
     return files
 
 
@@ -55,4 +58,6 @@ def render_tree(inputs: RenderInputs, cache: RenderCache | None = None) -> dict[
         # the hub's tree, and the regions with monitoring in agent mode
         regions = sorted(inputs.regions, key=lambda r: r.name)
         apply_hub(inputs.hub, cfg, regions, inputs.sops_files, files)
+    if inputs.bootstrap_owned:  # `flux bootstrap` owns these folders: render nothing there
+        files = {rel: data for rel, data in files.items() if not under_folders(rel, inputs.bootstrap_owned)}
     return files

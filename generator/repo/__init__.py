@@ -6,6 +6,7 @@ hands its result back here as a :class:`Change` for :func:`apply_change`.
 """
 
 from ._apply import apply_change, check_fleet_branch
+from ._bootstrap import BOOTSTRAP_COMPONENTS, bootstrap_owned_folders, flux_system_folder, under_folders
 from ._bounded import MAX_BYTES, MAX_DEPTH, MAX_NODES, check_yaml_text, read_yaml_file
 from ._fleet import (
     REGION_HEADER,
@@ -39,6 +40,16 @@ from ._profiles import load_profiles, profile, profile_names, read_label_files
 from ._scaffold import TEMPLATE_DIR, init_fleet
 from ._selection import select_regions
 from ._setkeys import apply_assignments
+from ._sops import (
+    SOPS_CONFIG,
+    AgeKey,
+    age_recipients,
+    check_age_key_path,
+    check_age_recipient,
+    encrypt_secret,
+    new_age_key,
+    sops_binary,
+)
 from ._yamlio import (
     atomic_write,
     dump_documents,
@@ -51,13 +62,16 @@ from ._yamlio import (
 )
 
 __all__ = [
+    "BOOTSTRAP_COMPONENTS",
     "FAULT_STEP_ENV",
     "HUB_HEADER",
     "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_NODES",
     "REGION_HEADER",
+    "SOPS_CONFIG",
     "TEMPLATE_DIR",
+    "AgeKey",
     "Change",
     "ChangeOptions",
     "ChangeResult",
@@ -66,9 +80,13 @@ __all__ = [
     "HasRoot",
     "SyncState",
     "add_catalogue_image",
+    "age_recipients",
     "apply_assignments",
     "apply_change",
     "atomic_write",
+    "bootstrap_owned_folders",
+    "check_age_key_path",
+    "check_age_recipient",
     "check_fleet_branch",
     "check_value_overrides",
     "check_yaml_text",
@@ -76,8 +94,10 @@ __all__ = [
     "dump_documents",
     "dump_generated",
     "dump_roundtrip",
+    "encrypt_secret",
     "fleet_commit",
     "fleet_lock",
+    "flux_system_folder",
     "format_validation_error",
     "holds_lock",
     "hub_notes",
@@ -92,6 +112,7 @@ __all__ = [
     "merge_into",
     "merge_values",
     "missing_credentials",
+    "new_age_key",
     "parse_fleet_config",
     "parse_hub",
     "parse_region",
@@ -106,7 +127,9 @@ __all__ = [
     "region_to_yaml",
     "save_region",
     "select_regions",
+    "sops_binary",
     "sops_files",
     "to_plain",
+    "under_folders",
     "unified_diff",
 ]

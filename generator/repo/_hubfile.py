@@ -72,8 +72,8 @@ def missing_credentials(fleet: Fleet, regions: Sequence[RegionSpec]) -> list[str
     ]
 
 
-def hub_notes(fleet: Fleet) -> list[str]:
-    """What ``kubevc-gen validate`` reminds the operator of (missing encrypted credentials)."""
+def hub_notes(fleet: Fleet) -> list[tuple[str, str]]:
+    """(folder, problem) for every agent folder without encrypted credentials (``validate`` findings)."""
     hub = load_hub(fleet.root)
     if hub is None:
         return []
@@ -82,7 +82,11 @@ def hub_notes(fleet: Fleet) -> list[str]:
     except SpecError:
         return []
     return [
-        f"hub: {folder} has no *.sops.yaml with Secret {hub.credentials_secret!r} yet; this region's "
-        "remote write is refused until it is committed (docs/monitoring.md)"
+        (
+            folder,
+            f"no *.sops.yaml with Secret {hub.credentials_secret!r} yet: this region's remote write is "
+            "refused; run `kubevc-gen hub set --remote-write-username USER "
+            "--remote-write-password-file FILE`",
+        )
         for folder in missing_credentials(fleet, regions)
     ]

@@ -5,11 +5,12 @@ The shared tree to commit with it comes from the caller (``plan``): rendering is
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, distribution, version
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -33,6 +34,23 @@ def _kubevc_version() -> str:
         return "0.1.0"
 
 
+def default_kubevc_source() -> str:
+    """The pip requirement kubevc-gen itself was installed from (PEP 610 ``direct_url.json``):
+    a git URL pinned to the installed commit, a local wheel or folder; else the released version."""
+    try:
+        raw = distribution("kubevc").read_text("direct_url.json")
+    except PackageNotFoundError:  # pragma: no cover
+        raw = None
+    info = json.loads(raw) if raw else {}
+    url = str(info.get("url", ""))
+    vcs = info.get("vcs_info") or {}
+    if url and vcs.get("vcs") == "git" and vcs.get("commit_id"):
+        return f"kubevc[gen] @ git+{url}@{vcs['commit_id']}"
+    if url.startswith("file://"):
+        return f"kubevc[gen] @ {url}"
+    return f"kubevc[gen]=={_kubevc_version()}"
+
+
 def init_fleet(
     path: Path,
     plan: Callable[[Fleet], Change],
@@ -43,6 +61,7 @@ def init_fleet(
     namespace: str = "kubevc",
     age_recipient: str = "",
     force: bool = False,
+    kubevc_source: str | None = None,
 ) -> str:
     """Scaffold, write the files of ``plan`` (the rendered shared tree), ``git init`` and commit;
     return the commit id.
@@ -68,6 +87,8 @@ def init_fleet(
         raise SpecError(f"{path} is not empty; use --force to scaffold into it anyway")
     if (path / "kubevc-fleet.yaml").exists():
         raise SpecError(f"{path} is already a fleet repo")
+    if kubevc_source is not None and (not kubevc_source.strip() or any(c in kubevc_source for c in '"\n\\')):
+        raise SpecError("--kubevc-source must be one pip requirement (no quotes, backslashes or newlines)")
     probe = subprocess.run(["git", "check-ref-format", "--branch", branch], capture_output=True, check=False)
     if probe.returncode != 0:
         raise SpecError(f"--branch {branch!r} is not a valid git branch name")
@@ -90,6 +111,7 @@ def init_fleet(
                         "namespace": namespace,
                         "age_recipient": age_recipient,
                         "kubevc_version": _kubevc_version(),
+                        "kubevc_source": kubevc_source or default_kubevc_source(),
                     },
                 )
             )

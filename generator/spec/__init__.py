@@ -29,6 +29,7 @@ from ._images import (
     pick_image,
 )
 from ._names import DNS1123_LABEL, LABEL_VALUE, check_label_value, check_name
+from ._notifications import NOTIFICATIONS_NS, NotificationTarget, ProviderType
 from ._profiles import (
     BASE_PATH_PLACEHOLDER,
     PROFILES_DIR,
@@ -53,6 +54,7 @@ from ._region import (
 )
 from ._safety import URL_WITH_USERINFO, check_git_url, check_node_host, redact_url, url_has_credentials
 from ._schema import fields_at, resolve_key
+from ._secrets import SOPS_SUFFIX, check_secret_key, secret_file, secret_manifest, secret_resource
 from ._selector import Requirement, Selector, check_label, parse_label_changes, parse_selector
 from ._values import KPS_ALLOWED_KEYS, KPS_CHART, VALUES_CHARTS, deep_merge, kps_key_allowed, leaf_paths
 
@@ -69,9 +71,11 @@ __all__ = [
     "KPS_ALLOWED_KEYS",
     "KPS_CHART",
     "LABEL_VALUE",
+    "NOTIFICATIONS_NS",
     "PLATFORMS",
     "PROFILES_DIR",
     "REMOTE_WRITE_PATH",
+    "SOPS_SUFFIX",
     "URL_WITH_USERINFO",
     "VALUES_CHARTS",
     "WORKLOADS",
@@ -85,9 +89,11 @@ __all__ = [
     "ModelSpec",
     "NfsStorage",
     "NodeSpec",
+    "NotificationTarget",
     "Profile",
     "ProfileInput",
     "ProfileOutput",
+    "ProviderType",
     "RegionImages",
     "RegionSpec",
     "Requirement",
@@ -99,6 +105,7 @@ __all__ = [
     "check_label_value",
     "check_name",
     "check_node_host",
+    "check_secret_key",
     "deep_merge",
     "fields_at",
     "flux",
@@ -113,6 +120,9 @@ __all__ = [
     "pick_profile",
     "redact_url",
     "resolve_key",
+    "secret_file",
+    "secret_manifest",
+    "secret_resource",
     "shipped_profile_names",
     "url_has_credentials",
 ]

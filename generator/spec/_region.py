@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 
 from ._images import ImageCatalogue, RegionImages
 from ._names import check_name
+from ._notifications import NotificationTarget
 from ._profiles import shipped_profile_names
 from ._safety import check_node_host, redact_url
 from ._selector import check_label
@@ -187,6 +188,19 @@ class RegionSpec(_Model):
     images: RegionImages | None = None
     # chart values overriding what kubevc renders for this region, by chart (values.<chart>.<path>)
     values: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # SOPS-encrypted Secrets in apps/<name>/secrets/<secret>.sops.yaml (`kubevc-gen secret set`)
+    secrets: list[str] = Field(default_factory=list)
+    # where Flux error events of this region go (besides the fleet's own targets)
+    notifications: list[NotificationTarget] = Field(default_factory=list)
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: list[str]) -> list[str]:
+        for secret in value:
+            check_name(secret, "secret name")
+        if len(set(value)) != len(value):
+            raise ValueError("secrets has duplicates")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -268,6 +282,10 @@ class RegionSpec(_Model):
         for key in ("labels", "values"):  # nor do empty labels or values
             if not data.get(key):
                 data.pop(key, None)
+        if not self.secrets:
+            data.pop("secrets", None)
+        if not self.notifications:
+            data.pop("notifications", None)
         return data
 
     @property
@@ -298,3 +316,7 @@ class FleetConfig(_Model):
     namespace: str = "kubevc"
     # images per workload and platform, tried before the built-in ones (kubevc-gen image add)
     images: ImageCatalogue = Field(default_factory=ImageCatalogue)
+    # the pip requirement the fleet's CI installs kubevc-gen from (git URL + revision, or a wheel)
+    kubevc_source: str | None = None
+    # notification targets of every region (each region's secret part: `secret set --namespace flux-system`)
+    notifications: list[NotificationTarget] = Field(default_factory=list)

@@ -29,14 +29,15 @@ from typing import Any
 import yaml
 
 from ..errors import SpecError
-from ..repo import Fleet, hub_notes, load_hub
+from ..repo import BOOTSTRAP_COMPONENTS, Fleet, flux_system_folder, hub_notes, load_hub
 from ..spec import HUB_FILE, HUB_NAME, flux
+from ._bootstrap import check_bootstrap_sync
 from ._checkov import CHECKOV_SKIPS, run_checkov
 from ._docs import load_docs, obj_name, safe_load
 from ._region_config import check_region_config
 from ._report import SHARED, Progress, Report
 from ._schema import KUBE_VERSION, Schemas
-from ._secrets import check_secrets
+from ._secrets import check_region_secrets, check_secrets
 from ._tools import CHECKOV_MISSING, checkov_path, find_checkov, kubectl_path
 from ._urls import check_credential_urls
 
@@ -159,6 +160,13 @@ class _Validator:
         cluster = self.build(name, cluster_path)
         if cluster is None:
             return
+        # `flux bootstrap`'s controllers (gotk-components.yaml) are Flux's, not the fleet's to check
+        bootstrap_sync = f"{flux_system_folder(name)}/gotk-sync.yaml"
+        owned = (self.root / flux_system_folder(name) / BOOTSTRAP_COMPONENTS).is_file()
+        if owned:
+            cluster = [
+                o for o in cluster if not self.sources.file_of(o, cluster_path).endswith(BOOTSTRAP_COMPONENTS)
+            ]
         all_objects: list[tuple[str, dict[str, Any]]] = [(cluster_path, o) for o in cluster]
         kustomizations = {}
         git_repos = {}
@@ -181,7 +189,7 @@ class _Validator:
             if not isinstance(parsed, flux.Kustomization):
                 continue
             spec = parsed.spec
-            if spec.timeout is None:
+            if spec.timeout is None and not (owned and file == bootstrap_sync):
                 rep.add(name, "flux", file, parsed.ref, "spec.timeout is not set")
             for dep in spec.depends_on or []:
                 if (dep.namespace or ns, dep.name) not in kustomizations:
@@ -226,7 +234,9 @@ class _Validator:
                 if obj.get("kind") != "HelmRelease":
                     self.flux_object(name, self.sources.file_of(obj, origin), obj)
             elif not flux.is_flux(obj):
-                self.schema(name, self.sources.file_of(obj, origin), obj)
+                # kustomize-controller applies a SOPS file decrypted, without its `sops` metadata
+                checked = {k: v for k, v in obj.items() if k != "sops"} if "sops" in obj else obj
+                self.schema(name, self.sources.file_of(obj, origin), checked)
         self.rendered.setdefault(name, {})["fleet-tree.yaml"] = yaml.dump_all(
             [o for _, o in all_objects if not flux.is_flux(o)],
             Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
@@ -535,17 +545,21 @@ def validate_fleet(
             raise SpecError(f"unknown region(s): {', '.join(unknown)}")
         names = [n for n in names if n in regions]
     report = Report(regions=names)
+    skipped = "checkov skipped (--no-checkov)"
     if checkov and find_checkov() is None:
         if require_policy:
             checkov_path()  # raises: fail early, before the slow part
         checkov = False
-        report.notes.append(f"checkov skipped: {CHECKOV_MISSING} (--require-policy makes this a failure)")
+        skipped = f"checkov skipped: {CHECKOV_MISSING} (--require-policy makes this a failure)"
     valid: list[str] = []
     for name in names:
         say(f"{name}: region spec")
         try:
-            check_region_config(fleet.load(name), fleet.config, report)
+            spec = fleet.load(name)
+            check_region_config(spec, fleet.config, report)
             valid.append(name)
+            check_bootstrap_sync(fleet.root, name, spec.git.url, spec.git.branch, report)
+            check_region_secrets(fleet.root, name, spec.secrets, report)
         except SpecError as exc:
             for problem in exc.problems:
                 report.add(name, "spec", f"regions/{name}/region.yaml", "region", problem)
@@ -554,7 +568,9 @@ def validate_fleet(
         try:
             load_hub(fleet.root)
             valid.append(HUB_NAME)
-            report.notes.extend(hub_notes(fleet))
+            check_bootstrap_sync(fleet.root, HUB_NAME, fleet.config.git_url, fleet.config.branch, report)
+            for folder, message in hub_notes(fleet):  # remote write is refused without them
+                report.add(HUB_NAME, "secrets", folder, "Secret", message)
         except SpecError as exc:
             for problem in exc.problems:
                 report.add(HUB_NAME, "spec", HUB_FILE, "hub", problem)
@@ -574,7 +590,7 @@ def validate_fleet(
         if checkov and valid:
             v.checkov_results()
         elif not checkov:
-            report.notes.append("checkov skipped (--no-checkov)")
+            report.notes.append(skipped)
     finally:
         v.close()
     return report

@@ -22,9 +22,11 @@ from ._models import add_model, check_new_model, promote_model, rollback_model, 
 from ._region_config import add_image, label_regions, set_suspended_regions
 from ._regions import add_node, set_suspended
 from ._remove import remove_model, remove_node
+from ._secrets import SecretEntry, list_secrets, read_entries, remove_secret, set_secret
 
 __all__ = [
     "HubSetResult",
+    "SecretEntry",
     "StorageOptions",
     "add_image",
     "add_model",
@@ -33,18 +35,22 @@ __all__ = [
     "check_new_model",
     "init_fleet",
     "label_regions",
+    "list_secrets",
     "plan_full_render",
     "plan_regions_render",
     "promote_model",
+    "read_entries",
     "remove_hub",
     "remove_model",
     "remove_node",
     "remove_region",
+    "remove_secret",
     "render_fleet",
     "rollback_model",
     "set_canary_share",
     "set_hub",
     "set_region_keys",
+    "set_secret",
     "set_suspended",
     "set_suspended_regions",
     "storage_from_options",

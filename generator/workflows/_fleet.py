@@ -18,10 +18,13 @@ from ..repo import (
     Fleet,
     apply_assignments,
     apply_change,
+    check_age_key_path,
+    check_age_recipient,
     check_value_overrides,
     format_validation_error,
     load_region,
     merge_values,
+    new_age_key,
     parse_region,
     region_path,
 )
@@ -51,10 +54,25 @@ def init_fleet(
     namespace: str = "kubevc",
     age_recipient: str = "",
     force: bool = False,
+    age_key_file: Path | None = None,
+    kubevc_source: str | None = None,
 ) -> str:
-    """Scaffold a fleet repo in ``path`` with the rendered shared tree; return the first commit."""
+    """Scaffold a fleet repo in ``path`` with the rendered shared tree; return the first commit.
+
+    ``age_key_file``: make a new age key there (outside the repo, 0600) and use its public key as
+    ``.sops.yaml``'s recipient; the file is written only once the fleet is committed.
+    """
     check_git_url(git_url, "--git-url")
-    return scaffold_fleet(
+    key = None
+    if age_key_file is not None:
+        if age_recipient:
+            raise SpecError("give --age-recipient or --age-key-file, not both")
+        age_key_file = check_age_key_path(age_key_file, path)
+        key = new_age_key()
+        age_recipient = key.public
+    elif age_recipient:
+        check_age_recipient(age_recipient)
+    commit = scaffold_fleet(
         path,
         _initial_tree,
         git_url=git_url,
@@ -63,7 +81,11 @@ def init_fleet(
         namespace=namespace,
         age_recipient=age_recipient,
         force=force,
+        kubevc_source=kubevc_source,
     )
+    if key is not None and age_key_file is not None:
+        key.write(age_key_file)
+    return commit
 
 
 # --nfs-server, --nfs-path, --iscsi-portal, --iscsi-iqn, --iscsi-lun

@@ -20,6 +20,7 @@ from ..repo import (
     missing_credentials,
 )
 from ..spec import HUB_FILE, HubSpec, check_hub_against_regions
+from ._secrets import encrypted_secret
 
 HUB_KEYS = (
     "apiEndpoint",
@@ -38,8 +39,21 @@ class HubSetResult:
     missing_credentials: list[str]
 
 
-def set_hub(fleet: Fleet, changes: dict[str, str | None], options: ChangeOptions) -> HubSetResult:
-    """``hub set``: create or change ``hub/hub.yaml`` (keys not given keep their value), one commit."""
+REMOTE_WRITE_FILE = "remote-write.sops.yaml"
+MONITORING_NS = "monitoring"
+
+
+def set_hub(
+    fleet: Fleet,
+    changes: dict[str, str | None],
+    options: ChangeOptions,
+    credentials: tuple[str, bytes] | None = None,
+) -> HubSetResult:
+    """``hub set``: create or change ``hub/hub.yaml`` (keys not given keep their value), one commit.
+
+    ``credentials`` (username, password): encrypted with sops into every agent folder as
+    ``remote-write.sops.yaml`` (Secret :attr:`HubSpec.credentials_secret`), in the same commit.
+    """
     path = fleet.root / HUB_FILE
     current = load_hub(fleet.root)
     data: dict[str, Any] = current.to_yaml_data() if current is not None else {}
@@ -61,7 +75,17 @@ def set_hub(fleet: Fleet, changes: dict[str, str | None], options: ChangeOptions
     previous = path.read_text(encoding="utf-8") if path.is_file() else None
     changed = [k for k in HUB_KEYS if k in data]
     message = f"hub set ({', '.join(changed)})" if current is not None else f"hub set {spec.api_endpoint}"
-    change = plan_render(fleet, message, regions, hub=spec)
+    secrets: dict[str, bytes] = {}
+    if credentials is not None:
+        username, password = credentials
+        for region in regions:
+            if region.monitoring:
+                rel = f"infrastructure/agents/{region.name}/{REMOTE_WRITE_FILE}"
+                entries = {"username": username.encode(), "password": password}
+                secrets[rel] = encrypted_secret(fleet, rel, spec.credentials_secret, MONITORING_NS, entries)
+        message += " with remote-write credentials"
+    change = plan_render(fleet, message, regions, hub=spec, pending=secrets)
+    change.files.update(secrets)
     change.files[HUB_FILE] = hub_to_yaml(spec, previous).encode()
     result = apply_change(fleet, change, options)
     return HubSetResult(result, spec, missing_credentials(fleet, regions))

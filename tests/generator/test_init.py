@@ -20,7 +20,8 @@ def test_init_scaffolds_and_commits(tmp_path: Path) -> None:
         "--branch",
         "prod",
         "--age-recipient",
-        "age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq",
+        # a real age public key: init checks it
+        "age173ru7ky2zhadl79u7k0ev42has45n7648cd3qemj8c33spyj4v7qj4sd0k",
     )
     assert result.exit_code == 0, result.output
     for rel in (
@@ -35,7 +36,7 @@ def test_init_scaffolds_and_commits(tmp_path: Path) -> None:
         assert (root / rel).is_file(), rel
     workflow = (root / ".github/workflows/fleet.yaml").read_text()
     assert "kubevc-gen render --check" in workflow and "kubevc-gen validate" in workflow
-    assert "age1qqqq" in (root / ".sops.yaml").read_text()
+    assert "age173ru7ky2" in (root / ".sops.yaml").read_text()
     assert "https://git.example.com/ops/edge.git" in (root / "README.md").read_text()
     assert git(root, "rev-parse", "--abbrev-ref", "HEAD").strip() == "prod"
     assert git(root, "status", "--porcelain") == ""

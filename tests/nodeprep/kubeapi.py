@@ -37,6 +37,9 @@ class ApiState(Recorded):
     namespaces: set[str] = field(default_factory=lambda: {"default", "kube-system", "kube-public"})
     custom: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<group>/<plural>/<ns>/<name>"
     served_groups: set[str] = field(default_factory=set)  # API groups with installed CRDs
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # built-in kinds by object path
+    crd_gets_until_established: int = 1  # GETs of a new CRD answered before it reports Established
+    crd_gets: dict[str, int] = field(default_factory=dict)
 
 
 route: Router[ApiState] = Router()
@@ -111,7 +114,7 @@ def _namespace_create(h: KubeHandler, state: ApiState, _: Match) -> None:
     h.send(201, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 
 
-@route("*", r"/apis/([a-z.]+)/(v1)/namespaces/([a-z0-9-]+)/([a-z]+)(?:/([a-z0-9.-]+))?")
+@route("*", r"/apis/([a-z.]+\.fluxcd\.io)/(v1)/namespaces/([a-z0-9-]+)/([a-z]+)(?:/([a-z0-9.-]+))?")
 def _custom(h: KubeHandler, state: ApiState, crd: Match) -> None:
     group, _, namespace, plural, name = crd.groups()
     if group not in state.served_groups:
@@ -174,6 +177,53 @@ def _secret(h: KubeHandler, state: ApiState, secret: Match) -> None:
         h.send(200, found)
     else:
         h.send(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
+
+
+BUILTIN = (
+    r"(/api/v1|/apis/(?:apiextensions\.k8s\.io|rbac\.authorization\.k8s\.io|apps|networking\.k8s\.io)/v1)"
+    r"((?:/namespaces/[a-z0-9-]+)?/(?:customresourcedefinitions|clusterroles|clusterrolebindings|roles|"
+    r"rolebindings|serviceaccounts|services|configmaps|resourcequotas|deployments|networkpolicies|secrets))"
+    r"(?:/([a-z0-9.-]+))?"
+)
+
+
+@route("*", BUILTIN)
+def _builtin(h: KubeHandler, state: ApiState, found: Match) -> None:
+    """Create/get/replace of the built-in kinds `flux install --export` holds, and flux-system Secrets."""
+    prefix, collection, name = found.groups()
+    if h.command == "POST" and name is None:
+        body = h.body
+        key = f"{prefix}{collection}/{body['metadata']['name']}"
+        if key in state.objects:
+            h.fail(409, "AlreadyExists", f"{key} already exists")
+            return
+        body["metadata"]["resourceVersion"] = "1"
+        state.objects[key] = body
+        h.send(201, body)
+        return
+    key = f"{prefix}{collection}/{name}"
+    if key not in state.objects:
+        h.fail(404, "NotFound", f"{key} not found")
+        return
+    obj = state.objects[key]
+    if h.command == "GET":
+        if obj.get("kind") == "CustomResourceDefinition":
+            state.crd_gets[key] = state.crd_gets.get(key, 0) + 1
+            if state.crd_gets[key] > state.crd_gets_until_established:
+                obj["status"] = {"conditions": [{"type": "Established", "status": "True"}]}
+                state.served_groups.add(obj["spec"]["group"])
+        h.send(200, obj)
+        return
+    if h.command == "PUT":
+        body = h.body
+        if body["metadata"].get("resourceVersion") != obj["metadata"]["resourceVersion"]:
+            h.fail(409, "Conflict", "resourceVersion mismatch")
+            return
+        body["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
+        state.objects[key] = body
+        h.send(200, body)
+        return
+    h.not_found(found.group(0))
 
 
 class FakeKubeApi(KubeApiServer[ApiState]):
