@@ -13,7 +13,6 @@ part of an error message or a progress line.
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -126,45 +125,15 @@ def age_key_secret(key_file_text: bytes) -> dict[str, Any]:
     return _secret(AGE_KEY_SECRET, {"age.agekey": key_file_text})
 
 
-def _ensure_namespace(core: Any, namespace: str, say: Callable[[str], None]) -> None:
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-        say(f"namespace {namespace} created")
-    except ApiException as error:
-        if error.status != 409:
-            raise FluxSyncError(f"cannot create namespace {namespace} (HTTP {error.status})") from None
-
-
 def apply_secret(
     api_client: Any, secret: dict[str, Any], *, progress: Callable[[str], None] | None = None
 ) -> str:
     """Create or replace ``secret`` (its namespace created if needed); returns what was done."""
-    from kubernetes.client import CoreV1Api
-    from kubernetes.client.exceptions import ApiException
-
     say = progress or (lambda message: None)
-    core: Any = CoreV1Api(api_client)
     name, namespace = secret["metadata"]["name"], secret["metadata"]["namespace"]
-    _ensure_namespace(core, namespace, say)
-    label = f"Secret {namespace}/{name}"
-    try:
-        core.create_namespaced_secret(namespace, secret)
-        done = f"{label} (created)"
-    except ApiException as error:
-        if error.status != 409:
-            raise FluxSyncError(f"cannot create {label} (HTTP {error.status})") from None
-        current = core.read_namespaced_secret(name, namespace)
-        body = {
-            **secret,
-            "metadata": {**secret["metadata"], "resourceVersion": current.metadata.resource_version},
-        }
-        try:
-            core.replace_namespaced_secret(name, namespace, body)
-        except ApiException as error2:
-            raise FluxSyncError(f"cannot replace {label} (HTTP {error2.status})") from None
-        done = f"{label} (replaced)"
+    if kubeapi.ensure_namespace(kubeapi.core_api(api_client), namespace):
+        say(f"namespace {namespace} created")
+    done = f"Secret {namespace}/{name} ({kubeapi.apply_secret_object(api_client, secret)})"
     say(done)
     return done
 
@@ -186,28 +155,6 @@ def _object_path(doc: dict[str, Any]) -> tuple[str, str]:
     else:
         collection = f"{prefix}/{plural}"
     return collection, f"{collection}/{name}"
-
-
-class _HttpStatus(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-def _call(api_client: Any, path: str, method: str, body: Any = None) -> Any:
-    """One request through the client's own serialisation and auth; a non-2xx answer raises."""
-    request = api_client.param_serialize(
-        method,
-        path,
-        header_params={"Content-Type": "application/json", "Accept": "application/json"},
-        body=body,
-        auth_settings=["BearerToken"],
-    )
-    response = api_client.call_api(*request)
-    response.read()
-    if not 200 <= response.status < 300:
-        raise _HttpStatus(response.status)
-    return json.loads(response.data) if response.data else None
 
 
 def _established(crd: Any) -> bool:
@@ -245,20 +192,20 @@ def apply_flux_manifests(
         where = f"{meta.get('namespace') or FLUX_NAMESPACE}/" if "/namespaces/" in path else ""
         label = f"{doc['kind']} {where}{meta['name']}"
         try:
-            _call(api_client, collection, "POST", doc)
+            kubeapi.call_path(api_client, collection, "POST", doc)
             applied.append(f"{label} (created)")
-        except _HttpStatus as error:
+        except kubeapi.HttpStatusError as error:
             if error.status != 409:
                 raise FluxSyncError(f"cannot create {label} (HTTP {error.status})") from None
             if doc["kind"] == "Namespace":
                 applied.append(f"{label} (exists)")
             else:
-                current = _call(api_client, path, "GET")
+                current = kubeapi.call_path(api_client, path, "GET")
                 version = ((current or {}).get("metadata") or {}).get("resourceVersion")
                 body = {**doc, "metadata": {**doc["metadata"], "resourceVersion": version}}
                 try:
-                    _call(api_client, path, "PUT", body)
-                except _HttpStatus as error2:
+                    kubeapi.call_path(api_client, path, "PUT", body)
+                except kubeapi.HttpStatusError as error2:
                     raise FluxSyncError(f"cannot replace {label} (HTTP {error2.status})") from None
                 applied.append(f"{label} (replaced)")
         say(applied[-1])
@@ -266,7 +213,7 @@ def apply_flux_manifests(
     deadline = time.monotonic() + timeout
     waiting = list(crds)
     while waiting:
-        waiting = [p for p in waiting if not _established(_call(api_client, p, "GET"))]
+        waiting = [p for p in waiting if not _established(kubeapi.call_path(api_client, p, "GET"))]
         if not waiting:
             break
         if time.monotonic() >= deadline:

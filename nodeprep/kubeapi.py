@@ -12,6 +12,7 @@ exports this module's callers) while only ``node join`` and ``cluster init`` tal
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -21,8 +22,12 @@ from .plans.ca_pinning import ca_bundle_from_cluster_info
 from .plans.cluster import Distribution
 
 __all__ = [
+    "HttpStatusError",
     "apply_flux_object",
+    "apply_secret_object",
+    "call_path",
     "cluster_ca_bundle",
+    "core_api",
     "core_api_for_context",
     "create_token_secret",
     "delete_token_secret",
@@ -175,3 +180,63 @@ def apply_flux_object(custom: Any, doc: dict[str, Any], group: str, version: str
     body["metadata"] = {**doc["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}
     custom.replace_namespaced_custom_object(group, version, namespace, plural, name, body)
     return "replaced"
+
+
+def core_api(api_client: Any) -> Any:
+    """The CoreV1Api of ``api_client``."""
+    from kubernetes.client import CoreV1Api
+
+    return CoreV1Api(api_client)
+
+
+def apply_secret_object(api_client: Any, secret: dict[str, Any]) -> str:
+    """Create or replace one Secret (its namespace must exist); ``created`` or ``replaced``.
+
+    Errors name the Secret and the HTTP status only: a Secret's values never reach a message.
+    """
+    from kubernetes.client.exceptions import ApiException
+
+    core = core_api(api_client)
+    name, namespace = secret["metadata"]["name"], secret["metadata"]["namespace"]
+    label = f"Secret {namespace}/{name}"
+    try:
+        core.create_namespaced_secret(namespace, secret)
+        return "created"
+    except ApiException as error:
+        if error.status != 409:
+            raise FluxSyncError(f"cannot create {label} (HTTP {error.status})") from None
+    current = core.read_namespaced_secret(name, namespace)
+    body = {
+        **secret,
+        "metadata": {**secret["metadata"], "resourceVersion": current.metadata.resource_version},
+    }
+    try:
+        core.replace_namespaced_secret(name, namespace, body)
+    except ApiException as error:
+        raise FluxSyncError(f"cannot replace {label} (HTTP {error.status})") from None
+    return "replaced"
+
+
+class HttpStatusError(Exception):
+    """A non-2xx answer to :func:`call_path`."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def call_path(api_client: Any, path: str, method: str, body: Any = None) -> Any:
+    """One request to an API path (any kind, for `flux install --export` output) through the
+    client's own serialisation and auth; the decoded JSON answer, or HttpStatusError."""
+    request = api_client.param_serialize(
+        method,
+        path,
+        header_params={"Content-Type": "application/json", "Accept": "application/json"},
+        body=body,
+        auth_settings=["BearerToken"],
+    )
+    response = api_client.call_api(*request)
+    response.read()
+    if not 200 <= response.status < 300:
+        raise HttpStatusError(response.status)
+    return json.loads(response.data) if response.data else None

@@ -208,6 +208,6 @@ def test_cluster_init_bad_handover_input_is_one_line(tmp_path: Path, extra: list
     result = runner.invoke(
         cli, ["--fleet", str(root), "cluster", "init", "seoul", *args], prog_name="kubevc-gen"
     )
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 5, result.output  # bad input (2 is click usage only)
     assert message in result.output and len(result.output.strip().splitlines()) == 1, result.output
     assert not any(t in result.output for t in SECRET_TEXTS)
