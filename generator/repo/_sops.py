@@ -144,4 +144,22 @@ def encrypt_secret(root: Path, rel: str, manifest: str, secrets: Iterable[str] =
         lines = [ln for ln in proc.stderr.decode(errors="replace").splitlines() if ln.strip()]
         reason = _scrub(lines[-1].strip(), secrets) if lines else f"exit {proc.returncode}"
         raise SpecError(f"sops could not encrypt {rel}: {reason}")
+    _check_encrypted(rel, proc.stdout, secrets)
     return proc.stdout
+
+
+def _check_encrypted(rel: str, output: bytes, secrets: Iterable[str]) -> None:
+    """Refuse sops output that would put a value in git in the clear (a .sops.yaml rule whose
+    ``encrypted_regex`` misses ``data``, for example)."""
+    try:
+        doc = yaml.safe_load(output)
+    except yaml.YAMLError:
+        doc = None
+    values = [v for section in ("data", "stringData") for v in ((doc or {}).get(section) or {}).values()]
+    clear = any(not (isinstance(v, str) and v.startswith("ENC[")) for v in values)
+    text = output.decode(errors="replace")
+    if not isinstance(doc, dict) or not doc.get("sops") or clear or any(s and s in text for s in secrets):
+        raise SpecError(
+            f"sops left values of {rel} unencrypted: check the creation rule in {SOPS_CONFIG} "
+            "(encrypted_regex must cover data); nothing was written"
+        )

@@ -178,6 +178,20 @@ def test_wrong_age_recipient_is_refused(fleet: Path, recipient: str, message: st
     assert_no_plaintext(fleet, result.output)
 
 
+def test_a_rule_that_leaves_values_in_the_clear_is_refused(sfleet: Path) -> None:
+    text = (sfleet / ".sops.yaml").read_text().replace("^(data|stringData)$", "^(metadata)$")
+    (sfleet / ".sops.yaml").write_text(text)
+    git(sfleet, "commit", "-q", "-am", "a rule that encrypts the wrong keys")
+    before = snapshot(sfleet)
+    result = run_gen("secret", "set", "seoul", "db", "--from-literal", f"k={PLAIN}", fleet=sfleet)
+    assert (
+        result.exit_code == 2
+        and "left values of apps/seoul/secrets/db.sops.yaml unencrypted" in result.output
+    )
+    assert snapshot(sfleet) == before
+    assert_no_plaintext(sfleet, result.output)
+
+
 def test_sops_missing_from_path(sfleet: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     only_git = tmp_path / "only-git"  # a PATH with git (the change machinery needs it) and no sops
     only_git.mkdir()
