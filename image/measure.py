@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from typing import Any
 import yaml
 
 from image.oci_runtime import Container, prepare_bundle, unpack, wait_http
-from kubevc.gateway.testing import run_test_backend
+from kubevc.gateway.testing import backend_doc, config_doc, free_port, run_test_backend, yolo_profile
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs/deployment.md"
@@ -35,23 +34,11 @@ def start_to_ready(layout: Path, tag: str, runs: int) -> list[float]:
         work = Path(tmp)
         bundle = unpack(layout, tag, work / "bundle")
         for run in range(runs):
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
+            port = free_port()
             config_dir = work / f"config-{run}"
             config_dir.mkdir(mode=0o755)
-            config = {
-                "server": {"host": "127.0.0.1", "port": port, "drainSeconds": 1},
-                "backends": [{"name": "tf", "protocol": "tfserving", "address": backend.address}],
-                "models": [
-                    {
-                        "name": "yolov5",
-                        "backend": "tf",
-                        "input": {"kind": "image", "name": "images"},
-                        "output": {"name": "output0", "postprocess": "yolo"},
-                    }
-                ],
-            }
+            config = config_doc([backend_doc("tf", backend.address)], [yolo_profile()], log_level=None)
+            config["server"] = {"host": "127.0.0.1", "port": port, "drainSeconds": 1}
             (config_dir / "gateway.yaml").write_text(yaml.safe_dump(config))
             (config_dir / "gateway.yaml").chmod(0o644)
             prepare_bundle(bundle, binds={"/etc/kubevc-gateway": config_dir})

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import urllib.request
 from collections.abc import Iterator
@@ -27,7 +26,14 @@ from skimage import data
 
 from image import build as image_build
 from image.oci_runtime import Container, elf_files, prepare_bundle, unpack, wait_http
-from kubevc.gateway.testing import TestBackend, run_test_backend
+from kubevc.gateway.testing import (
+    TestBackend,
+    backend_doc,
+    config_doc,
+    free_port,
+    run_test_backend,
+    yolo_profile,
+)
 
 # The first test may build both platforms (a few minutes with cold caches) inside its fixture.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -190,27 +196,10 @@ def test_arm64_every_elf_file_is_aarch64_and_every_library_resolves(bundles: dic
 # --- the image running ---------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 def _gateway_config(directory: Path, backend: TestBackend, port: int) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    config = {
-        "server": {"host": "127.0.0.1", "port": port, "drainSeconds": 2},
-        "backends": [{"name": "tf", "protocol": "tfserving", "address": backend.address}],
-        "models": [
-            {
-                "name": "yolov5",
-                "backend": "tf",
-                "input": {"kind": "image", "name": "images"},
-                "output": {"name": "output0", "postprocess": "yolo"},
-            }
-        ],
-    }
+    config = config_doc([backend_doc("tf", backend.address)], [yolo_profile()], log_level=None)
+    config["server"] = {"host": "127.0.0.1", "port": port, "drainSeconds": 2}
     (directory / "gateway.yaml").write_text(yaml.safe_dump(config))
     # The container user (not root) reads the bind-mounted directory.
     directory.chmod(0o755)
@@ -222,7 +211,7 @@ def smoke_test(
     runtime: str, bundle: Path, backend: TestBackend, jpeg: bytes, work: Path, timeout: float
 ) -> None:
     """Serve /healthz, /readyz and a real JPEG /infer from the container, then stop it with SIGTERM."""
-    port = _free_port()
+    port = free_port()
     config_dir = _gateway_config(work / "config", backend, port)
     prepare_bundle(bundle, binds={"/etc/kubevc-gateway": config_dir}, tmpfs=("/tmp",), host_network=True)
     container = Container(runtime, bundle, f"kubevc-test-{os.getpid()}-{port}", work / "state")
