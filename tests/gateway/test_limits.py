@@ -198,8 +198,9 @@ def test_work_stops_at_the_deadline(backend: Any, vocab_file: Path) -> None:
         for t in threads:
             t.join(180)
         assert any(r.status_code == 504 for r in answers), [r.status_code for r in answers]
-        for r in answers:
-            assert r.status_code in (200, 504) and r.json()["status"] == r.status_code
+        for r in answers:  # answered in time (a loaded machine may finish some), or a JSON 504
+            assert r.status_code in (200, 504), r.status_code
+            assert r.status_code == 200 or r.json()["status"] == 504
         deadline = time.monotonic() + 60
         while True:  # the pool empties: nothing queued is left to run after its request is gone
             text = httpx.get(gw.url + "/metrics").text

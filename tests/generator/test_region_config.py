@@ -186,22 +186,26 @@ def test_image_list(gen: Gen) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "needle"),
+    ("args", "needle", "code"),
     [
-        (["image", "add", "serving", "x:latest", "--platform", "linux/arm64"], "pinned tag"),
-        (["image", "add", "serving", "x:1"], "--platform"),
-        (["image", "add", "nope", "x:1", "--platform", "linux/arm64"], "nope"),
-        (["image", "add", "serving", "x:1", "--platform", "linux/s390x"], "s390x"),
+        (["image", "add", "serving", "x:latest", "--platform", "linux/arm64"], "pinned tag", 5),
+        (["image", "add", "serving", "x:1"], "--platform", 2),
+        (["image", "add", "nope", "x:1", "--platform", "linux/arm64"], "nope", 2),
+        (["image", "add", "serving", "x:1", "--platform", "linux/s390x"], "s390x", 2),
         (
             ["image", "add", "serving", "emacski/tensorflow-serving:2.6.0", "--platform", "linux/arm64"],
             "already lists",
+            5,
         ),
     ],
 )
-def test_bad_image_add_changes_nothing(gen: Gen, fleet: Path, args: list[str], needle: str) -> None:
+def test_bad_image_add_changes_nothing(
+    gen: Gen, fleet: Path, args: list[str], needle: str, code: int
+) -> None:
+    # 2: click's usage errors (a missing option, a value outside a choice); 5: bad input
     before = snapshot(fleet)
     result = gen(*args)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == code, result.output
     assert needle in result.output and "Traceback" not in result.output
     assert snapshot(fleet) == before
 
@@ -283,7 +287,7 @@ def test_values_file(gen: Gen, fleet: Path, tmp_path: Path) -> None:
 def test_bad_values_change_nothing(gen: Gen, fleet: Path, args: list[str], needle: str) -> None:
     before = snapshot(fleet)
     result = gen("region", "set", "seoul", *args)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 5, result.output
     assert needle in " ".join(result.output.split()), result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert snapshot(fleet) == before
@@ -323,7 +327,7 @@ def test_region_label_and_selectors(gen: Gen, fleet: Path) -> None:
 
     assert names("seoul") == ["bert"] and names("busan") == []
     canary = gen("model", "canary", "bert", "--percent", "5", "--selector", "tier!=canary")
-    assert canary.exit_code == 2 and "bert" in canary.output  # busan has no bert
+    assert canary.exit_code == 5 and "bert" in canary.output  # busan has no bert
     valid = gen("validate", "--no-checkov", "-l", "site=factory")
     assert valid.exit_code == 0, valid.output
     assert "busan" not in valid.output
@@ -352,25 +356,26 @@ def test_region_label_and_selectors(gen: Gen, fleet: Path) -> None:
 def test_selector_matching_nothing_is_an_error(gen: Gen, fleet: Path, args: list[str]) -> None:
     before = snapshot(fleet)
     result = gen(*args)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 5, result.output
     assert "selector 'tier=nowhere' matches no region" in " ".join(result.output.split())
     assert snapshot(fleet) == before
 
 
 @pytest.mark.parametrize(
-    ("args", "needle"),
+    ("args", "needle", "code"),
     [
-        (["validate", "-l", "a in (b"], "without ')'"),
-        (["status", "seoul", "-l", "a=b"], "not both"),
-        (["region", "label", "seoul", "tier"], "KEY=VALUE"),
-        (["region", "label", "seoul", "tier=a b"], "not a label value"),
-        (["region", "set", "seoul", "labels.tier=-x"], "not a label value"),
+        (["validate", "-l", "a in (b"], "without ')'", 2),
+        (["status", "seoul", "-l", "a=b"], "not both", 5),
+        (["region", "label", "seoul", "tier"], "KEY=VALUE", 2),
+        (["region", "label", "seoul", "tier=a b"], "not a label value", 5),
+        (["region", "set", "seoul", "labels.tier=-x"], "not a label value", 5),
     ],
 )
-def test_bad_selector_and_label_input(gen: Gen, fleet: Path, args: list[str], needle: str) -> None:
+def test_bad_selector_and_label_input(gen: Gen, fleet: Path, args: list[str], needle: str, code: int) -> None:
+    # 2: click's usage errors (a malformed option value); 5: bad input
     before = snapshot(fleet)
     result = gen(*args)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == code, result.output
     assert needle in result.output
     assert snapshot(fleet) == before
 
@@ -422,7 +427,7 @@ def test_suspend_by_selector_is_one_commit(gen: Gen, fleet: Path) -> None:
     )
     for region in ("seoul", "busan"):
         assert yaml.safe_load((fleet / f"regions/{region}/region.yaml").read_text())["suspended"] is True
-    assert gen("suspend").exit_code == 2
+    assert gen("suspend").exit_code == 5
 
 
 # --------------------------------------------------------------------------- model remove / node remove
@@ -437,11 +442,11 @@ def test_model_remove_refuses_the_stable_model_unless_forced(gen: Gen, fleet: Pa
     assert (fleet / "models/bert/labels.txt").is_file()
     before = snapshot(fleet)
     refused = gen("model", "remove", "resnet50")
-    assert refused.exit_code == 2
+    assert refused.exit_code == 5
     assert "region busan: model 'resnet50' is the stable version (1)" in " ".join(refused.output.split())
     assert "--force" in refused.output
     assert snapshot(fleet) == before
-    assert gen("model", "remove", "nothere").exit_code == 2
+    assert gen("model", "remove", "nothere").exit_code == 5
     assert snapshot(fleet) == before
     # no stable label: removed without --force, its label file with it
     removed = gen("model", "remove", "bert")
@@ -461,7 +466,7 @@ def test_node_remove_prints_what_to_drain(gen: Gen, fleet: Path) -> None:
     )
     before = snapshot(fleet)
     missing = gen("node", "remove", "seoul", "10.8.0.9")
-    assert missing.exit_code == 2 and "no node '10.8.0.9' (nodes: 10.8.0.2, 10.8.0.3)" in missing.output
+    assert missing.exit_code == 5 and "no node '10.8.0.9' (nodes: 10.8.0.2, 10.8.0.3)" in missing.output
     assert snapshot(fleet) == before
     result = gen("node", "remove", "seoul", "10.8.0.3")
     assert result.exit_code == 0, result.output

@@ -149,7 +149,7 @@ def test_secret_set_encrypts_commits_and_decrypts(
 def test_bad_secret_input_changes_nothing(sfleet: Path, args: list[str], message: str) -> None:
     before = snapshot(sfleet)
     result = run_gen(*args, fleet=sfleet)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 5, result.output
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert snapshot(sfleet) == before
@@ -172,7 +172,7 @@ def test_wrong_age_recipient_is_refused(fleet: Path, recipient: str, message: st
     git(fleet, "commit", "-q", "--allow-empty", "-am", "recipient")
     before = snapshot(fleet)
     result = run_gen("secret", "set", "seoul", "db", "--from-literal", f"k={PLAIN}", fleet=fleet)
-    assert result.exit_code == 2 and message in result.output, result.output
+    assert result.exit_code == 5 and message in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1
     assert snapshot(fleet) == before
     assert_no_plaintext(fleet, result.output)
@@ -185,7 +185,7 @@ def test_a_rule_that_leaves_values_in_the_clear_is_refused(sfleet: Path) -> None
     before = snapshot(sfleet)
     result = run_gen("secret", "set", "seoul", "db", "--from-literal", f"k={PLAIN}", fleet=sfleet)
     assert (
-        result.exit_code == 2
+        result.exit_code == 5
         and "left values of apps/seoul/secrets/db.sops.yaml unencrypted" in result.output
     )
     assert snapshot(sfleet) == before
@@ -203,7 +203,7 @@ def test_sops_missing_from_path(sfleet: Path, monkeypatch: pytest.MonkeyPatch, t
     before = snapshot(sfleet)
     result = run_gen("secret", "set", "seoul", "db", "--from-literal", f"k={PLAIN}", fleet=sfleet)
     monkeypatch.undo()
-    assert result.exit_code == 2 and "sops is not on PATH" in result.output, result.output
+    assert result.exit_code == 5 and "sops is not on PATH" in result.output, result.output
     assert snapshot(sfleet) == before
 
 
@@ -231,7 +231,7 @@ def test_render_refuses_a_kustomization_naming_a_missing_file(sfleet: Path) -> N
     git(sfleet, "commit", "-q", "-am", "list a secret nobody created")
     before = snapshot(sfleet)
     result = run_gen("render", fleet=sfleet)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 5, result.output
     assert "apps/seoul/kustomization.yaml lists secrets/ghost.sops.yaml" in result.output
     assert "kubevc-gen secret set seoul ghost" in result.output
     assert snapshot(sfleet) == before
@@ -243,7 +243,7 @@ def test_render_refuses_untracked_hub_credentials(sfleet: Path) -> None:
     (folder / "remote-write.sops.yaml").write_text("apiVersion: v1\nkind: Secret\n")  # never git-added
     before = snapshot(sfleet)
     result = run_gen("render", fleet=sfleet)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 5, result.output
     assert "infrastructure/agents/seoul/kustomization.yaml lists remote-write.sops.yaml" in result.output
     assert snapshot(sfleet) == before
 
@@ -281,7 +281,7 @@ def test_hub_set_with_credentials_encrypts_them_into_every_agent_folder(
 def test_hub_set_credentials_bad_input(sfleet: Path, tmp_path: Path) -> None:
     before = snapshot(sfleet)
     result = run_gen(*HUB, "--remote-write-username", "u", fleet=sfleet)
-    assert result.exit_code == 2 and "together" in result.output
+    assert result.exit_code == 5 and "together" in result.output
     result = run_gen(
         *HUB,
         "--remote-write-username",
@@ -290,7 +290,7 @@ def test_hub_set_credentials_bad_input(sfleet: Path, tmp_path: Path) -> None:
         str(tmp_path / "nope"),
         fleet=sfleet,
     )
-    assert result.exit_code == 2 and "--remote-write-password-file" in result.output
+    assert result.exit_code == 5 and "--remote-write-password-file" in result.output
     assert snapshot(sfleet) == before
 
 
@@ -310,8 +310,8 @@ def test_init_age_key_file_prints_only_the_public_key(tmp_path: Path) -> None:
     assert secret_line[0] not in git(root, "log", "-p", "--all")
     # a key inside the repo, or over an existing file, is refused before anything is written
     again = run_gen("init", str(tmp_path / "other"), "--age-key-file", str(key))
-    assert again.exit_code == 2 and "already exists" in again.output
+    assert again.exit_code == 5 and "already exists" in again.output
     assert not (tmp_path / "other").exists()
     inside = run_gen("init", str(tmp_path / "third"), "--age-key-file", str(tmp_path / "third" / "k.agekey"))
-    assert inside.exit_code == 2 and "inside the fleet repo" in inside.output
+    assert inside.exit_code == 5 and "inside the fleet repo" in inside.output
     assert not (tmp_path / "third").exists()
