@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubevc.generator.demo import SEOUL
+from kubevc.generator.demo import SEOUL, SERVING_ARM64
 
 from .conftest import run_gen
 
@@ -50,6 +50,7 @@ def test_generated_workflow_steps_pass_in_a_fresh_venv(repo_root: Path, tmp_path
     assert made.exit_code == 0, made.output
     assert yaml.safe_load((fleet / "kubevc-fleet.yaml").read_text())["kubevcSource"] == source
     assert run_gen(*SEOUL, fleet=fleet).exit_code == 0
+    assert run_gen(*SERVING_ARM64, fleet=fleet).exit_code == 0  # seoul is arm64
     workflow = yaml.safe_load((fleet / ".github/workflows/fleet.yaml").read_text())
     steps = [s for s in workflow["jobs"]["check"]["steps"] if "run" in s]
     assert [s["name"] for s in steps] == [

@@ -87,8 +87,8 @@ def test_fleet_targets_reach_every_region(sfleet: Path, crd_validators: Any) -> 
 def test_a_target_without_its_secret_is_refused(sfleet: Path) -> None:  # noqa: F811
     before = snapshot(sfleet)
     result = run_gen("region", "set", "seoul", SLACK, fleet=sfleet)
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 5, result.output
     assert "kubevc-gen secret set seoul slack-hook --namespace flux-system" in result.output
     assert snapshot(sfleet) == before
     bad = run_gen("region", "set", "seoul", "notifications=[{name: x, type: carrier-pigeon}]", fleet=sfleet)
-    assert bad.exit_code == 2 and snapshot(sfleet) == before
+    assert bad.exit_code == 5 and snapshot(sfleet) == before

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from kubevc.generator.demo import BUSAN, SEOUL
+from kubevc.generator.demo import BUSAN, SEOUL, SERVING_ARM64
 from kubevc.generator.validate import kubectl_path
 
 from .bootstrap_commit import bootstrap_commit
@@ -36,6 +36,7 @@ def test_readme_walkthrough(tmp_path: Path, shared_dir: Path, crd_validators: An
 
     gen("init", str(root), "--git-url", "https://git.example.com/ops/fleet.git", "--age-key-file", str(key))
     gen(*SEOUL)
+    gen(*SERVING_ARM64)  # seoul is arm64: tensorflow/serving is amd64 only
     gen(*BUSAN)
     bootstrap_commit(root, "seoul", shared_dir)
     gen("secret", "set", "seoul", "gateway-token", "--from-literal", f"token={PLAIN}")
