@@ -12,10 +12,12 @@ DEMO_EXTRAS := gen,gateway,demo
 CHECKOV     := $(TOOLS)/checkov/bin/checkov
 MLSERVER    := $(TOOLS)/mlserver/bin/mlserver
 TF_PYTHON   := $(TOOLS)/tf/bin/python
+TRITON_PYTHON := $(TOOLS)/triton/bin/python
 TF_VERSION  := 2.21.0
 export KUBEVC_CHECKOV   := $(abspath $(CHECKOV))
 export KUBEVC_MLSERVER  := $(abspath $(MLSERVER))
 export KUBEVC_TF_PYTHON := $(abspath $(TF_PYTHON))
+export KUBEVC_TRITON_PYTHON := $(abspath $(TRITON_PYTHON))
 export PATH := $(abspath $(BIN)):$(PATH)
 PIP_QUIET   := --quiet --disable-pip-version-check
 # Debian packages the tests use: debootstrap (pyinfra @chroot tests), iproute2 (network
@@ -61,7 +63,7 @@ $(VENV)/.installed-demo: pyproject.toml $(CONSTRAINTS)
 	touch $@
 
 # A stamp file per tool venv marks a finished install, so an interrupted one is redone.
-tools: $(TOOLS)/checkov/.installed $(TOOLS)/mlserver/.installed $(TOOLS)/tf/.installed
+tools: $(TOOLS)/checkov/.installed $(TOOLS)/mlserver/.installed $(TOOLS)/tf/.installed $(TOOLS)/triton/.installed
 
 $(TOOLS)/checkov/.installed:
 	$(PYTHON) -m venv $(TOOLS)/checkov
@@ -78,6 +80,13 @@ $(TOOLS)/tf/.installed:
 	$(PYTHON) -m venv $(TOOLS)/tf
 	$(TOOLS)/tf/bin/pip install $(PIP_QUIET) "tensorflow-cpu==$(TF_VERSION)"
 	$(TOOLS)/tf/bin/pip install $(PIP_QUIET) --no-deps "tensorflow-serving-api==$(TF_VERSION)"
+	touch $@
+
+# The real tritonserver (CPU, Python backend) that nvidia-pytriton's wheel ships; models' Python
+# code runs with this venv's numpy. kubevc.gateway.testing.run_tritonserver starts it.
+$(TOOLS)/triton/.installed:
+	$(PYTHON) -m venv $(TOOLS)/triton
+	$(TOOLS)/triton/bin/pip install $(PIP_QUIET) "nvidia-pytriton==0.7.0" numpy
 	touch $@
 
 # Installs missing Debian packages when running as root; otherwise says what the tests will skip.

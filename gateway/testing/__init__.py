@@ -7,6 +7,8 @@
 * :func:`config_doc`, :func:`backend_doc` and the ``*_profile`` functions: gateway configuration
   documents for such models, as ``parse_config`` takes them.
 * :func:`free_port`: a free TCP port for servers started as subprocesses.
+* :func:`run_tritonserver` / :func:`triton_install`: the real ``tritonserver`` of PyPI's
+  ``nvidia-pytriton`` serving a model repository (Python backend, CPU only).
 * :func:`gateway_process`, :func:`memory_use`, :func:`png_bomb`, :func:`multipart`: the gateway as
   a process of its own with its memory read from ``/proc``, and the bodies that attack it.
 """
@@ -31,12 +33,15 @@ from kubevc.gateway.testing._profiles import (
     text_profile,
     yolo_profile,
 )
+from kubevc.gateway.testing._triton import TritonInstall, TritonServer, run_tritonserver, triton_install
 
 __all__ = [
     "GatewayProcess",
     "MemoryUse",
     "TestBackend",
     "TestModel",
+    "TritonInstall",
+    "TritonServer",
     "backend_doc",
     "classifier_profile",
     "config_doc",
@@ -48,7 +53,9 @@ __all__ = [
     "multipart",
     "png_bomb",
     "run_test_backend",
+    "run_tritonserver",
     "tensor_profile",
     "text_profile",
+    "triton_install",
     "yolo_profile",
 ]

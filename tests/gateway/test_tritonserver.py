@@ -1,0 +1,75 @@
+"""The real ``tritonserver`` of ``nvidia-pytriton`` (its own venv) answers the gateway over v2 gRPC."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
+from kubevc.gateway._proto.inference import grpc_predict_v2_pb2_grpc as v2grpc
+from kubevc.gateway.testing import TritonServer, run_tritonserver, triton_install
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+
+ADD_ONE = """
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        answers = []
+        for request in requests:
+            x = pb_utils.get_input_tensor_by_name(request, "X").as_numpy()
+            answers.append(pb_utils.InferenceResponse([pb_utils.Tensor("Y", (x + 1).astype(np.float32))]))
+        return answers
+"""
+
+CONFIG = """backend: "python"
+max_batch_size: 0
+input [ { name: "X" data_type: TYPE_FP32 dims: [ -1 ] } ]
+output [ { name: "Y" data_type: TYPE_FP32 dims: [ -1 ] } ]
+"""
+
+
+@pytest.fixture(scope="module")
+def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
+    python = os.environ.get("KUBEVC_TRITON_PYTHON") or str(REPO / ".tools/triton/bin/python")
+    try:
+        install = triton_install(python)
+    except FileNotFoundError as missing:
+        pytest.fail(f"{missing}: run `make tools` (or set KUBEVC_TRITON_PYTHON)")
+    repository = tmp_path_factory.mktemp("triton-models")
+    (repository / "add_one" / "1").mkdir(parents=True)
+    (repository / "add_one" / "config.pbtxt").write_text(CONFIG)
+    (repository / "add_one" / "1" / "model.py").write_text(ADD_ONE)
+    with run_tritonserver(repository, install=install) as server:
+        yield server
+
+
+def test_python_backend_model_answers_over_v2_grpc(triton: TritonServer) -> None:
+    values = np.array([1.5, -2.0, 3.25], dtype=np.float32)
+    request = v2pb.ModelInferRequest(model_name="add_one")
+    tensor = request.inputs.add(name="X", datatype="FP32", shape=[3])
+    request.raw_input_contents.append(values.tobytes())
+    assert tensor.name == "X"
+    with grpc.insecure_channel(triton.grpc_target) as channel:
+        stub = v2grpc.GRPCInferenceServiceStub(channel)
+        metadata = stub.ModelMetadata(v2pb.ModelMetadataRequest(name="add_one"), timeout=30)
+        answer = stub.ModelInfer(request, timeout=30)
+    assert [i.name for i in metadata.inputs] == ["X"]
+    assert metadata.inputs[0].datatype == "FP32"
+    got = np.frombuffer(answer.raw_output_contents[0], dtype=np.float32)
+    np.testing.assert_array_equal(got, values + 1)
+
+
+def test_missing_install_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBEVC_TRITON_PYTHON", raising=False)
+    with pytest.raises(FileNotFoundError, match="KUBEVC_TRITON_PYTHON"):
+        triton_install()
