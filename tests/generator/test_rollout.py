@@ -171,7 +171,8 @@ def test_two_wave_model_rollout_goes_canary_first_and_waits_for_health(
     gen: Gen, planned: Path, side: Fleetside, clock: Clock
 ) -> None:
     fleet = planned
-    kubeconfig = str(side.kubeconfig())
+    # a generous deadline: a loaded test machine must not turn a healthy region unreachable
+    live = ("--kubeconfig", str(side.kubeconfig()), "--timeout", "60s")
     start = gen("rollout", "start", "model", "resnet50", "2", "--skip-store-check")
     assert start.exit_code == 0, start.output
     assert "step 1/2: wave 1 (canary), soak 10m: seoul" in start.output
@@ -197,7 +198,7 @@ def test_two_wave_model_rollout_goes_canary_first_and_waits_for_health(
 
     def refused(code: int, *needles: str) -> None:
         before = snapshot(fleet)
-        result = gen("rollout", "next", "--kubeconfig", kubeconfig)
+        result = gen("rollout", "next", *live)
         assert result.exit_code == code, result.output
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: rollout next: step 1/2 (seoul)"), lines
@@ -211,7 +212,7 @@ def test_two_wave_model_rollout_goes_canary_first_and_waits_for_health(
     side.servers["seoul"].state.deployments[0]["status"].pop("readyReplicas")
     clock.advance(minutes=3)
     refused(4, "seoul degraded (Deployment kubevc-serving: 0/1 ready)", "soak 7m left")
-    refused_unreachable = Fleetside.kubeconfig(side, skip=("seoul",))
+    refused_unreachable = side.kubeconfig(skip=("seoul",))
     before = snapshot(fleet)
     result = gen("rollout", "next", "--kubeconfig", str(refused_unreachable))
     assert result.exit_code == 3 and "seoul unreachable" in result.output, result.output
@@ -221,18 +222,18 @@ def test_two_wave_model_rollout_goes_canary_first_and_waits_for_health(
     clock.advance(minutes=2)
     refused(4, "ok, soaking: 5m left of 10m since its commit")
     # the status command shows the same, and changes nothing
-    doc = json.loads(gen("rollout", "status", "--kubeconfig", kubeconfig, "-o", "json").output)
+    doc = json.loads(gen("rollout", "status", *live, "-o", "json").output)
     assert doc["kind"] == "Rollout" and doc["phase"] == "running"
     assert [(s["state"], [r["verdict"] for r in s["regions"]]) for s in doc["steps"]] == [
         ("done", ["ok"]),
         ("next", ["out-of-sync"]),
     ]
     assert doc["gate"]["passed"] is False and doc["gate"]["soakLeftSeconds"] == 300
-    table = gen("rollout", "status", "--kubeconfig", kubeconfig)
+    table = gen("rollout", "status", *live)
     assert table.exit_code == 0 and "rollout next would wait" in table.output
 
     clock.advance(minutes=5)
-    advanced = gen("rollout", "next", "--kubeconfig", kubeconfig)
+    advanced = gen("rollout", "next", *live)
     assert advanced.exit_code == 0, advanced.output
     assert "regions/busan/region.yaml" in _changed(fleet) and "regions/seoul/region.yaml" not in _changed(
         fleet
@@ -244,15 +245,15 @@ def test_two_wave_model_rollout_goes_canary_first_and_waits_for_health(
         .startswith("rollout next " + _state(fleet)["id"] + ": model promote resnet50: stable -> 2: step 2/2")
     )
     # the last step is gated too before the rollout is done
-    refused_last = gen("rollout", "next", "--kubeconfig", kubeconfig)
+    refused_last = gen("rollout", "next", *live)
     assert refused_last.exit_code == 4 and "busan out-of-sync" in refused_last.output
     _at_head(side, fleet, "busan")
     clock.advance(minutes=10)
-    done = gen("rollout", "next", "--kubeconfig", kubeconfig)
+    done = gen("rollout", "next", *live)
     assert done.exit_code == 0, done.output
     assert _changed(fleet) == [f"rollouts/{_state(fleet)['id']}.yaml"]
     assert _state(fleet)["phase"] == "done"
-    nothing = gen("rollout", "next", "--kubeconfig", kubeconfig)
+    nothing = gen("rollout", "next", *live)
     assert nothing.exit_code == 5 and "no rollout is running" in nothing.output
     # a new rollout may start now
     again = gen("rollout", "start", "model", "resnet50", "1", "--skip-store-check", "--dry-run")
@@ -265,7 +266,8 @@ def test_abort_restores_the_fleet_as_before(gen: Gen, planned: Path, side: Fleet
     assert gen("rollout", "start", "model", "resnet50", "2", "--skip-store-check").exit_code == 0
     _at_head(side, fleet, "seoul")
     clock.advance(minutes=10)
-    assert gen("rollout", "next", "--kubeconfig", str(side.kubeconfig())).exit_code == 0
+    advanced = gen("rollout", "next", "--kubeconfig", str(side.kubeconfig()), "--timeout", "60s")
+    assert advanced.exit_code == 0, advanced.output
     dry = gen("rollout", "abort", "--dry-run")
     assert dry.exit_code == 0 and "dry run" in dry.output and "-      stable: 2" in dry.output, dry.output
     assert _state(fleet)["phase"] == "running"
