@@ -7,14 +7,12 @@ one runs at a time.
 
 from __future__ import annotations
 
-from pydantic import ValidationError
-
 from ..errors import SpecError, YamlError
 from ..spec import ROLLOUTS_DIR, Rollout
 from . import _yamlio as yamlio
 from ._bounded import read_yaml_file
 from ._fleet import Fleet
-from ._problems import format_validation_error
+from ._fleetconfig import parse_document
 
 ROLLOUT_HEADER = (
     "Rollout state, written by `kubevc-gen rollout start|next|abort` (one commit each).\n"
@@ -24,14 +22,7 @@ ROLLOUT_HEADER = (
 
 def parse_rollout(text: str, filename: str) -> Rollout:
     """Validate the text of a rollout file; problems name the file and line."""
-    try:
-        raw = yamlio.load_roundtrip(text, filename)
-    except YamlError as exc:
-        raise SpecError(str(exc)) from None
-    try:
-        return Rollout.model_validate(yamlio.to_plain(raw or {}))
-    except ValidationError as exc:
-        raise SpecError(format_validation_error(exc, filename, raw)) from None
+    return parse_document(text, filename, Rollout)
 
 
 def load_rollouts(fleet: Fleet) -> list[Rollout]:
