@@ -8,7 +8,7 @@ print); every command and group is registered on the root group below, in this o
 command tree is the same whichever module is imported first.
 """
 
-from . import _app, _hub, _model, _node, _region_config, _remove, _secret, _status
+from . import _app, _hub, _model, _node, _region_config, _remove, _rollout, _secret, _status
 from ._app import cli
 
 cli.add_command(_node.node, "node")
@@ -22,6 +22,7 @@ _node.node.add_command(_remove.node_remove, "remove")
 cli.add_command(_secret.secret, "secret")
 for _command in (_status.status, _status.reconcile, _status.suspend, _status.resume):
     cli.add_command(_command)
+cli.add_command(_rollout.rollout, "rollout")
 
 
 def main() -> None:

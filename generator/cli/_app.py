@@ -17,7 +17,7 @@ from rich.table import Table
 from .. import workflows
 from ..errors import SpecError
 from ..repo import age_recipients, read_values_file, region_path, unified_diff
-from ..spec import RegionSpec, Selector, check_name
+from ..spec import RegionSpec, Selector, check_name, region_labels
 from ..validate import print_report, validate_fleet
 from ._common import (
     CONTEXT_SETTINGS,
@@ -226,11 +226,17 @@ def region_add(
 
 
 @region.command("list", context_settings=CONTEXT_SETTINGS)
+@selector_option
 @output_option
 @click.pass_context
 @handle_errors
-def region_list(ctx: click.Context, output: str) -> None:
-    """List the regions (a table, or -o json|yaml|name).
+def region_list(ctx: click.Context, selector: Selector | None, output: str) -> None:
+    """List the regions (a table, or -o json|yaml|name) with their labels.
+
+    Labels are the region's own (`region label`) and those kubevc computes from its spec:
+    kubevc.io/region, kubevc.io/distribution (k3s|kubeadm), kubevc.io/arch (the architecture, or
+    multi), kubevc.io/arch-ARCH=true for each architecture, kubevc.io/storage (nfs|iscsi). Every
+    --selector/-l and rollout wave matches both.
 
     -o json: {"schemaVersion": 1, "kind": "RegionList", "items": [REGION]}, each REGION as in
     `region show -o json`.
@@ -239,9 +245,13 @@ def region_list(ctx: click.Context, output: str) -> None:
     Example:
       kubevc-gen --fleet ./edge-fleet region list
       kubevc-gen region list -o name
+      kubevc-gen region list -l kubevc.io/arch=arm64
     """
     fleet = get_fleet(ctx)
     specs = fleet.load_all()
+    if selector is not None:
+        chosen = set(selected_regions(fleet, (), selector))
+        specs = [s for s in specs if s.name in chosen]
     doc = document("RegionList", items=[region_document(r) for r in specs])
     emit(output, doc, [f"region/{r.name}" for r in specs], lambda: _region_table(fleet.root.name, specs))
 
@@ -250,6 +260,7 @@ def _region_table(fleet_name: str, specs: list[RegionSpec]) -> None:
     table = Table(title=f"regions in {fleet_name}")
     for col in ("name", "distribution", "arch", "storage", "nodes", "models", "monitoring", "endpoint"):
         table.add_column(col)
+    table.add_column("labels (kubevc.io/ computed)", overflow="fold")
     for r in specs:
         table.add_row(
             r.name,
@@ -260,6 +271,7 @@ def _region_table(fleet_name: str, specs: list[RegionSpec]) -> None:
             str(len(r.models)),
             "yes" if r.monitoring else "no",
             r.api_endpoint,
+            ",".join(f"{k}={v}" for k, v in region_labels(r).items()),
         )
     Console(width=140).print(table)
     if not specs:
@@ -267,7 +279,8 @@ def _region_table(fleet_name: str, specs: list[RegionSpec]) -> None:
 
 
 def region_document(spec: RegionSpec) -> dict[str, Any]:
-    """A region in `-o json|yaml`: its name, spec (region.yaml's keys) and effective defaults."""
+    """A region in `-o json|yaml`: its name, spec (region.yaml's keys), effective defaults and labels
+    (its own and the ``kubevc.io/`` ones computed from the spec: what ``-l`` matches)."""
     return document(
         "Region",
         name=spec.name,
@@ -278,6 +291,7 @@ def region_document(spec: RegionSpec) -> dict[str, Any]:
             "podCidr": spec.effective_pod_cidr,
             "serviceCidr": spec.effective_service_cidr,
         },
+        labels=region_labels(spec),
     )
 
 
@@ -290,7 +304,8 @@ def region_show(ctx: click.Context, name: str, output: str) -> None:
     """Print region NAME's spec file and its effective defaults (or -o json|yaml|name).
 
     -o json: {"schemaVersion": 1, "kind": "Region", "name", "spec": {region.yaml's keys},
-    "effective": {"kubeContext", "clusterName", "podCidr", "serviceCidr"}}.
+    "effective": {"kubeContext", "clusterName", "podCidr", "serviceCidr"}, "labels": {its own and
+    the computed kubevc.io/ labels}}.
 
     \b
     Example:

@@ -87,9 +87,9 @@ def _guarded(func: F) -> F:
     return handle_errors(wrapper)  # type: ignore[return-value]
 
 
-def git_options(func: F) -> F:
-    """``--branch``, ``--no-commit``, ``--dry-run``, ``--wait-lock`` and ``--allow-other-branch``
-    for a mutating command, which runs holding the fleet lock on the fleet's configured branch."""
+def dry_run_options(func: F) -> F:
+    """``--dry-run``, ``--wait-lock`` and ``--allow-other-branch`` for a mutating command that commits
+    on the fleet's configured branch only (``rollout``: its state must be where the next step looks)."""
     func = _guarded(func)
     func = click.option(
         "--allow-other-branch",
@@ -104,6 +104,13 @@ def git_options(func: F) -> F:
         help="When another kubevc-gen holds the fleet lock, wait up to SECONDS (default: fail at once).",
     )(func)
     func = click.option("--dry-run", is_flag=True, help="Print the diff and write nothing.")(func)
+    return func
+
+
+def git_options(func: F) -> F:
+    """``--branch``, ``--no-commit``, ``--dry-run``, ``--wait-lock`` and ``--allow-other-branch``
+    for a mutating command, which runs holding the fleet lock on the fleet's configured branch."""
+    func = dry_run_options(func)
     func = click.option("--no-commit", is_flag=True, help="Write and stage the change, do not commit.")(func)
     func = click.option(
         "--branch",

@@ -378,12 +378,18 @@ def model_canary(
 
 @model.command("list", context_settings=CONTEXT_SETTINGS)
 @region_filter("Only region R (repeatable).")
+@selector_option
 @store_options
 @output_option
 @click.pass_context
 @handle_errors
 def model_list(
-    ctx: click.Context, regions: tuple[str, ...], store: str | None, via_host: str | None, output: str
+    ctx: click.Context,
+    regions: tuple[str, ...],
+    selector: Selector | None,
+    store: str | None,
+    via_host: str | None,
+    output: str,
 ) -> None:
     """What is registered where, which versions the store has, which labels point where.
 
@@ -395,9 +401,10 @@ def model_list(
     Example:
       kubevc-gen model list
       kubevc-gen model list --region busan --store /mnt/models
+      kubevc-gen model list -l tier=canary
     """
     fleet = get_fleet(ctx)
-    specs = regions_for(fleet, "", regions, all_regions=True)
+    specs = regions_for(fleet, "", selected_regions(fleet, regions, selector), all_regions=True)
     rows = [(s, m) for s in specs for m in s.models]
     in_store: dict[str, str] = {}
     if rows and (store is not None or via_host is not None):

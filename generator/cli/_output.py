@@ -1,7 +1,7 @@
 """``-o/--output table|json|yaml|name``: one option and one renderer for every list/show command.
 
 ``json`` and ``yaml`` print the same document: a mapping with ``schemaVersion`` (1) and ``kind``
-(``RegionList``, ``Region``, ``ModelList``, ``Hub``, ``ValidationReport``, ``FleetStatus``); keys
+(``RegionList``, ``Region``, ``ModelList``, ``Hub``, ``ValidationReport``, ``FleetStatus``, ``Rollout``); keys
 may be added in a later version, none removed or renamed (README "Output formats"). ``name``
 prints one ``kind/name`` per line, like ``kubectl get -o name``. ``table`` is for people and may
 change at any time.

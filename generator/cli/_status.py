@@ -468,3 +468,8 @@ def _suspend_command(suspend: bool) -> click.Command:
 
 suspend = _suspend_command(True)
 resume = _suspend_command(False)
+
+
+def region_targets(fleet: Fleet, names: Sequence[str]) -> list[RegionTarget]:
+    """What ``status`` reads for the regions ``names`` (every region when empty): ``rollout`` too."""
+    return _targets(fleet, names)

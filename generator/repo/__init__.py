@@ -37,6 +37,7 @@ from ._lock import fleet_lock, holds_lock
 from ._overrides import check_value_overrides, merge_values, read_values_file
 from ._problems import format_validation_error
 from ._profiles import load_profiles, profile, profile_names, read_label_files
+from ._rollouts import ROLLOUT_HEADER, load_rollouts, parse_rollout, rollout_to_yaml, running_rollout
 from ._scaffold import TEMPLATE_DIR, init_fleet
 from ._selection import select_regions
 from ._setkeys import apply_assignments
@@ -69,6 +70,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_NODES",
     "REGION_HEADER",
+    "ROLLOUT_HEADER",
     "SOPS_CONFIG",
     "TEMPLATE_DIR",
     "AgeKey",
@@ -108,6 +110,7 @@ __all__ = [
     "load_hub",
     "load_profiles",
     "load_region",
+    "load_rollouts",
     "load_roundtrip",
     "merge_into",
     "merge_values",
@@ -117,6 +120,7 @@ __all__ = [
     "parse_hub",
     "parse_region",
     "parse_revision",
+    "parse_rollout",
     "profile",
     "profile_names",
     "read_label_files",
@@ -125,6 +129,8 @@ __all__ = [
     "recover",
     "region_path",
     "region_to_yaml",
+    "rollout_to_yaml",
+    "running_rollout",
     "save_region",
     "select_regions",
     "sops_binary",

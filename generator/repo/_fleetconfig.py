@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from ..errors import SpecError, YamlError
@@ -10,17 +12,24 @@ from ..spec import FLEET_MARKER, WORKLOADS, FleetConfig, ImageSpec
 from . import _yamlio as yamlio
 from ._problems import format_validation_error
 
+M = TypeVar("M", bound=BaseModel)
 
-def parse_fleet_config(text: str) -> FleetConfig:
-    """Validate the text of ``kubevc-fleet.yaml``; problems name the file and line."""
+
+def parse_document(text: str, filename: str, model: type[M]) -> M:
+    """Validate the YAML ``text`` of ``filename`` as ``model``; problems name the file and line."""
     try:
-        raw = yamlio.load_roundtrip(text, FLEET_MARKER)
+        raw = yamlio.load_roundtrip(text, filename)
     except YamlError as exc:
         raise SpecError(str(exc)) from None
     try:
-        return FleetConfig.model_validate(yamlio.to_plain(raw or {}))
+        return model.model_validate(yamlio.to_plain(raw or {}))
     except ValidationError as exc:
-        raise SpecError(format_validation_error(exc, FLEET_MARKER, raw)) from None
+        raise SpecError(format_validation_error(exc, filename, raw)) from None
+
+
+def parse_fleet_config(text: str) -> FleetConfig:
+    """Validate the text of ``kubevc-fleet.yaml``; problems name the file and line."""
+    return parse_document(text, FLEET_MARKER, FleetConfig)
 
 
 def add_catalogue_image(text: str, workload: str, image: ImageSpec, *, first: bool = False) -> str:

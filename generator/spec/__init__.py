@@ -7,6 +7,7 @@ renderer emits (:mod:`kubevc.generator.spec.flux`). Reading and writing the file
 """
 
 from . import flux
+from ._autolabels import MULTI_ARCH, computed_labels, region_labels
 from ._hub import (
     CREDENTIALS_SECRET,
     HUB_FILE,
@@ -52,16 +53,38 @@ from ._region import (
     RegionSpec,
     StorageSpec,
 )
+from ._rollout import (
+    ROLLOUTS_DIR,
+    RegionBefore,
+    Rollout,
+    RolloutChange,
+    RolloutPlan,
+    RolloutStep,
+    RolloutWave,
+    format_seconds,
+    parse_change,
+    parse_duration,
+    resolve_steps,
+)
 from ._safety import URL_WITH_USERINFO, check_git_url, check_node_host, redact_url, url_has_credentials
 from ._schema import fields_at, resolve_key
 from ._secrets import SOPS_SUFFIX, check_secret_key, secret_file, secret_manifest, secret_resource
-from ._selector import Requirement, Selector, check_label, parse_label_changes, parse_selector
+from ._selector import (
+    COMPUTED_PREFIX,
+    Requirement,
+    Selector,
+    check_label,
+    check_user_label_key,
+    parse_label_changes,
+    parse_selector,
+)
 from ._values import KPS_ALLOWED_KEYS, KPS_CHART, VALUES_CHARTS, deep_merge, kps_key_allowed, leaf_paths
 
 __all__ = [
     "ARCH_PLATFORM",
     "BASE_PATH_PLACEHOLDER",
     "BUILTIN_IMAGES",
+    "COMPUTED_PREFIX",
     "CREDENTIALS_SECRET",
     "DEFAULT_CIDRS",
     "DNS1123_LABEL",
@@ -71,10 +94,12 @@ __all__ = [
     "KPS_ALLOWED_KEYS",
     "KPS_CHART",
     "LABEL_VALUE",
+    "MULTI_ARCH",
     "NOTIFICATIONS_NS",
     "PLATFORMS",
     "PROFILES_DIR",
     "REMOTE_WRITE_PATH",
+    "ROLLOUTS_DIR",
     "SOPS_SUFFIX",
     "URL_WITH_USERINFO",
     "VALUES_CHARTS",
@@ -94,9 +119,15 @@ __all__ = [
     "ProfileInput",
     "ProfileOutput",
     "ProviderType",
+    "RegionBefore",
     "RegionImages",
     "RegionSpec",
     "Requirement",
+    "Rollout",
+    "RolloutChange",
+    "RolloutPlan",
+    "RolloutStep",
+    "RolloutWave",
     "Selector",
     "StorageSpec",
     "check_git_url",
@@ -106,20 +137,27 @@ __all__ = [
     "check_name",
     "check_node_host",
     "check_secret_key",
+    "check_user_label_key",
+    "computed_labels",
     "deep_merge",
     "fields_at",
     "flux",
+    "format_seconds",
     "gateway_model",
     "image_problems",
     "kps_key_allowed",
     "leaf_paths",
+    "parse_change",
+    "parse_duration",
     "parse_image_reference",
     "parse_label_changes",
     "parse_selector",
     "pick_image",
     "pick_profile",
     "redact_url",
+    "region_labels",
     "resolve_key",
+    "resolve_steps",
     "secret_file",
     "secret_manifest",
     "secret_resource",

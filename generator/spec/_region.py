@@ -18,8 +18,9 @@ from ._images import ImageCatalogue, RegionImages
 from ._names import check_name
 from ._notifications import NotificationTarget
 from ._profiles import shipped_profile_names
+from ._rollout import RolloutPlan
 from ._safety import check_node_host, redact_url
-from ._selector import check_label
+from ._selector import check_label, check_user_label_key
 from ._values import VALUES_CHARTS
 
 FLEET_MARKER = "kubevc-fleet.yaml"
@@ -212,7 +213,7 @@ class RegionSpec(_Model):
     @classmethod
     def _labels(cls, value: dict[str, str]) -> dict[str, str]:
         for key, label in value.items():
-            check_label(key, label)
+            check_label(check_user_label_key(key), label)
         return value
 
     @field_validator("values")
@@ -320,3 +321,5 @@ class FleetConfig(_Model):
     kubevc_source: str | None = None
     # notification targets of every region (each region's secret part: `secret set --namespace flux-system`)
     notifications: list[NotificationTarget] = Field(default_factory=list)
+    # the waves, step sizes and soak time of `kubevc-gen rollout` (spec._rollout)
+    rollout: RolloutPlan | None = None

@@ -136,16 +136,31 @@ def parse_label_changes(changes: list[str]) -> tuple[dict[str, str], list[str]]:
     to_remove: list[str] = []
     for change in changes:
         if change.endswith("-") and "=" not in change:
-            to_remove.append(_label_key(change[:-1]))
+            to_remove.append(_label_key(check_user_label_key(change[:-1])))
         elif "=" in change:
             key, value = change.split("=", 1)
-            to_set[_label_key(key)] = check_label(key, value)
+            to_set[_label_key(check_user_label_key(key))] = check_label(key, value)
         else:
             raise SpecError(f"label {change!r}: write KEY=VALUE to set or KEY- to remove")
     both = sorted(set(to_set) & set(to_remove))
     if both:
         raise SpecError(f"label {both[0]!r} is both set and removed")
     return to_set, to_remove
+
+
+# The label prefix of the labels kubevc computes from a region's spec (spec._autolabels).
+COMPUTED_PREFIX = "kubevc.io/"
+
+
+def check_user_label_key(key: str) -> str:
+    """``key`` unless it has kubevc's own prefix (a :class:`SpecError` naming the computed labels)."""
+    if key.startswith(COMPUTED_PREFIX):
+        raise SpecError(
+            f"label {key!r}: the {COMPUTED_PREFIX} prefix is kubevc's own (labels computed from the "
+            "region's spec: kubevc.io/region, kubevc.io/distribution, kubevc.io/arch, "
+            "kubevc.io/arch-<arch>, kubevc.io/storage); choose another key"
+        )
+    return key
 
 
 def _label_key(key: str) -> str:

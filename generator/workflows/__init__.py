@@ -22,16 +22,29 @@ from ._models import add_model, check_new_model, promote_model, rollback_model, 
 from ._region_config import add_image, label_regions, set_suspended_regions
 from ._regions import add_node, set_suspended
 from ._remove import remove_model, remove_node
+from ._rollout import (
+    Clock,
+    Gate,
+    abort_rollout,
+    advance_rollout,
+    require_running,
+    rollout_gate,
+    start_rollout,
+)
 from ._secrets import SecretEntry, list_secrets, read_entries, remove_secret, set_secret
 
 __all__ = [
+    "Clock",
+    "Gate",
     "HubSetResult",
     "SecretEntry",
     "StorageOptions",
+    "abort_rollout",
     "add_image",
     "add_model",
     "add_node",
     "add_region",
+    "advance_rollout",
     "check_new_model",
     "init_fleet",
     "label_regions",
@@ -46,13 +59,16 @@ __all__ = [
     "remove_region",
     "remove_secret",
     "render_fleet",
+    "require_running",
     "rollback_model",
+    "rollout_gate",
     "set_canary_share",
     "set_hub",
     "set_region_keys",
     "set_secret",
     "set_suspended",
     "set_suspended_regions",
+    "start_rollout",
     "storage_from_options",
     "validate_new_region",
     "write_regions",

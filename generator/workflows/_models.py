@@ -96,6 +96,38 @@ def check_new_model(
     model_folder(base_path or f"{MOUNT_PATH}/{name}")  # must be inside the store mount
 
 
+def _relabel(
+    specs: Sequence[RegionSpec],
+    name: str,
+    transition: Callable[[ModelSpec, str], tuple[ModelSpec, str]],
+) -> tuple[list[RegionSpec], list[str]]:
+    """The regions ``specs`` with ``transition`` applied to model ``name``, and one line per region."""
+    updated: list[RegionSpec] = []
+    changes: list[str] = []
+    for spec in specs:
+        new_model, what = transition(model_in(spec, name), spec.name)
+        updated.append(revalidate(replace_model(spec, new_model)))
+        changes.append(f"{spec.name}: {what}")
+    return updated, changes
+
+
+def _commit_relabel(
+    fleet: Fleet,
+    updated: Sequence[RegionSpec],
+    message: str,
+    *,
+    check_store: Callable[[], None] | None,
+    options: ChangeOptions,
+    progress: Progress,
+) -> ChangeResult:
+    """The one-commit end of ``promote`` and ``rollback``: the store check (unless skipped), then apply."""
+    if check_store is None:
+        progress("not checking the store (--skip-store-check)")
+    else:
+        check_store()
+    return apply_change(fleet, plan_with_regions(fleet, updated, message), options)
+
+
 def promote_model(
     fleet: Fleet,
     name: str,
@@ -112,18 +144,22 @@ def promote_model(
 ) -> ChangeResult:
     """``model promote``: label stable|canary of ``name`` on ``version`` in every chosen region."""
     specs = regions_for(fleet, name, regions)
-    updated: list[RegionSpec] = []
-    changes: list[str] = []
-    for spec in specs:
-        new_model, what = promoted(model_in(spec, name), version, label, spec.name, canary_percent)
-        updated.append(revalidate(replace_model(spec, new_model)))
-        changes.append(f"{spec.name}: {what}")
-    if skip_store_check:
-        progress("not checking the store (--skip-store-check)")
-    else:
+    updated, changes = _relabel(
+        specs, name, lambda m, region: promoted(m, version, label, region, canary_percent)
+    )
+
+    def check_store() -> None:
         check_published(specs, name, version, store, via_host, progress)
+
     message = f"model promote {name}: {label} -> {version} ({'; '.join(changes)})"
-    return apply_change(fleet, plan_with_regions(fleet, updated, message), options)
+    return _commit_relabel(
+        fleet,
+        updated,
+        message,
+        check_store=None if skip_store_check else check_store,
+        options=options,
+        progress=progress,
+    )
 
 
 def rollback_model(
@@ -139,21 +175,29 @@ def rollback_model(
 ) -> ChangeResult:
     """``model rollback``: label stable of ``name`` back to the version before, one commit."""
     specs = regions_for(fleet, name, regions)
-    updated: list[RegionSpec] = []
-    changes: list[str] = []
     targets: set[int] = set()
-    for spec in specs:
-        new_model, what, previous = rolled_back(model_in(spec, name), spec.name)
+
+    def back(model: ModelSpec, region: str) -> tuple[ModelSpec, str]:
+        new_model, what, previous = rolled_back(model, region)
         targets.add(previous)
-        updated.append(revalidate(replace_model(spec, new_model)))
-        changes.append(f"{spec.name}: {what}")
-    if skip_store_check:
-        progress("not checking the store (--skip-store-check)")
-    elif store is not None or via_host is not None:
-        for v in sorted(targets):
-            check_published(specs, name, v, store, via_host, progress)
+        return new_model, what
+
+    updated, changes = _relabel(specs, name, back)
+
+    def check_store() -> None:
+        if store is not None or via_host is not None:  # a rollback checks only a store it was given
+            for v in sorted(targets):
+                check_published(specs, name, v, store, via_host, progress)
+
     message = f"model rollback {name}: {'; '.join(changes)}"
-    return apply_change(fleet, plan_with_regions(fleet, updated, message), options)
+    return _commit_relabel(
+        fleet,
+        updated,
+        message,
+        check_store=None if skip_store_check else check_store,
+        options=options,
+        progress=progress,
+    )
 
 
 def set_canary_share(
