@@ -39,7 +39,9 @@ MAX_DETECTIONS = 300
 CLASS_OFFSET = 7680.0  # larger than any box coordinate: one NMS over all classes stays class-wise
 
 
-def letterbox(image: Image.Image, size: int = INPUT_SIZE) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+def letterbox(
+    image: Image.Image, size: int = INPUT_SIZE
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """RGB image -> (size, size, 3) uint8 and (scale_x, scale_y, pad_x, pad_y)."""
     w, h = image.size
     s = min(size / w, size / h)
@@ -127,18 +129,28 @@ if kserve is not None:
             with Image.open(io.BytesIO(data)) as im:
                 rgb = im.convert("RGB")
             pixels, geometry = letterbox(rgb)
-            tensor = pixels[None] if self.layout == "NHWC" else np.ascontiguousarray(pixels.transpose(2, 0, 1)[None])
+            tensor = (
+                pixels[None]
+                if self.layout == "NHWC"
+                else np.ascontiguousarray(pixels.transpose(2, 0, 1)[None])
+            )
             request_id = str(next(self._ids))
             self._geometries[request_id] = ((rgb.width, rgb.height), geometry)
             infer_input = InferInput(name="images", shape=list(tensor.shape), datatype="UINT8")
             infer_input.set_data_from_numpy(tensor, binary_data=True)
-            return InferRequest(model_name=self.backend_model, infer_inputs=[infer_input], request_id=request_id)
+            return InferRequest(
+                model_name=self.backend_model, infer_inputs=[infer_input], request_id=request_id
+            )
 
-        def postprocess(self, result: Any, headers: dict[str, str] | None = None, response_type: Any = None) -> Any:
+        def postprocess(
+            self, result: Any, headers: dict[str, str] | None = None, response_type: Any = None
+        ) -> Any:
             assert isinstance(result, InferResponse)
             output = next(o for o in result.outputs if o.name == "output0").as_numpy()
             original, geometry = self._geometries.pop(str(result.id))
-            return {"predictions": [yolo_detections(output.reshape(-1, output.shape[-1]), original, geometry)]}
+            return {
+                "predictions": [yolo_detections(output.reshape(-1, output.shape[-1]), original, geometry)]
+            }
 
 
 def main() -> None:
@@ -147,7 +159,9 @@ def main() -> None:
     parser.add_argument("--backend_model", default="yolov5")
     parser.add_argument("--layout", choices=("NCHW", "NHWC"), default="NCHW")
     args, _ = parser.parse_known_args()
-    model = YoloTransformer(args.model_name, args.predictor_host, args.protocol, args.backend_model, args.layout)
+    model = YoloTransformer(
+        args.model_name, args.predictor_host, args.protocol, args.backend_model, args.layout
+    )
     kserve.ModelServer().start([model])
 
 

@@ -21,7 +21,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -74,7 +73,13 @@ def gateway_doc(address: str, port: int, layout: str) -> dict[str, Any]:
         "server": {"host": "127.0.0.1", "port": port, "logLevel": "warning"},
         "limits": {"maxBodyBytes": 64 << 20, "requestTimeoutSeconds": 120},
         "backends": [
-            {"name": "b", "protocol": "v2", "address": address, "deadlineSeconds": 60, "maxMessageBytes": 128 << 20}
+            {
+                "name": "b",
+                "protocol": "v2",
+                "address": address,
+                "deadlineSeconds": 60,
+                "maxMessageBytes": 128 << 20,
+            }
         ],
         "models": [
             {
@@ -152,7 +157,10 @@ def measure_backend(
 ) -> None:
     t_rps, t_cpu = tables
     jpeg = photo_jpeg()
-    bodies = {"gateway": (tmp / "photo.jpg", "image/jpeg"), "kserve": (tmp / "kserve.json", "application/json")}
+    bodies = {
+        "gateway": (tmp / "photo.jpg", "image/jpeg"),
+        "kserve": (tmp / "kserve.json", "application/json"),
+    }
     bodies["gateway"][0].write_bytes(jpeg)
     bodies["kserve"][0].write_bytes(kserve_body(jpeg))
     script = tmp / "post.lua"
@@ -172,7 +180,9 @@ def measure_backend(
         "--workers=1",
     ]
     with (
-        Proc(python_cmd("kubevc.gateway.cli", "--config", str(cfg)), tmp / "gateway.log", _env_prefix()) as gw,
+        Proc(
+            python_cmd("kubevc.gateway.cli", "--config", str(cfg)), tmp / "gateway.log", _env_prefix()
+        ) as gw,
         Proc(kserve_cmd, tmp / "kserve.log", _env_prefix()) as ks,
     ):
         urls = {

@@ -20,11 +20,11 @@ from typing import Any
 
 import yaml
 
-from bench import models, triton_models
+from bench import triton_models
 from bench.gw import COCO_LABELS
 from bench.machine import usable_cores
 from bench.procs import Proc, python_cmd, wait_http
-from bench.results import Row, SuiteResult
+from bench.results import SuiteResult
 from bench.suites.kserve import MALLOC_ENV, photo_jpeg
 from bench.suites.throughput import (
     WRK_LUA,
@@ -43,7 +43,15 @@ _IMAGE = {"kind": "image", "name": "images", "width": 640, "height": 640, "layou
 RAW = "JPEG -> detections, raw answer, NMS in gateway (`yolov5`, uint8 NCHW)"
 CASES = (
     Case(RAW, "yolov5", "infer", "jpeg", 4, 5.0, 15.0),
-    Case("JPEG -> detections, NMS in graph (`yolov5-nms`, uint8 NCHW)", "yolov5-nms", "infer", "jpeg", 4, 5.0, 15.0),
+    Case(
+        "JPEG -> detections, NMS in graph (`yolov5-nms`, uint8 NCHW)",
+        "yolov5-nms",
+        "infer",
+        "jpeg",
+        4,
+        5.0,
+        15.0,
+    ),
     Case(
         "JPEG -> detections, encoded-bytes passthrough, decode in graph (`yolov5-encoded`, BYTES)",
         "yolov5-encoded",
@@ -62,7 +70,13 @@ def gateway_doc(address: str, port: int) -> dict[str, Any]:
         "server": {"host": "127.0.0.1", "port": port, "logLevel": "warning"},
         "limits": {"maxBodyBytes": 64 << 20, "requestTimeoutSeconds": 120},
         "backends": [
-            {"name": "triton", "protocol": "v2", "address": address, "deadlineSeconds": 60, "maxMessageBytes": 128 << 20}
+            {
+                "name": "triton",
+                "protocol": "v2",
+                "address": address,
+                "deadlineSeconds": 60,
+                "maxMessageBytes": 128 << 20,
+            }
         ],
         "models": [
             {
@@ -78,7 +92,12 @@ def gateway_doc(address: str, port: int) -> dict[str, Any]:
                 "output": detections,
             },
             # no size, dtype or resize: the signature says BYTES, the JPEG goes as it came
-            {"name": "yolov5-encoded", "backend": "triton", "input": {"kind": "image", "name": "image_bytes"}, "output": detections},
+            {
+                "name": "yolov5-encoded",
+                "backend": "triton",
+                "input": {"kind": "image", "name": "image_bytes"},
+                "output": detections,
+            },
         ],
     }
 
@@ -86,7 +105,9 @@ def gateway_doc(address: str, port: int) -> dict[str, Any]:
 def run(mode: str) -> SuiteResult:
     quick = mode == "quick"
     cores = usable_cores()
-    res = SuiteResult("triton", f"Gateway in front of the real tritonserver on {cores} cores (loopback)", mode)
+    res = SuiteResult(
+        "triton", f"Gateway in front of the real tritonserver on {cores} cores (loopback)", mode
+    )
     t = res.table(
         "rps",
         "Requests per second, gateway -> tritonserver over v2 gRPC (YOLOv5, batch 1)",
@@ -116,7 +137,9 @@ def run(mode: str) -> SuiteResult:
             cfg = tmp / "gateway.yaml"
             cfg.write_text(yaml.safe_dump(gateway_doc(server.grpc_target, gport), sort_keys=False))
             prefix = ["env", *(f"{k}={v}" for k, v in MALLOC_ENV.items())]
-            with Proc(python_cmd("kubevc.gateway.cli", "--config", str(cfg)), tmp / "gateway.log", prefix) as gw:
+            with Proc(
+                python_cmd("kubevc.gateway.cli", "--config", str(cfg)), tmp / "gateway.log", prefix
+            ) as gw:
                 base = f"http://127.0.0.1:{gport}"
                 wait_http(f"{base}/healthz", 120)
                 for case in CASES:
@@ -148,6 +171,7 @@ def run(mode: str) -> SuiteResult:
         f"{' '.join(f'{k}={v}' for k, v in MALLOC_ENV.items())}.",
         f"Load average (1/5/15 min) before {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}, after "
         f"{load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f}: compare rows of this run only.",
-        "Not in `make bench` (Triton's start-up alone can take minutes): `python -m bench --full --suite triton`.",
+        "Not in `make bench` (Triton's start-up alone can take minutes): "
+        "`python -m bench --full --suite triton`.",
     ]
     return res

@@ -115,10 +115,14 @@ def test_the_bench_model_repository_loads_in_tritonserver(tmp_path: Path) -> Non
     except FileNotFoundError as missing:
         pytest.fail(f"{missing}: run `make tools` (or set KUBEVC_TRITON_PYTHON)")
     root = triton_models.write_repository(tmp_path / "models")
-    image, _ = kt.letterbox(Image.fromarray((np.indices((384, 512)).sum(axis=0) % 256).astype(np.uint8)).convert("RGB"))
+    image, _ = kt.letterbox(
+        Image.fromarray((np.indices((384, 512)).sum(axis=0) % 256).astype(np.uint8)).convert("RGB")
+    )
     with (
         run_tritonserver(root, install=install, ready_timeout=600) as server,
-        grpc.insecure_channel(server.grpc_target, options=[("grpc.max_receive_message_length", 64 << 20)]) as ch,
+        grpc.insecure_channel(
+            server.grpc_target, options=[("grpc.max_receive_message_length", 64 << 20)]
+        ) as ch,
     ):
         stub = v2grpc.GRPCInferenceServiceStub(ch)
         for name in triton_models.MODELS:
