@@ -1,9 +1,10 @@
 """A KServe transformer doing the gateway's job, for the ``kserve`` benchmark suite.
 
-``python bench/kserve_transformer.py --model_name yolov5 --predictor_host HOST:PORT --protocol grpc-v2
---backend_model yolov5 --layout NCHW --http_port P`` (run with the interpreter of the KServe venv,
-``.tools/kserve``; ``make bench-full`` makes it). KServe's ModelServer takes a KServe v1 request
-``{"instances": [{"image_bytes": {"b64": ...}}]}`` (the JPEG base64-encoded, as KServe's image
+``python bench/kserve_transformer.py --model_name yolov5 --predictor_host HOST:PORT
+--predictor_protocol grpc-v2 --backend_model yolov5 --layout NCHW --http_port P``, run with the
+interpreter of the KServe venv (``.tools/kserve``; ``make bench-full`` makes it).
+KServe's ModelServer takes a KServe v1 request ``{"instances": [{"image_bytes": {"b64": ...}}]}``
+(the JPEG base64-encoded, as KServe's image
 transformer examples take it); ``preprocess`` decodes it with Pillow and letterboxes it to 640x640
 (bilinear, grey 114 padding) as uint8; ``predict`` is KServe's own v2 gRPC call to the backend;
 ``postprocess`` decodes the raw YOLOv5 ``(1, 25200, 85)`` answer and runs class-wise greedy NMS,
@@ -114,8 +115,10 @@ if kserve is not None:
     class YoloTransformer(kserve.Model):  # type: ignore[misc]
         """JPEG (base64, KServe v1) -> letterboxed uint8 -> v2 gRPC backend -> YOLO decode + NMS."""
 
-        def __init__(self, name: str, predictor_host: str, protocol: str, backend_model: str, layout: str):
-            super().__init__(name, predictor_config=kserve.model.PredictorConfig(predictor_host, protocol))
+        def __init__(self, name: str, backend_model: str, layout: str) -> None:
+            # the backend's address and protocol come from ModelServer's --predictor_host and
+            # --predictor_protocol (KServe keeps them in its context)
+            super().__init__(name)
             self.backend_model = backend_model
             self.layout = layout
             # requests interleave between preprocess and postprocess (the backend call awaits):

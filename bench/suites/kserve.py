@@ -9,7 +9,8 @@ JSON with the JPEG base64-encoded, the gateway takes the JPEG as the body. Load:
 thread, its own process) at 1, 4 and 8 connections, 3 rounds interleaved (gateway, transformer,
 gateway, ...). CPU per request from /proc/<pid>/stat (utime + stime) of each server process over
 its run. Both servers run with the same environment: the glibc malloc settings in ``MALLOC_ENV``
-and uvicorn's plain asyncio loop (``uvloop`` is not installed in either venv or is not used).
+and uvicorn's plain asyncio event loop (KServe would pick uvloop by default; the gateway does not
+use it).
 """
 
 from __future__ import annotations
@@ -173,7 +174,8 @@ def measure_backend(
         str(TRANSFORMER),
         "--model_name=yolov5",
         f"--predictor_host={backend.address}",
-        "--protocol=grpc-v2",
+        "--predictor_protocol=grpc-v2",
+        "--event-loop=asyncio",  # the gateway's uvicorn runs the plain asyncio loop too
         f"--layout={backend.layout}",
         f"--http_port={kport}",
         f"--grpc_port={free_port()}",
