@@ -162,9 +162,7 @@ def main() -> None:
     parser.add_argument("--backend_model", default="yolov5")
     parser.add_argument("--layout", choices=("NCHW", "NHWC"), default="NCHW")
     args, _ = parser.parse_known_args()
-    model = YoloTransformer(
-        args.model_name, args.predictor_host, args.protocol, args.backend_model, args.layout
-    )
+    model = YoloTransformer(args.model_name, args.backend_model, args.layout)
     kserve.ModelServer().start([model])
 
 

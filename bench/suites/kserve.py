@@ -180,6 +180,7 @@ def measure_backend(
         f"--http_port={kport}",
         f"--grpc_port={free_port()}",
         "--workers=1",
+        "--enable_latency_logging=false",  # KServe's per-request trace line; the gateway logs warnings only
     ]
     with (
         Proc(
