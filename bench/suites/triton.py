@@ -24,7 +24,7 @@ from bench import triton_models
 from bench.gw import COCO_LABELS
 from bench.machine import usable_cores
 from bench.procs import Proc, python_cmd, wait_http
-from bench.results import SuiteResult
+from bench.results import SuiteResult, Target
 from bench.suites.kserve import MALLOC_ENV, photo_jpeg
 from bench.suites.throughput import (
     WRK_LUA,
@@ -62,6 +62,13 @@ CASES = (
         15.0,
     ),
 )
+
+
+# issue 18 ("Performance to reach"): goals, never asserted
+CPU_TARGETS = {
+    "yolov5": Target("<=", 8.0, "issue 18: gateway CPU per JPEG -> detections request <= 8 ms, raw YOLO"),
+    "yolov5-nms": Target("<=", 4.0, "issue 18: gateway CPU per request <= 4 ms with NMS in the graph"),
+}
 
 
 def gateway_doc(address: str, port: int) -> dict[str, Any]:
@@ -165,6 +172,10 @@ def run(mode: str) -> SuiteResult:
                     )
                     add_case_rows(res, t, t_cpu, t_fp, case, measured, cores)
     set_ratios(res, t, RAW)
+    for row in res.rows:
+        model = row.extra.get("model")
+        if row.table == t_cpu and row.label.startswith("gateway CPU/request") and model in CPU_TARGETS:
+            row.target = CPU_TARGETS[model]
     load_after = os.getloadavg()
     res.notes += [
         "Backend CPU = tritonserver and its Python backend stub processes. Gateway run with "
