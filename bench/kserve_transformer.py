@@ -3,13 +3,14 @@
 ``python bench/kserve_transformer.py --model_name yolov5 --predictor_host HOST:PORT
 --predictor_protocol grpc-v2 --backend_model yolov5 --layout NCHW --http_port P``, run with the
 interpreter of the KServe venv (``.tools/kserve``; ``make bench-full`` makes it).
+
 KServe's ModelServer takes a KServe v1 request ``{"instances": [{"image_bytes": {"b64": ...}}]}``
-(the JPEG base64-encoded, as KServe's image
-transformer examples take it); ``preprocess`` decodes it with Pillow and letterboxes it to 640x640
-(bilinear, grey 114 padding) as uint8; ``predict`` is KServe's own v2 gRPC call to the backend;
-``postprocess`` decodes the raw YOLOv5 ``(1, 25200, 85)`` answer and runs class-wise greedy NMS,
-written here with numpy only (the gateway's algorithm, not its code: this file imports no kubevc),
-and answers ``{"predictions": [[{"box", "score", "class", "label"}, ...]]}`` in original pixels.
+(the JPEG base64-encoded, as KServe's image transformer examples take it). ``preprocess`` decodes
+it with Pillow and letterboxes it to 640x640 (bilinear, grey 114 padding) as uint8; ``predict`` is
+KServe's own v2 gRPC call to the backend; ``postprocess`` decodes the raw YOLOv5 ``(1, 25200, 85)``
+answer and runs class-wise greedy NMS, written here with numpy only (the gateway's algorithm, not
+its code: this file imports no kubevc), and answers
+``{"predictions": [[{"box", "score", "class", "label"}, ...]]}`` in original pixels.
 
 The numpy parts (``letterbox``, ``yolo_detections``, ``nms``) import without KServe, so the bench
 tests can compare them with the gateway's on fixed arrays.

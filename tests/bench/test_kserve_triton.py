@@ -5,6 +5,9 @@ KServe venv is missing. No timings."""
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import os
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from PIL import Image
 from bench import kserve_transformer as kt
 from bench import triton_models
 from bench.gw import COCO_LABELS
-from bench.suites import kserve
+from bench.suites import kserve, triton
 from kubevc.gateway._postprocess import nms, yolo_detections
 from kubevc.gateway._preprocess import Geometry
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
@@ -97,6 +100,20 @@ def test_kserve_rows_are_skipped_with_a_reason_without_the_venv(monkeypatch: pyt
     result = kserve.run("quick")
     assert result.rows == []
     assert "make bench-full" in result.skipped[0]["reason"]
+
+
+def test_triton_rows_are_skipped_with_a_reason_without_the_venv(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBEVC_TRITON_PYTHON", raising=False)
+    result = triton.run("quick")
+    assert result.rows == []
+    assert "KUBEVC_TRITON_PYTHON" in result.skipped[0]["reason"]
+
+
+def test_kserve_body_carries_the_jpeg_base64_encoded() -> None:
+    jpeg = kserve.photo_jpeg()
+    body = json.loads(kserve.kserve_body(jpeg))
+    assert base64.b64decode(body["instances"][0]["image_bytes"]["b64"]) == jpeg
+    assert Image.open(io.BytesIO(jpeg)).size == (512, 512)
 
 
 def _infer(stub: v2grpc.GRPCInferenceServiceStub, name: str, image: np.ndarray) -> v2pb.ModelInferResponse:
