@@ -207,7 +207,7 @@ def measure_backend(
             r = httpx.post(url, content=path.read_bytes(), headers={"content-type": ctype}, timeout=120)
             r.raise_for_status()
             got = r.json()
-            answers[server] = got["predictions"][0] if server == "kserve" else got["detections"][0]
+            answers[server] = got["predictions"][0] if server == "kserve" else got["results"][0]["detections"]
         same = _same_detections(answers["gateway"], answers["kserve"])
         res.notes.append(
             f"{backend.label}: gateway {len(answers['gateway'])} detections, transformer "
