@@ -184,7 +184,9 @@ def measure_backend(
         f"--http_port={kport}",
         f"--grpc_port={free_port()}",
         "--workers=1",
-        "--enable_latency_logging=false",  # KServe's per-request trace line; the gateway logs warnings only
+        # no per-request log lines (KServe's latency and timing traces): the gateway logs warnings only
+        "--enable_latency_logging=false",
+        "--configure_logging=false",
     ]
     with (
         Proc(
@@ -313,7 +315,8 @@ def run(mode: str) -> SuiteResult:
     load_after = os.getloadavg()
     res.notes += [
         f"Both servers ran with {' '.join(f'{k}={v}' for k, v in MALLOC_ENV.items())} and uvicorn's "
-        "asyncio event loop (no uvloop), one process each; wrk one thread in its own process; "
+        "asyncio event loop (no uvloop), one process each, no per-request log lines; wrk one thread "
+        "in its own process; "
         f"{seconds:.0f} s per run; {usable_cores()} cores shared by load generator, server and backend.",
         f"Load average (1/5/15 min) before {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}, after "
         f"{load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f}: the machine was shared; compare "
