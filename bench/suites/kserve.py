@@ -20,10 +20,9 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,14 @@ MALLOC_ENV = {
     "MALLOC_MMAP_THRESHOLD_": str(32 << 20),
     "MALLOC_TRIM_THRESHOLD_": str(64 << 20),
 }
+
+
+TRITON_PYTHON_ENV = "KUBEVC_TRITON_PYTHON"
+
+
+def triton_python() -> str:
+    """The Triton venv's interpreter: ``KUBEVC_TRITON_PYTHON``, else ``.tools/triton`` (``make tools``)."""
+    return os.environ.get(TRITON_PYTHON_ENV) or str(REPO_ROOT / ".tools/triton/bin/python")
 
 
 def kserve_python() -> Path | None:
@@ -126,7 +133,7 @@ class Tally:
 
 @contextmanager
 def triton_backend(tmp: Path) -> Iterator[Backend]:
-    install = triton_install()
+    install = triton_install(triton_python())
     repository = triton_models.write_repository(tmp / "triton-models")
     with run_tritonserver(repository, install=install, ready_timeout=600) as server:
         pid = triton_models.server_pid(server.grpc_port)
@@ -300,18 +307,14 @@ def run(mode: str) -> SuiteResult:
         return res
     load = os.getloadavg()
     for name, start in (("triton", triton_backend), ("test", test_backend)):
-        with tempfile.TemporaryDirectory(prefix=f"kvb-kserve-{name}-") as tmpdir:
+        with tempfile.TemporaryDirectory(prefix=f"kvb-kserve-{name}-") as tmpdir, ExitStack() as stack:
             tmp = Path(tmpdir)
             try:
-                backend_cm = start(tmp)
-                backend = backend_cm.__enter__()
+                backend = stack.enter_context(start(tmp))
             except FileNotFoundError as missing:
-                res.skip(f"{name} backend", f"{missing}: run `make tools` (or set KUBEVC_TRITON_PYTHON)")
+                res.skip(f"{name} backend", f"{missing}: run `make tools` (or set {TRITON_PYTHON_ENV})")
                 continue
-            try:
-                measure_backend(res, (t_rps, t_cpu, t_goal), backend, kpython, tmp, seconds)
-            finally:
-                backend_cm.__exit__(*sys.exc_info())
+            measure_backend(res, (t_rps, t_cpu, t_goal), backend, kpython, tmp, seconds)
     load_after = os.getloadavg()
     res.notes += [
         f"Both servers ran with {' '.join(f'{k}={v}' for k, v in MALLOC_ENV.items())} and uvicorn's "

@@ -25,7 +25,7 @@ from bench.gw import COCO_LABELS
 from bench.machine import usable_cores
 from bench.procs import Proc, python_cmd, wait_http
 from bench.results import SuiteResult, Target
-from bench.suites.kserve import MALLOC_ENV, photo_jpeg
+from bench.suites.kserve import MALLOC_ENV, photo_jpeg, triton_python
 from bench.suites.throughput import (
     WRK_LUA,
     Case,
@@ -125,7 +125,7 @@ def run(mode: str) -> SuiteResult:
     t_cpu = res.table("cpu", "CPU time per request, ms (utime + stime from /proc, over the load run)")
     t_fp = res.table("footprint", "Gateway process footprint")
     try:
-        install = triton_install()
+        install = triton_install(triton_python())
     except FileNotFoundError as missing:
         res.skip("tritonserver rows", f"{missing}: run `make tools` (or set KUBEVC_TRITON_PYTHON)")
         return res

@@ -103,7 +103,7 @@ def test_kserve_rows_are_skipped_with_a_reason_without_the_venv(monkeypatch: pyt
 
 
 def test_triton_rows_are_skipped_with_a_reason_without_the_venv(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("KUBEVC_TRITON_PYTHON", raising=False)
+    monkeypatch.setenv("KUBEVC_TRITON_PYTHON", "/nonexistent/triton/bin/python")
     result = triton.run("quick")
     assert result.rows == []
     assert "KUBEVC_TRITON_PYTHON" in result.skipped[0]["reason"]
