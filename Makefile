@@ -161,3 +161,15 @@ bench-full: venv tools system-deps
 
 clean:
 	rm -rf $(VENV) $(TOOLS) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# KServe's ModelServer for the benchmark's transformer row (bench/suites/kserve.py): `make bench-full`
+# only, never `make test` or `make demo`.
+KSERVE_PYTHON := $(TOOLS)/kserve/bin/python
+export KUBEVC_KSERVE_PYTHON := $(abspath $(KSERVE_PYTHON))
+
+$(TOOLS)/kserve/.installed:
+	$(PYTHON) -m venv $(TOOLS)/kserve
+	$(TOOLS)/kserve/bin/pip install $(PIP_QUIET) "kserve==0.21.*" numpy pillow
+	touch $@
+
+bench-full: $(TOOLS)/kserve/.installed

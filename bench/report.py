@@ -9,7 +9,7 @@ from typing import Any
 
 from bench.results import DOC_PATH, IMG_DIR, REPO_ROOT, RESULTS_DIR, load_results
 
-SUITE_ORDER = ("payload", "transfer", "codec", "throughput", "deploy", "abuse", "wire")
+SUITE_ORDER = ("payload", "transfer", "codec", "throughput", "triton", "kserve", "deploy", "abuse", "wire")
 STATUS = {"pass": "✅ pass", "miss": "❌ miss", None: ""}
 
 
@@ -183,6 +183,16 @@ METHOD = [
     "- **wire** (`make bench-full` only): gateway CPU per request (/proc) and input tensor bytes for the "
     "same JPEG sent as 640x640 uint8 and as encoded bytes passed through to a model that decodes in its "
     "graph, both through one gateway process in one run.",
+    "- **triton** (`make bench-full` only; `python -m bench --full --suite triton`): the gateway in front "
+    "of the real `tritonserver` (PyPI `nvidia-pytriton`, `.tools/triton`) over v2 gRPC, serving "
+    "YOLOv5-shaped Python-backend models that `bench/triton_models.py` writes at bench time: raw "
+    "answer + NMS in the gateway, NMS in the graph, and the encoded-bytes passthrough (BYTES input); "
+    "CPU of the gateway and of Triton (server + Python stubs) from /proc.",
+    "- **kserve** (`make bench-full` only; `python -m bench --full --suite kserve`): the gateway next "
+    "to a KServe 0.21 transformer (`bench/kserve_transformer.py` under KServe's ModelServer, PyPI "
+    "`kserve` in `.tools/kserve`) doing the same job against the same backend (Triton and the numpy "
+    "test backend) at 1/4/8 connections, 3 interleaved rounds, the same malloc settings; req/s and "
+    "server CPU per request as ratios. Skipped with the reason when the KServe venv is missing.",
     "",
 ]
 
