@@ -284,23 +284,23 @@ async def _decode_images(
         costs = _image_costs(parts, cfg, limits)
 
     def images_job(cancel: threading.Event) -> tuple[Array, list[Geometry]]:
-        resized: list[Array] = []
+        # each image is resized straight into its slot of the batch: no per-image copy, no stack
+        batch = np.empty((len(parts), cfg.height, cfg.width, 3), dtype=np.uint8)
         geometries: list[Geometry] = []
         decode_s = resize_s = 0.0
-        for part_type, data in parts:
+        for i, (part_type, data) in enumerate(parts):
             raise_if_cancelled(cancel)
             t0 = time.perf_counter()
             decoded = decode_for_model(data, part_type, cfg, limits.max_image_pixels)
             t1 = time.perf_counter()
-            out, g = resize_decoded(decoded, cfg)
+            _, g = resize_decoded(decoded, cfg, batch[i])
             del decoded  # free the full-size decode before the next one
-            resized.append(out)
             geometries.append(g)
             decode_s += t1 - t0
             resize_s += time.perf_counter() - t1
         stage.record("decode", decode_s)
         t0 = time.perf_counter()
-        tensor = to_model_tensor(np.stack(resized), cfg)
+        tensor = to_model_tensor(batch, cfg)
         stage.record("preprocess", resize_s + time.perf_counter() - t0)
         return tensor, geometries
 
