@@ -72,6 +72,8 @@ class LimitsConfig(_Model):
     header_timeout_seconds: PositiveFloat = 10
     keep_alive_seconds: PositiveFloat = 5
     max_connections: PositiveInt = 1000
+    # request bodies all requests hold at once (received, or being received, and not yet answered)
+    max_inflight_body_bytes: PositiveInt = 134_217_728
 
 
 class BreakerConfig(_Model):
