@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 
 from kubevc.gateway._config import InputConfig, LimitsConfig
 from kubevc.gateway._errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
@@ -39,7 +38,7 @@ from kubevc.gateway._preprocess import (
     to_model_tensor,
 )
 from kubevc.gateway._profile import Profile
-from kubevc.gateway._rest import parse_predict
+from kubevc.gateway._rest import parse_predict_body
 from kubevc.gateway._signature import STRING
 from kubevc.gateway._tokenizer import MAX_WORD_CHARS
 from kubevc.gateway._v2json import V2Request, parse_v2
@@ -336,11 +335,7 @@ async def decode_predict(
     """A TF Serving REST ``:predict`` body -> (inputs, columnar, signature name)."""
 
     def decode(cancel: threading.Event | None = None) -> tuple[dict[str, Array], bool, str | None]:
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise BadRequest("body is not valid JSON") from None
-        return parse_predict(doc, profile.cfg.input.name, profile.dtypes)
+        return parse_predict_body(body, profile.cfg.input.name, profile.dtypes)
 
     with stage("decode"):
         # large JSON tensors take a while to parse: keep the event loop free meanwhile, in the
