@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from kubevc.gateway import BadRequest, PayloadTooLarge
+from kubevc.gateway import BadRequest, PayloadTooLarge, _postprocess
 from kubevc.gateway._config import InputConfig
 from kubevc.gateway._postprocess import nms, topk, yolo_detections
 from kubevc.gateway._preprocess import (
@@ -290,3 +290,19 @@ def test_model_tensor_matches_a_reference_normalisation(layout: str, dtype: str)
     assert tensor.dtype == np.dtype(dtype) and tensor.shape == expect.shape and tensor.flags.c_contiguous
     tolerance = {"uint8": 0, "float32": 1e-5, "float16": 4e-3}[dtype]  # half: 11-bit mantissa
     assert np.abs(tensor.astype(np.float64) - expect).max() <= tolerance
+
+
+def test_pairwise_nms_keeps_what_the_round_by_round_nms_keeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        n = int(rng.integers(1, 300))
+        corner = rng.random((n, 2), dtype=np.float32) * 200
+        boxes = np.concatenate([corner, corner + rng.random((n, 2), dtype=np.float32) * 60 + 1], axis=1)
+        scores = rng.random(n, dtype=np.float32)
+        scores[: n // 3] = scores[0]  # ties keep their order
+        iou, keep = float(rng.choice([0.3, 0.45, 0.7])), int(rng.integers(1, 300))
+        pairwise = nms(boxes, scores, iou, keep)
+        monkeypatch.setattr(_postprocess, "_PAIRWISE_NMS", 0)  # every size round by round
+        rounds = nms(boxes, scores, iou, keep)
+        monkeypatch.undo()
+        assert np.array_equal(pairwise, rounds)
