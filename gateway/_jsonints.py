@@ -68,6 +68,8 @@ def read_integer_array(body: bytes) -> tuple[str, Array, str | None] | None:
 def _key_of(rest: bytes) -> tuple[str, str | None] | None:
     """The body with the array replaced by ``0`` -> (its key, signature_name), when it is
     ``{"instances"|"inputs": 0}`` plus an optional string ``signature_name`` and nothing else."""
+    if b"\\" in rest or rest.count(b'"instances"') + rest.count(b'"inputs"') != 1:
+        return None  # an escaped or repeated key: which value wins is the general path's to say
     try:
         doc = orjson.loads(rest)
     except orjson.JSONDecodeError:

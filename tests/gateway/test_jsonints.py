@@ -63,6 +63,13 @@ BODIES = [
     b'{"inputs": {"x": [1, 2]}}',
     b'{"instances": [{"x": [1, 2]}]}',
     b"[1, 2]",
+    b'{"instances": [1-2]}',
+    b'{"instances": [1--2, 3]}',
+    b'{"instances": [-]}',
+    b'{"instances": [1, -]}',
+    b'{"instances": [1], "instances": 0}',  # repeated key: the last wins
+    b'{"\\u0069nstances": [1], "instances": 0}',
+    b'{"signature_name": "a\\"b", "instances": [1, 2]}',
 ]
 DTYPES = [
     {},
