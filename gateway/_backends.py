@@ -203,7 +203,6 @@ class Backend(ABC):
         """TF Serving's GetModelMetadata (signature_def); None when the protocol has no such call."""
         return None
 
-    @abstractmethod
     async def signature(
         self,
         model: str,
@@ -215,6 +214,20 @@ class Backend(ABC):
     ) -> Signature | None:
         """The model's signature as the backend declares it; None when the backend cannot say
         (no metadata call, or metadata without inputs). Raises GatewayError when the call fails."""
+        try:
+            return await self._read_signature(
+                model, signature_name, version=version, label=label, budget=budget
+            )
+        except GatewayError as exc:
+            if exc.grpc_code == "UNIMPLEMENTED":  # a server without the metadata call
+                return None
+            raise
+
+    @abstractmethod
+    async def _read_signature(
+        self, model: str, signature_name: str, *, version: int | None, label: str | None, budget: float | None
+    ) -> Signature | None:
+        """``signature`` of this protocol; a failed call raises (UNIMPLEMENTED is handled above)."""
 
     @abstractmethod
     async def version_ready(self, model: str, version: int, budget: float | None = None) -> bool:
@@ -339,21 +352,10 @@ class TFServingBackend(Backend):
 
         return await self.call(run, budget)
 
-    async def signature(
-        self,
-        model: str,
-        signature_name: str,
-        *,
-        version: int | None = None,
-        label: str | None = None,
-        budget: float | None = None,
+    async def _read_signature(
+        self, model: str, signature_name: str, *, version: int | None, label: str | None, budget: float | None
     ) -> Signature | None:
-        try:
-            response = await self.model_metadata(model, version=version, label=label, budget=budget)
-        except GatewayError as exc:
-            if exc.grpc_code == "UNIMPLEMENTED":
-                return None
-            raise
+        response = await self.model_metadata(model, version=version, label=label, budget=budget)
         if response is None:
             return None
         signatures = get_model_metadata_pb2.SignatureDefMap()
@@ -493,23 +495,12 @@ class V2Backend(Backend):
 
         return await self.call(run, budget)
 
-    async def signature(
-        self,
-        model: str,
-        signature_name: str,
-        *,
-        version: int | None = None,
-        label: str | None = None,
-        budget: float | None = None,
+    async def _read_signature(
+        self, model: str, signature_name: str, *, version: int | None, label: str | None, budget: float | None
     ) -> Signature | None:
         if label is not None:
             raise BadRequest("version labels are not supported by Open Inference Protocol backends")
-        try:
-            return from_v2_metadata(await self.v2_metadata(model, version=version, budget=budget))
-        except GatewayError as exc:
-            if exc.grpc_code == "UNIMPLEMENTED":
-                return None
-            raise
+        return from_v2_metadata(await self.v2_metadata(model, version=version, budget=budget))
 
     async def version_ready(self, model: str, version: int, budget: float | None = None) -> bool:
         request = v2pb.ModelReadyRequest(name=model, version=str(version))

@@ -72,6 +72,17 @@ class LimitsConfig(_Model):
     header_timeout_seconds: PositiveFloat = 10
     keep_alive_seconds: PositiveFloat = 5
     max_connections: PositiveInt = 1000
+    # request bodies all requests hold at once (received, or being received, and not yet answered)
+    max_inflight_body_bytes: PositiveInt = 134_217_728
+
+    @model_validator(mode="after")
+    def _largest_body_fits(self) -> LimitsConfig:
+        if self.max_inflight_body_bytes < self.max_body_bytes:
+            raise ValueError(
+                f"maxInflightBodyBytes ({self.max_inflight_body_bytes}) is below maxBodyBytes"
+                f" ({self.max_body_bytes}): the largest allowed body would never fit"
+            )
+        return self
 
 
 class BreakerConfig(_Model):

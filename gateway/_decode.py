@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import orjson
 
 from kubevc.gateway._config import InputConfig, LimitsConfig
 from kubevc.gateway._errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
@@ -39,7 +38,7 @@ from kubevc.gateway._preprocess import (
     to_model_tensor,
 )
 from kubevc.gateway._profile import Profile
-from kubevc.gateway._rest import parse_predict
+from kubevc.gateway._rest import parse_predict_body
 from kubevc.gateway._signature import STRING
 from kubevc.gateway._tokenizer import MAX_WORD_CHARS
 from kubevc.gateway._v2json import V2Request, parse_v2
@@ -284,23 +283,23 @@ async def _decode_images(
         costs = _image_costs(parts, cfg, limits)
 
     def images_job(cancel: threading.Event) -> tuple[Array, list[Geometry]]:
-        resized: list[Array] = []
+        # each image is resized straight into its slot of the batch: no per-image copy, no stack
+        batch = np.empty((len(parts), cfg.height, cfg.width, 3), dtype=np.uint8)
         geometries: list[Geometry] = []
         decode_s = resize_s = 0.0
-        for part_type, data in parts:
+        for i, (part_type, data) in enumerate(parts):
             raise_if_cancelled(cancel)
             t0 = time.perf_counter()
             decoded = decode_for_model(data, part_type, cfg, limits.max_image_pixels)
             t1 = time.perf_counter()
-            out, g = resize_decoded(decoded, cfg)
+            _, g = resize_decoded(decoded, cfg, batch[i])
             del decoded  # free the full-size decode before the next one
-            resized.append(out)
             geometries.append(g)
             decode_s += t1 - t0
             resize_s += time.perf_counter() - t1
         stage.record("decode", decode_s)
         t0 = time.perf_counter()
-        tensor = to_model_tensor(np.stack(resized), cfg)
+        tensor = to_model_tensor(batch, cfg)
         stage.record("preprocess", resize_s + time.perf_counter() - t0)
         return tensor, geometries
 
@@ -336,11 +335,7 @@ async def decode_predict(
     """A TF Serving REST ``:predict`` body -> (inputs, columnar, signature name)."""
 
     def decode(cancel: threading.Event | None = None) -> tuple[dict[str, Array], bool, str | None]:
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise BadRequest("body is not valid JSON") from None
-        return parse_predict(doc, profile.cfg.input.name, profile.dtypes)
+        return parse_predict_body(body, profile.cfg.input.name, profile.dtypes)
 
     with stage("decode"):
         # large JSON tensors take a while to parse: keep the event loop free meanwhile, in the

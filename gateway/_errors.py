@@ -13,6 +13,7 @@ __all__ = [
     "BackendError",
     "BackendUnavailable",
     "BadRequest",
+    "BodyBudgetFull",
     "ConfigError",
     "GatewayError",
     "GatewayTimeout",
@@ -87,6 +88,12 @@ class GatewayTimeout(GatewayError):
 
 class Overloaded(GatewayError):
     """Every decode worker is busy and the decode queue is full: retry shortly (503)."""
+
+    status_code = 503
+
+
+class BodyBudgetFull(GatewayError):
+    """The request bodies held at once would pass ``maxInflightBodyBytes``: retry shortly (503)."""
 
     status_code = 503
 

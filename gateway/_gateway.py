@@ -26,6 +26,7 @@ from kubevc.gateway._config import GatewayConfig
 from kubevc.gateway._errors import (
     BackendUnavailable,
     BadRequest,
+    BodyBudgetFull,
     GatewayError,
     GatewayTimeout,
     ModelNotFound,
@@ -75,6 +76,7 @@ class _InFlight:
     work: asyncio.Task[Response[bytes]] | None = None
     watcher: asyncio.Task[None] | None = None
     stopped: GatewayError | None = field(default=None)
+    body_bytes: int = 0  # of the gateway's maxInflightBodyBytes, held until the answer is made
 
     def stop(self, reason: GatewayError) -> None:
         if self.work is not None and not self.work.done() and self.stopped is None:
@@ -105,6 +107,7 @@ class Gateway:
         limits = config.limits
         self.pool = DecodePool(limits.decode_workers, limits.decode_queue, limits.max_decoding_pixels)
         self._in_flight: set[_InFlight] = set()
+        self._body_bytes = 0  # request bodies held by all requests in flight (maxInflightBodyBytes)
         self._startup_check: asyncio.Task[dict[str, bool]] | None = None
         self._signature_asked: dict[str, float] = {}  # model -> when its backend was last asked
         self._was_ready: dict[str, bool] = {}
@@ -205,8 +208,13 @@ class Gateway:
         return min(self.backend_for(profile).cfg.deadline_seconds, self.config.limits.request_timeout_seconds)
 
     async def read_body(self, request: Request[Any, Any, Any], model: str) -> bytes:
-        """The request body, refusing more than maxBodyBytes by Content-Length and while streaming."""
+        """The request body, refusing more than maxBodyBytes by Content-Length and while streaming.
+
+        The body's bytes count against maxInflightBodyBytes until the request is answered: a
+        declared Content-Length is taken before any of the body is read (503 when it does not
+        fit), a chunked body as its chunks arrive."""
         limit = self.config.limits.max_body_bytes
+        state = _in_flight.get()
         declared = request.headers.get("content-length")
         if declared is not None:
             try:
@@ -215,18 +223,39 @@ class Gateway:
                 raise BadRequest("Content-Length is not an integer") from None
             if size > limit:
                 raise PayloadTooLarge(f"body of {size} bytes is above the limit of {limit} bytes")
+            self._hold_body(state, size)
         chunks: list[bytes] = []
         total = 0
         async for chunk in request.stream():
             total += len(chunk)
             if total > limit:
                 raise PayloadTooLarge(f"body is above the limit of {limit} bytes")
+            if state is not None and total > state.body_bytes:
+                self._hold_body(state, total - state.body_bytes)
             chunks.append(chunk)
         self.metrics.request_bytes.labels(model).inc(total)
-        in_flight = _in_flight.get()
-        if in_flight is not None and in_flight.watcher is None:
-            in_flight.watcher = asyncio.get_running_loop().create_task(in_flight.watch_disconnect())
+        if state is not None and state.watcher is None:
+            state.watcher = asyncio.get_running_loop().create_task(state.watch_disconnect())
         return b"".join(chunks)
+
+    def _hold_body(self, state: _InFlight | None, size: int) -> None:
+        """Count ``size`` more body bytes for the request; 503 when all bodies together would pass
+        maxInflightBodyBytes. Given back when the request is answered (``handle``)."""
+        if state is None:  # not under ``handle``: nothing would give the bytes back
+            return
+        cap = self.config.limits.max_inflight_body_bytes
+        if self._body_bytes + size > cap:
+            raise BodyBudgetFull(
+                f"the gateway is receiving too many request bytes at once (maxInflightBodyBytes {cap}):"
+                " retry shortly"
+            )
+        self._body_bytes += size
+        state.body_bytes += size
+
+    @property
+    def body_bytes_held(self) -> int:
+        """Request body bytes counted against maxInflightBodyBytes right now."""
+        return self._body_bytes
 
     @contextmanager
     def stage(self, model: str, name: str) -> Iterator[None]:
@@ -267,6 +296,8 @@ class Gateway:
             response = error_response(state.stopped)
         finally:
             self._in_flight.discard(state)
+            self._body_bytes -= state.body_bytes
+            state.body_bytes = 0
             if state.watcher is not None:
                 state.watcher.cancel()
         if response.status_code is None:

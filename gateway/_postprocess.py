@@ -17,6 +17,7 @@ __all__ = ["detections_json", "model_detections", "nms", "tensor_json", "topk", 
 Array = npt.NDArray[Any]
 _MAX_WH = 7680.0  # class offset for batched class-wise NMS (larger than any box coordinate)
 _MAX_CANDIDATES = 30000
+_PAIRWISE_NMS = 256  # up to this many candidates NMS compares all pairs at once (256^2 floats)
 
 
 def topk(probs: Array, k: int, labels: list[str]) -> list[list[dict[str, Any]]]:
@@ -45,6 +46,8 @@ def nms(boxes: Array, scores: Array, iou_threshold: float, max_keep: int) -> Arr
     order = np.argsort(-scores, kind="stable")
     x1, y1, x2, y2 = (np.ascontiguousarray(boxes[order, k], dtype=np.float32) for k in range(4))
     areas = (x2 - x1) * (y2 - y1)
+    if order.size <= _PAIRWISE_NMS:
+        return order[_nms_pairwise(x1, y1, x2, y2, areas, iou_threshold, max_keep)]
     alive = np.arange(order.size)
     keep: list[int] = []
     while alive.size and len(keep) < max_keep:
@@ -55,10 +58,32 @@ def nms(boxes: Array, scores: Array, iou_threshold: float, max_keep: int) -> Arr
             break
         w = np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest])
         h = np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest])
-        inter = np.clip(w, 0, None) * np.clip(h, 0, None)
+        inter = np.maximum(w, 0) * np.maximum(h, 0)
         # iou <= t  <=>  inter <= t * union (no division)
         alive = rest[inter <= iou_threshold * (areas[i] + areas[rest] - inter)]
     return order[np.asarray(keep, dtype=np.int64)]
+
+
+def _nms_pairwise(
+    x1: Array, y1: Array, x2: Array, y2: Array, areas: Array, iou_threshold: float, max_keep: int
+) -> Array:
+    """``nms`` for a few hundred boxes (sorted best first): every pair's overlap in one
+    vectorised step, then the greedy pass ORs one row of the boolean matrix per kept box.
+    Keeps exactly the boxes the round-by-round version keeps."""
+    w = np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :])
+    h = np.minimum(y2[:, None], y2[None, :]) - np.maximum(y1[:, None], y1[None, :])
+    inter = np.maximum(w, 0) * np.maximum(h, 0)
+    overlaps = inter > iou_threshold * (areas[:, None] + areas[None, :] - inter)
+    suppressed = np.zeros(len(areas), dtype=bool)
+    keep: list[int] = []
+    for i in range(len(areas)):
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        if len(keep) >= max_keep:
+            break
+        suppressed |= overlaps[i]
+    return np.asarray(keep, dtype=np.int64)
 
 
 def yolo_detections(

@@ -8,6 +8,7 @@ image bomb costs a header parse, not its decoded size in memory.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from collections.abc import Callable, Iterator
@@ -182,13 +183,15 @@ def decode_for_model(data: bytes, content_type: str, cfg: InputConfig, max_pixel
         raise BadRequest(f"undecodable PNG: {exc}") from None
 
 
-def resize_decoded(image: DecodedImage, cfg: InputConfig) -> tuple[Array, Geometry]:
-    """A decoded image -> the profile's size; the geometry maps onto the original image."""
+def resize_decoded(image: DecodedImage, cfg: InputConfig, out: Array | None = None) -> tuple[Array, Geometry]:
+    """A decoded image -> the profile's size, written into ``out`` ((height, width, 3) uint8, e.g.
+    one image's slot of the batch; allocated when None); the geometry maps onto the original image."""
     pixels = image.pixels
+    out = _output(cfg, out)
     if isinstance(pixels, Image.Image):
-        out, g = _resize_pil(pixels, cfg, lambda: _rgb(pixels))
+        g = _resize_into(pixels, cfg, lambda: _rgb(pixels), out)
     else:
-        out, g = resize_image(pixels, cfg)
+        g = _resize_into(Image.fromarray(pixels), cfg, lambda: pixels, out)
     w, h = image.width, image.height
     if (g.width, g.height) == (w, h):
         return out, g
@@ -196,60 +199,108 @@ def resize_decoded(image: DecodedImage, cfg: InputConfig) -> tuple[Array, Geomet
     return out, Geometry(w, h, g.scale_x * fx, g.scale_y * fy, g.pad_x, g.pad_y)
 
 
-def resize_image(image: Array, cfg: InputConfig) -> tuple[Array, Geometry]:
-    """Resize an (H, W, 3) uint8 image to the profile's size with its resize mode."""
-    return _resize_pil(Image.fromarray(image), cfg, lambda: image)
+def resize_image(image: Array, cfg: InputConfig, out: Array | None = None) -> tuple[Array, Geometry]:
+    """Resize an (H, W, 3) uint8 image to the profile's size with its resize mode (into ``out``)."""
+    out = _output(cfg, out)
+    return out, _resize_into(Image.fromarray(image), cfg, lambda: image, out)
+
+
+def _output(cfg: InputConfig, out: Array | None) -> Array:
+    if out is None:
+        return np.empty((cfg.height, cfg.width, 3), dtype=np.uint8)
+    if out.shape != (cfg.height, cfg.width, 3) or out.dtype != np.uint8:
+        raise ValueError(f"output slot is {out.shape} {out.dtype}, not ({cfg.height}, {cfg.width}, 3) uint8")
+    return out
 
 
 def _rgb(pil: Image.Image) -> Array:
     return np.asarray(pil if pil.mode == "RGB" else pil.convert("RGB"))
 
 
-def _resize_pil(pil: Image.Image, cfg: InputConfig, as_array: Callable[[], Array]) -> tuple[Array, Geometry]:
-    """``pil`` -> the profile's size; ``as_array`` gives the unresized pixels when no resize is needed."""
+def _resized(pil: Image.Image, size: tuple[int, int], as_array: Callable[[], Array]) -> Array:
+    """``pil`` at ``size`` (bilinear) as an RGB array; ``as_array`` when it already is that size."""
+    if pil.size == size:
+        return as_array()
+    return _rgb(pil.resize(size, Image.Resampling.BILINEAR))
+
+
+def _resize_into(pil: Image.Image, cfg: InputConfig, as_array: Callable[[], Array], out: Array) -> Geometry:
+    """``pil`` -> the profile's size in ``out``, each output pixel written once (the letterbox
+    bars are filled around the image, not under it)."""
     w, h = pil.size
     tw, th = cfg.width, cfg.height
     if cfg.resize == "stretch":
-        out = _rgb(pil.resize((tw, th), Image.Resampling.BILINEAR)) if (w, h) != (tw, th) else as_array()
-        return out, Geometry(w, h, tw / w, th / h, 0.0, 0.0)
+        out[...] = _resized(pil, (tw, th), as_array)
+        return Geometry(w, h, tw / w, th / h, 0.0, 0.0)
     if cfg.resize == "letterbox":
         s = min(tw / w, th / h)
         nw, nh = max(1, round(w * s)), max(1, round(h * s))
-        resized = _rgb(pil.resize((nw, nh), Image.Resampling.BILINEAR)) if (nw, nh) != (w, h) else as_array()
-        canvas = np.full((th, tw, 3), LETTERBOX_FILL, dtype=np.uint8)
         px, py = (tw - nw) // 2, (th - nh) // 2
-        canvas[py : py + nh, px : px + nw] = resized
-        return canvas, Geometry(w, h, nw / w, nh / h, float(px), float(py))
+        out[:py] = LETTERBOX_FILL
+        out[py + nh :] = LETTERBOX_FILL
+        out[py : py + nh, :px] = LETTERBOX_FILL
+        out[py : py + nh, px + nw :] = LETTERBOX_FILL
+        out[py : py + nh, px : px + nw] = _resized(pil, (nw, nh), as_array)
+        return Geometry(w, h, nw / w, nh / h, float(px), float(py))
     # center-crop: scale so the image covers the target, then cut the middle
     s = max(tw / w, th / h)
     nw, nh = max(tw, round(w * s)), max(th, round(h * s))
-    resized = _rgb(pil.resize((nw, nh), Image.Resampling.BILINEAR)) if (nw, nh) != (w, h) else as_array()
     px, py = (nw - tw) // 2, (nh - th) // 2
-    return resized[py : py + th, px : px + tw], Geometry(w, h, nw / w, nh / h, float(-px), float(-py))
+    out[...] = _resized(pil, (nw, nh), as_array)[py : py + th, px : px + tw]
+    return Geometry(w, h, nw / w, nh / h, float(-px), float(-py))
 
 
 def to_model_tensor(batch: Array, cfg: InputConfig) -> Array:
-    """(N, H, W, 3) uint8 -> the profile's dtype and layout."""
-    if cfg.dtype in ("float32", "float16"):
-        mean = np.asarray(cfg.mean, dtype=np.float32)
-        inv_std = (1.0 / np.asarray(cfg.std, dtype=np.float64)).astype(np.float32)
-        out: Array = np.empty(batch.shape, dtype=np.float32)
-        np.subtract(batch, mean, out=out, dtype=np.float32)  # one pass, no temporaries
-        np.multiply(out, inv_std, out=out)
-        if cfg.dtype == "float16":  # normalised in float32, sent at half the bytes
-            out = out.astype(np.float16)
-    else:
-        out = batch
-    if cfg.layout == "NCHW":
-        out = out.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(out)
+    """(N, H, W, 3) uint8 -> the profile's dtype and layout, C-contiguous.
+
+    Floats are normalised one channel plane at a time straight from the uint8 pixels into the
+    output (``(x - mean) * (1 / std)`` in float32, as one subtract and one multiply per plane), so
+    no float copy of the whole batch is made and NCHW needs no transposed float copy. float16 is a
+    lookup of each byte in a 256-entry table of those same float32 values, rounded to half."""
+    if cfg.dtype not in ("float32", "float16"):
+        out = batch if cfg.layout == "NHWC" else batch.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(out)
+    n, h, w, c = batch.shape
+    nchw = cfg.layout == "NCHW"
+    tensor: Array = np.empty((n, c, h, w) if nchw else (n, h, w, c), dtype=np.dtype(cfg.dtype))
+    planes_in = batch.transpose(0, 3, 1, 2)  # views: [image, channel] -> (H, W)
+    planes_out = tensor if nchw else tensor.transpose(0, 3, 1, 2)
+    if cfg.dtype == "float16":
+        table = _half_table(tuple(cfg.mean), tuple(cfg.std))
+        for i in range(n):
+            for ch in range(c):
+                # mode="clip": indices are bytes, always in range, and "raise" would buffer ``out``
+                np.take(table[ch], planes_in[i, ch], out=planes_out[i, ch], mode="clip")
+        return tensor
+    mean, inv_std = _normalisation(tuple(cfg.mean), tuple(cfg.std))
+    for i in range(n):
+        for ch in range(c):
+            plane = planes_out[i, ch]
+            np.subtract(planes_in[i, ch], mean[ch], out=plane, dtype=np.float32)
+            np.multiply(plane, inv_std[ch], out=plane)
+    return tensor
+
+
+@functools.cache
+def _normalisation(mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[Array, Array]:
+    """float32 mean and 1 / std per channel (the reciprocal taken in float64, then rounded)."""
+    return np.asarray(mean, dtype=np.float32), (1.0 / np.asarray(std, dtype=np.float64)).astype(np.float32)
+
+
+@functools.cache
+def _half_table(mean: tuple[float, ...], std: tuple[float, ...]) -> Array:
+    """(channels, 256) float16: each byte value normalised in float32, then rounded to half."""
+    mean32, inv_std = _normalisation(mean, std)
+    values = np.arange(256, dtype=np.float32)[None, :]
+    table: Array = ((values - mean32[:, None]) * inv_std[:, None]).astype(np.float16)
+    return np.ascontiguousarray(table)
 
 
 def prepare_images(images: list[Array], cfg: InputConfig) -> tuple[Array, list[Geometry]]:
     """Decoded images -> one batch tensor for the model, and each image's geometry."""
-    resized = [resize_image(im, cfg) for im in images]
-    batch = np.stack([r[0] for r in resized])
-    return to_model_tensor(batch, cfg), [r[1] for r in resized]
+    batch = np.empty((len(images), cfg.height, cfg.width, 3), dtype=np.uint8)
+    geometries = [resize_image(im, cfg, batch[i])[1] for i, im in enumerate(images)]
+    return to_model_tensor(batch, cfg), geometries
 
 
 def decode_video(

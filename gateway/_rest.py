@@ -8,11 +8,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from kubevc.gateway._errors import BadRequest
+from kubevc.gateway._jsonints import read_integer_array
 from kubevc.gateway._signature import STRING
 
-__all__ = ["format_predict", "json_to_array", "parse_predict"]
+__all__ = ["format_predict", "json_to_array", "parse_predict", "parse_predict_body"]
 
 Array = npt.NDArray[Any]
 _KEYS = {"signature_name", "instances", "inputs"}
@@ -70,6 +72,12 @@ def json_to_array(value: Any, field: str, dtype: str | None) -> Array:
         raise BadRequest(f"{field}: ragged nested lists (every row must have the same length)") from None
     if arr.dtype.kind not in "biuf":
         raise BadRequest(f"{field}: expected numbers, got {type(_bad_leaf(value)).__name__} values")
+    return _numbers_as(arr, field, dtype)
+
+
+def _numbers_as(arr: Array, field: str, dtype: str | None) -> Array:
+    """A numeric array (as numpy reads JSON numbers: bool, int64 or float64) -> the input's dtype,
+    400 when the values do not fit it (see ``json_to_array``)."""
     if dtype is None:
         if arr.dtype.kind == "f":
             return arr.astype(np.float32)
@@ -108,6 +116,26 @@ def _bad_leaf(value: Any) -> Any:
         elif not isinstance(v, int | float | bool):
             return v
     return value
+
+
+def parse_predict_body(
+    body: bytes, default_input: str, dtypes: dict[str, str]
+) -> tuple[dict[str, Array], bool, str | None]:
+    """The raw body of ``:predict`` -> (inputs, columnar?, signature_name).
+
+    One rectangular array of integers for a numeric input (images, token ids) is read without a
+    Python object per number (``_jsonints``), then given the same dtype checks; every other body
+    is parsed as JSON and goes through :func:`parse_predict`."""
+    ints = read_integer_array(body)
+    dtype = dtypes.get(default_input)
+    if ints is not None and dtype not in (STRING, "bool"):  # their errors: the general path's
+        key, array, signature = ints
+        return {default_input: _numbers_as(array, key, dtype)}, key == "inputs", signature
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadRequest("body is not valid JSON") from None
+    return parse_predict(doc, default_input, dtypes)
 
 
 def parse_predict(

@@ -103,3 +103,10 @@ def test_unreadable_and_non_yaml_files(tmp_path: Path) -> None:
     bad.write_text("- a list\n")
     with pytest.raises(ConfigError, match="must be a mapping"):
         load_config(bad)
+
+
+def test_the_inflight_body_cap_must_hold_the_largest_body() -> None:
+    with pytest.raises(ConfigError, match=r"maxInflightBodyBytes .* is below maxBodyBytes"):
+        parse_config({"limits": {"maxBodyBytes": 2048, "maxInflightBodyBytes": 1024}})
+    limits = parse_config({"limits": {"maxBodyBytes": 2048, "maxInflightBodyBytes": 2048}}).limits
+    assert limits.max_inflight_body_bytes == 2048

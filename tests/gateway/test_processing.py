@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 from skimage import data
 
-from kubevc.gateway import BadRequest, PayloadTooLarge
+from kubevc.gateway import BadRequest, PayloadTooLarge, _postprocess
 from kubevc.gateway._config import InputConfig
 from kubevc.gateway._postprocess import nms, topk, yolo_detections
-from kubevc.gateway._preprocess import Geometry, decode_image, prepare_images, resize_image
+from kubevc.gateway._preprocess import (
+    Geometry,
+    decode_for_model,
+    decode_image,
+    prepare_images,
+    resize_decoded,
+    resize_image,
+    to_model_tensor,
+)
 from kubevc.gateway._proto.tensorflow import tensor_pb2, types_pb2
 from kubevc.gateway._tensors import from_tensor_proto, to_tensor_proto
 from kubevc.gateway._tokenizer import WordPiece
@@ -222,3 +231,78 @@ def test_model_detections_formats_units_count_and_threshold() -> None:
             box_units="pixels",
             **kw,
         )
+
+
+def _reference_letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A straightforward letterbox: Pillow bilinear to the fitted size, pasted on a grey canvas."""
+    h, w = image.shape[:2]
+    s = min(width / w, height / h)
+    nw, nh = max(1, round(w * s)), max(1, round(h * s))
+    resized = np.asarray(Image.fromarray(image).resize((nw, nh), Image.Resampling.BILINEAR))
+    canvas = np.full((height, width, 3), 114, dtype=np.uint8)
+    px, py = (width - nw) // 2, (height - nh) // 2
+    canvas[py : py + nh, px : px + nw] = resized
+    return canvas
+
+
+@pytest.mark.parametrize(
+    ("photo", "size"),
+    [(data.astronaut(), (640, 640)), (data.coffee(), (640, 640)), (data.chelsea(), (320, 256))],
+)
+def test_letterbox_into_the_batch_matches_a_reference_letterbox(
+    photo: np.ndarray, size: tuple[int, int]
+) -> None:
+    width, height = size
+    cfg = InputConfig(kind="image", name="x", width=width, height=height)
+    batch = np.zeros((2, height, width, 3), dtype=np.uint8)
+    out, _ = resize_image(photo, cfg, batch[1])
+    assert np.shares_memory(out, batch)  # written in place, not copied into the slot afterwards
+    expect = _reference_letterbox(photo, width, height)
+    assert np.abs(batch[1].astype(int) - expect).max() <= 1
+    assert not batch[0].any()  # the other slot is untouched
+    decoded = decode_for_model(jpeg(photo, 95), "image/jpeg", cfg, 10**8)
+    from_jpeg, _ = resize_decoded(decoded, cfg)
+    assert np.abs(from_jpeg.astype(int) - expect).mean() < 6  # the same photo through JPEG
+
+
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "uint8"])
+def test_model_tensor_matches_a_reference_normalisation(layout: str, dtype: str) -> None:
+    cfg = InputConfig(
+        kind="image",
+        name="x",
+        width=40,
+        height=30,
+        dtype=dtype,
+        layout=layout,
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+    )
+    rng = np.random.default_rng(3)
+    batch = rng.integers(0, 256, (3, 30, 40, 3), dtype=np.uint8)
+    batch[0, 0, 0] = [0, 255, 128]  # both ends of the byte range
+    tensor = to_model_tensor(batch, cfg)
+    expect = batch.astype(np.float64)
+    if dtype != "uint8":
+        expect = (expect - cfg.mean) / cfg.std
+    if layout == "NCHW":
+        expect = expect.transpose(0, 3, 1, 2)
+    assert tensor.dtype == np.dtype(dtype) and tensor.shape == expect.shape and tensor.flags.c_contiguous
+    tolerance = {"uint8": 0, "float32": 1e-5, "float16": 4e-3}[dtype]  # half: 11-bit mantissa
+    assert np.abs(tensor.astype(np.float64) - expect).max() <= tolerance
+
+
+def test_pairwise_nms_keeps_what_the_round_by_round_nms_keeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        n = int(rng.integers(1, 300))
+        corner = rng.random((n, 2), dtype=np.float32) * 200
+        boxes = np.concatenate([corner, corner + rng.random((n, 2), dtype=np.float32) * 60 + 1], axis=1)
+        scores = rng.random(n, dtype=np.float32)
+        scores[: n // 3] = scores[0]  # ties keep their order
+        iou, keep = float(rng.choice([0.3, 0.45, 0.7])), int(rng.integers(1, 300))
+        pairwise = nms(boxes, scores, iou, keep)
+        monkeypatch.setattr(_postprocess, "_PAIRWISE_NMS", 0)  # every size round by round
+        rounds = nms(boxes, scores, iou, keep)
+        monkeypatch.undo()
+        assert np.array_equal(pairwise, rounds)
