@@ -44,6 +44,7 @@ from ..spec import (
     deep_merge,
     flux,
 )
+from ._alertmanager import hub_alertmanager_values
 from ._clusters import SOPS_DECRYPTION, cluster_tree, flux_kustomization
 from ._common import (
     HUB_HEADER,
@@ -341,7 +342,9 @@ def apply_hub(
         raise SpecError(problems)
     files.update(hub_cluster_files(cfg))
     folder = hub_controllers_folder()
-    files.update(controllers_folder(folder, hub_kps_values(hub), sops_files.get(folder, ()), HUB_HEADER))
+    hub_sops = sops_files.get(folder, ())
+    values = deep_merge(hub_kps_values(hub), hub_alertmanager_values(cfg, regions, hub_sops))
+    files.update(controllers_folder(folder, values, hub_sops, HUB_HEADER))
     files.update(hub_app_files(cfg, regions))
     for region in regions:
         if region.monitoring:
