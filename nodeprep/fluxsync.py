@@ -1,9 +1,9 @@
 """Hand a new cluster to Flux: apply the fleet's ``clusters/<region>/flux-system/gotk-sync.yaml``.
 
 The sync manifests (a GitRepository and a Kustomization, Flux v1 APIs, checked by
-:mod:`~kubevc.nodeprep.plans.flux_sync`) are applied through :mod:`~kubevc.nodeprep.kubeapi` as
-create-or-replace; the Flux controllers and CRDs must already be on the cluster, or be
-applied first from the output of ``flux install --export`` (:func:`apply_flux_manifests`, which
+:mod:`~kubevc.nodeprep.plans.flux_sync`) are applied through :mod:`~kubevc.nodeprep.kubeapi` with
+server-side apply (field manager ``kubevc``); the Flux controllers and CRDs must already be on the
+cluster, or be applied first from the output of ``flux install --export`` (:func:`apply_flux_manifests`, which
 waits until the CRDs are established). :func:`apply_secret` creates the Secrets Flux needs in
 flux-system: the git credentials (:func:`git_credentials_secret`, from a deploy key or a token)
 and the age key SOPS files are decrypted with (:func:`age_key_secret`). Secret values are never
@@ -63,23 +63,23 @@ MANIFEST_KINDS: dict[str, tuple[str, str, bool]] = {
 
 @dataclass(frozen=True)
 class FluxSyncResult:
-    applied: tuple[str, ...]  # "Kind namespace/name (created|replaced)"
+    applied: tuple[str, ...]  # "Kind namespace/name (created|configured)"
 
 
 def apply_flux_sync(
     api_client: Any, text: str, *, progress: Callable[[str], None] | None = None
 ) -> FluxSyncResult:
-    """Create the namespace(s) and create-or-replace each Flux object."""
+    """Create the namespace(s) and server-side apply each Flux object."""
     say = progress or (lambda message: None)
     docs = parse_sync_manifests(text)
-    core, custom = kubeapi.flux_apis(api_client)
+    core = kubeapi.core_api(api_client)
     for namespace in sorted({d["metadata"]["namespace"] for d in docs}):
         if kubeapi.ensure_namespace(core, namespace):
             say(f"namespace {namespace} created")
     applied: list[str] = []
     for doc in docs:
         group, version, plural = FLUX_KINDS[doc["kind"]]
-        outcome = kubeapi.apply_flux_object(custom, doc, group, version, plural)
+        outcome = kubeapi.apply_flux_object(api_client, doc, group, version, plural)
         applied.append(f"{doc['kind']} {doc['metadata']['namespace']}/{doc['metadata']['name']} ({outcome})")
         say(applied[-1])
     return FluxSyncResult(tuple(applied))
@@ -128,7 +128,7 @@ def age_key_secret(key_file_text: bytes) -> dict[str, Any]:
 def apply_secret(
     api_client: Any, secret: dict[str, Any], *, progress: Callable[[str], None] | None = None
 ) -> str:
-    """Create or replace ``secret`` (its namespace created if needed); returns what was done."""
+    """Server-side apply ``secret`` (its namespace created if needed); returns what was done."""
     say = progress or (lambda message: None)
     name, namespace = secret["metadata"]["name"], secret["metadata"]["namespace"]
     if kubeapi.ensure_namespace(kubeapi.core_api(api_client), namespace):
@@ -170,7 +170,7 @@ def apply_flux_manifests(
     poll: float = 1.0,
     progress: Callable[[str], None] | None = None,
 ) -> FluxSyncResult:
-    """Create-or-replace every object of ``flux install --export``'s output, namespaces and CRDs
+    """Server-side apply every object of ``flux install --export``'s output, namespaces and CRDs
     first, then wait until every CRD is established (so the sync objects can be applied)."""
     say = progress or (lambda message: None)
     try:
@@ -187,27 +187,18 @@ def apply_flux_manifests(
     ordered = sorted(docs, key=lambda d: first.index(d["kind"]) if d.get("kind") in first else len(first))
     paths = [_object_path(d) for d in ordered]  # every kind checked before anything is applied
     applied: list[str] = []
-    for doc, (collection, path) in zip(ordered, paths, strict=True):
+    for doc, (_, path) in zip(ordered, paths, strict=True):
         meta = doc["metadata"]
         where = f"{meta.get('namespace') or FLUX_NAMESPACE}/" if "/namespaces/" in path else ""
         label = f"{doc['kind']} {where}{meta['name']}"
+        body = doc
+        if where and not meta.get("namespace"):  # the path's namespace and the body's must agree
+            body = {**doc, "metadata": {**meta, "namespace": FLUX_NAMESPACE}}
         try:
-            kubeapi.call_path(api_client, collection, "POST", doc)
-            applied.append(f"{label} (created)")
+            outcome = kubeapi.server_side_apply(api_client, path, body)
         except kubeapi.HttpStatusError as error:
-            if error.status != 409:
-                raise FluxSyncError(f"cannot create {label} (HTTP {error.status})") from None
-            if doc["kind"] == "Namespace":
-                applied.append(f"{label} (exists)")
-            else:
-                current = kubeapi.call_path(api_client, path, "GET")
-                version = ((current or {}).get("metadata") or {}).get("resourceVersion")
-                body = {**doc, "metadata": {**doc["metadata"], "resourceVersion": version}}
-                try:
-                    kubeapi.call_path(api_client, path, "PUT", body)
-                except kubeapi.HttpStatusError as error2:
-                    raise FluxSyncError(f"cannot replace {label} (HTTP {error2.status})") from None
-                applied.append(f"{label} (replaced)")
+            raise FluxSyncError(f"cannot apply {label} (HTTP {error.status})") from None
+        applied.append(f"{label} ({outcome})")
         say(applied[-1])
     crds = [p for d, (_, p) in zip(ordered, paths, strict=True) if d["kind"] == "CustomResourceDefinition"]
     deadline = time.monotonic() + timeout

@@ -98,12 +98,12 @@ def test_controllers_first_then_credentials_then_sync(
     assert synced.applied[0] == "GitRepository flux-system/flux-system (created)"
     # again: everything is replaced in place (a token this time)
     again = apply_flux_manifests(client, flux_install_export(shared_dir), poll=0.01)
-    assert all(a.endswith(("(replaced)", "(exists)")) for a in again.applied)
+    assert all(a.endswith("(configured)") for a in again.applied)
     said.append(apply_secret(client, git_credentials_secret(token=TOKEN)))
     stored = server.state.objects["/api/v1/namespaces/flux-system/secrets/flux-system"]
     assert base64.b64decode(stored["data"]["password"]) == TOKEN.strip()
     assert base64.b64decode(stored["data"]["username"]) == b"git"
-    assert said[-1] == "Secret flux-system/flux-system (replaced)"
+    assert said[-1] == "Secret flux-system/flux-system (configured)"
     for text in SECRET_TEXTS:
         assert not any(text in line for line in said)
 
