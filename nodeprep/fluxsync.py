@@ -26,6 +26,7 @@ from .plans.flux_sync import FLUX_KINDS, parse_sync_manifests
 
 __all__ = [
     "AGE_KEY_SECRET",
+    "DEFAULT_CRD_TIMEOUT",
     "FLUX_KINDS",
     "FLUX_NAMESPACE",
     "GIT_SECRET",
@@ -43,6 +44,7 @@ __all__ = [
 FLUX_NAMESPACE = "flux-system"
 GIT_SECRET = "flux-system"  # the GitRepository's secretRef in gotk-sync.yaml  # noqa: S105
 AGE_KEY_SECRET = "sops-age"  # the Kustomizations' decryption.secretRef  # noqa: S105
+DEFAULT_CRD_TIMEOUT = 120.0  # seconds `cluster init --flux-manifests` waits for the CRDs (--crd-timeout)
 
 # kind -> (API path prefix, plural, namespaced) for what `flux install --export` prints
 MANIFEST_KINDS: dict[str, tuple[str, str, bool]] = {
@@ -166,12 +168,15 @@ def apply_flux_manifests(
     api_client: Any,
     text: str,
     *,
-    timeout: float = 120.0,
+    timeout: float = DEFAULT_CRD_TIMEOUT,
     poll: float = 1.0,
     progress: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> FluxSyncResult:
     """Server-side apply every object of ``flux install --export``'s output, namespaces and CRDs
-    first, then wait until every CRD is established (so the sync objects can be applied)."""
+    first, then wait up to ``timeout`` seconds until every CRD is established (so the sync objects
+    can be applied); the error names the CRDs still missing. ``clock``/``sleep``: for tests."""
     say = progress or (lambda message: None)
     try:
         docs = [d for d in yaml.safe_load_all(text) if d]
@@ -201,15 +206,16 @@ def apply_flux_manifests(
         applied.append(f"{label} ({outcome})")
         say(applied[-1])
     crds = [p for d, (_, p) in zip(ordered, paths, strict=True) if d["kind"] == "CustomResourceDefinition"]
-    deadline = time.monotonic() + timeout
+    deadline = clock() + timeout
     waiting = list(crds)
     while waiting:
         waiting = [p for p in waiting if not _established(kubeapi.call_path(api_client, p, "GET"))]
         if not waiting:
             break
-        if time.monotonic() >= deadline:
+        left = deadline - clock()
+        if left <= 0:
             names = ", ".join(p.rsplit("/", 1)[1] for p in waiting)
-            raise FluxSyncError(f"CRDs not established after {timeout:.0f} s: {names}")
-        time.sleep(poll)
+            raise FluxSyncError(f"CRDs not established after {timeout:g} s: {names}")
+        sleep(min(poll, left))
     say(f"{len(crds)} Flux CRD(s) established")
     return FluxSyncResult(tuple(applied))
