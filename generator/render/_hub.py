@@ -15,12 +15,13 @@ cluster. When it exists, rendering changes in two places:
 
 Without a hub nothing here runs and every region keeps its own full stack.
 
-Remote-write credentials are never written by kubevc-gen: the regions' ``remoteWrite`` refers to a
-Secret by name (:attr:`HubSpec.credentials_secret`, keys ``username`` and ``password``). The
-operator creates it, encrypts it with SOPS and commits it as ``*.sops.yaml`` inside the generated
-folder (``infrastructure/agents/<region>/`` and, for the Ingress's own credentials,
-``infrastructure/hub/controllers/``); the generated ``kustomization.yaml`` lists every
-``*.sops.yaml`` file it finds there and Flux decrypts them (see docs/monitoring.md).
+Remote-write credentials are never in the values: the regions' ``remoteWrite`` refers to a
+Secret by name (:attr:`HubSpec.credentials_secret`, keys ``username`` and ``password``), which
+``hub set --remote-write-username/--remote-write-password-file`` encrypts with SOPS into every
+agent folder (``infrastructure/agents/<region>/``); the Ingress's own credentials and the hub
+Alertmanager's receiver Secrets are committed SOPS-encrypted in ``infrastructure/hub/controllers/``.
+The generated ``kustomization.yaml`` lists every ``*.sops.yaml`` file it finds there and Flux
+decrypts them (see docs/monitoring.md).
 """
 
 from __future__ import annotations
