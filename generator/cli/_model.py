@@ -166,9 +166,10 @@ def model_add(
 
 
 def _pick_serving(
-    saved_model: Path | None, signature: str, profile_name: str | None, wire: str | None
-) -> tuple[str, str | None]:
+    saved_model: Path | None, signature: str, profile_name: str | None, wire_option: str | None
+) -> tuple[str, models.Wire | None]:
     """(profile, wire) for ``model add``: the options given, the rest picked from the signature."""
+    wire = next((w for w in models.WIRES if w == wire_option), None)  # click checked the choice
     if saved_model is None:
         return profile_name or "classification", wire
     sig = models.read_signature(saved_model, signature)

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import SpecError
 from ..models import (
     MOUNT_PATH,
+    Wire,
     check_published,
     find_model,
     model_folder,
@@ -42,7 +43,7 @@ def add_model(
     signature: str,
     labels_file: Path | None,
     options: ChangeOptions,
-    wire: str | None = None,
+    wire: Wire | None = None,
 ) -> ChangeResult:
     """``model add``: register ``name`` in regions (and copy its label file in), one commit.
 
