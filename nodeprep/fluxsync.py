@@ -18,11 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from . import kubeapi
 from .errors import FluxSyncError
-from .plans.flux_sync import FLUX_KINDS, parse_sync_manifests
+from .plans.flux_sync import FLUX_KINDS, MANIFEST_KINDS, parse_flux_manifests, parse_sync_manifests
 
 __all__ = [
     "AGE_KEY_SECRET",
@@ -45,22 +43,6 @@ FLUX_NAMESPACE = "flux-system"
 GIT_SECRET = "flux-system"  # the GitRepository's secretRef in gotk-sync.yaml  # noqa: S105
 AGE_KEY_SECRET = "sops-age"  # the Kustomizations' decryption.secretRef  # noqa: S105
 DEFAULT_CRD_TIMEOUT = 120.0  # seconds `cluster init --flux-manifests` waits for the CRDs (--crd-timeout)
-
-# kind -> (API path prefix, plural, namespaced) for what `flux install --export` prints
-MANIFEST_KINDS: dict[str, tuple[str, str, bool]] = {
-    "Namespace": ("/api/v1", "namespaces", False),
-    "CustomResourceDefinition": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
-    "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
-    "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
-    "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles", True),
-    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
-    "ServiceAccount": ("/api/v1", "serviceaccounts", True),
-    "Service": ("/api/v1", "services", True),
-    "ConfigMap": ("/api/v1", "configmaps", True),
-    "ResourceQuota": ("/api/v1", "resourcequotas", True),
-    "Deployment": ("/apis/apps/v1", "deployments", True),
-    "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
-}
 
 
 @dataclass(frozen=True)
@@ -178,16 +160,7 @@ def apply_flux_manifests(
     first, then wait up to ``timeout`` seconds until every CRD is established (so the sync objects
     can be applied); the error names the CRDs still missing. ``clock``/``sleep``: for tests."""
     say = progress or (lambda message: None)
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d]
-    except yaml.YAMLError as exc:
-        raise FluxSyncError(f"the Flux manifests are not YAML: {exc}") from None
-    if not docs or not all(isinstance(d, dict) for d in docs):
-        raise FluxSyncError("the Flux manifests are empty or not Kubernetes objects")
-    if not any(d.get("kind") == "CustomResourceDefinition" for d in docs):
-        raise FluxSyncError(
-            "the Flux manifests hold no CustomResourceDefinition (not `flux install --export`?)"
-        )
+    docs = parse_flux_manifests(text)
     first = ("Namespace", "CustomResourceDefinition")
     ordered = sorted(docs, key=lambda d: first.index(d["kind"]) if d.get("kind") in first else len(first))
     paths = [_object_path(d) for d in ordered]  # every kind checked before anything is applied
