@@ -27,7 +27,7 @@ PIP_QUIET   := --quiet --disable-pip-version-check
 # What `make image` / `make image-push` need: mmdebstrap (Debian root), skopeo (push); umoci, runc
 # and crun run the image in tests/image.
 IMAGE_APT_PACKAGES := mmdebstrap umoci skopeo runc crun
-APT_PACKAGES := debootstrap iproute2 zstd prometheus prometheus-node-exporter wrk $(IMAGE_APT_PACKAGES)
+APT_PACKAGES := debootstrap iproute2 zstd prometheus prometheus-node-exporter wrk $(IMAGE_APT_PACKAGES) prometheus-alertmanager
 # Pinned runtime dependencies of the gateway: the image build and the venv use the same versions.
 CONSTRAINTS := constraints/gateway.txt
 VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)

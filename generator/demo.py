@@ -26,6 +26,8 @@ from .cli import cli
 
 FLEET_NAME = "demo-fleet"
 GIT_URL = "https://git.example.com/kubevc/demo-fleet.git"
+# The demo fleet's CI installs kubevc from the project's Source URL (pyproject.toml); pin a commit.
+KUBEVC_SOURCE = "kubevc[gen] @ git+https://github.com/kubevc/kubevc@main"
 
 SEOUL = [
     "region", "add", "seoul", "--api-endpoint", "https://10.8.0.1:6443", "--distribution", "k3s",
@@ -77,7 +79,8 @@ def _quote(arg: str) -> str:
 def build(fleet: Path, *, checkov: bool = True) -> int:
     """Create the demo fleet at ``fleet``; return validate's exit code."""
     step("1/7 scaffold a fleet repo (cookiecutter template, git init, first commit)")
-    if run(None, ["init", str(fleet), "--name", FLEET_NAME, "--git-url", GIT_URL]) != 0:
+    init = ["init", str(fleet), "--name", FLEET_NAME, "--git-url", GIT_URL, "--kubevc-source", KUBEVC_SOURCE]
+    if run(None, init) != 0:
         return 2
     step("2/7 add region seoul (k3s, arm64, NFS model store)")
     if run(fleet, SEOUL) != 0:

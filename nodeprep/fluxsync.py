@@ -1,9 +1,9 @@
 """Hand a new cluster to Flux: apply the fleet's ``clusters/<region>/flux-system/gotk-sync.yaml``.
 
 The sync manifests (a GitRepository and a Kustomization, Flux v1 APIs, checked by
-:mod:`~kubevc.nodeprep.plans.flux_sync`) are applied through :mod:`~kubevc.nodeprep.kubeapi` as
-create-or-replace; the Flux controllers and CRDs must already be on the cluster, or be
-applied first from the output of ``flux install --export`` (:func:`apply_flux_manifests`, which
+:mod:`~kubevc.nodeprep.plans.flux_sync`) are applied through :mod:`~kubevc.nodeprep.kubeapi` with
+server-side apply (field manager ``kubevc``); the Flux controllers and CRDs must already be on the
+cluster, or be applied first from the output of ``flux install --export`` (:func:`apply_flux_manifests`, which
 waits until the CRDs are established). :func:`apply_secret` creates the Secrets Flux needs in
 flux-system: the git credentials (:func:`git_credentials_secret`, from a deploy key or a token)
 and the age key SOPS files are decrypted with (:func:`age_key_secret`). Secret values are never
@@ -18,14 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from . import kubeapi
 from .errors import FluxSyncError
-from .plans.flux_sync import FLUX_KINDS, parse_sync_manifests
+from .plans.flux_sync import FLUX_KINDS, MANIFEST_KINDS, parse_flux_manifests, parse_sync_manifests
 
 __all__ = [
     "AGE_KEY_SECRET",
+    "DEFAULT_CRD_TIMEOUT",
     "FLUX_KINDS",
     "FLUX_NAMESPACE",
     "GIT_SECRET",
@@ -43,43 +42,28 @@ __all__ = [
 FLUX_NAMESPACE = "flux-system"
 GIT_SECRET = "flux-system"  # the GitRepository's secretRef in gotk-sync.yaml  # noqa: S105
 AGE_KEY_SECRET = "sops-age"  # the Kustomizations' decryption.secretRef  # noqa: S105
-
-# kind -> (API path prefix, plural, namespaced) for what `flux install --export` prints
-MANIFEST_KINDS: dict[str, tuple[str, str, bool]] = {
-    "Namespace": ("/api/v1", "namespaces", False),
-    "CustomResourceDefinition": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
-    "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
-    "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
-    "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles", True),
-    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
-    "ServiceAccount": ("/api/v1", "serviceaccounts", True),
-    "Service": ("/api/v1", "services", True),
-    "ConfigMap": ("/api/v1", "configmaps", True),
-    "ResourceQuota": ("/api/v1", "resourcequotas", True),
-    "Deployment": ("/apis/apps/v1", "deployments", True),
-    "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
-}
+DEFAULT_CRD_TIMEOUT = 120.0  # seconds `cluster init --flux-manifests` waits for the CRDs (--crd-timeout)
 
 
 @dataclass(frozen=True)
 class FluxSyncResult:
-    applied: tuple[str, ...]  # "Kind namespace/name (created|replaced)"
+    applied: tuple[str, ...]  # "Kind namespace/name (created|configured)"
 
 
 def apply_flux_sync(
     api_client: Any, text: str, *, progress: Callable[[str], None] | None = None
 ) -> FluxSyncResult:
-    """Create the namespace(s) and create-or-replace each Flux object."""
+    """Create the namespace(s) and server-side apply each Flux object."""
     say = progress or (lambda message: None)
     docs = parse_sync_manifests(text)
-    core, custom = kubeapi.flux_apis(api_client)
+    core = kubeapi.core_api(api_client)
     for namespace in sorted({d["metadata"]["namespace"] for d in docs}):
         if kubeapi.ensure_namespace(core, namespace):
             say(f"namespace {namespace} created")
     applied: list[str] = []
     for doc in docs:
         group, version, plural = FLUX_KINDS[doc["kind"]]
-        outcome = kubeapi.apply_flux_object(custom, doc, group, version, plural)
+        outcome = kubeapi.apply_flux_object(api_client, doc, group, version, plural)
         applied.append(f"{doc['kind']} {doc['metadata']['namespace']}/{doc['metadata']['name']} ({outcome})")
         say(applied[-1])
     return FluxSyncResult(tuple(applied))
@@ -128,7 +112,7 @@ def age_key_secret(key_file_text: bytes) -> dict[str, Any]:
 def apply_secret(
     api_client: Any, secret: dict[str, Any], *, progress: Callable[[str], None] | None = None
 ) -> str:
-    """Create or replace ``secret`` (its namespace created if needed); returns what was done."""
+    """Server-side apply ``secret`` (its namespace created if needed); returns what was done."""
     say = progress or (lambda message: None)
     name, namespace = secret["metadata"]["name"], secret["metadata"]["namespace"]
     if kubeapi.ensure_namespace(kubeapi.core_api(api_client), namespace):
@@ -166,59 +150,45 @@ def apply_flux_manifests(
     api_client: Any,
     text: str,
     *,
-    timeout: float = 120.0,
+    timeout: float = DEFAULT_CRD_TIMEOUT,
     poll: float = 1.0,
     progress: Callable[[str], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> FluxSyncResult:
-    """Create-or-replace every object of ``flux install --export``'s output, namespaces and CRDs
-    first, then wait until every CRD is established (so the sync objects can be applied)."""
+    """Server-side apply every object of ``flux install --export``'s output, namespaces and CRDs
+    first, then wait up to ``timeout`` seconds until every CRD is established (so the sync objects
+    can be applied); the error names the CRDs still missing. ``clock``/``sleep``: for tests."""
     say = progress or (lambda message: None)
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d]
-    except yaml.YAMLError as exc:
-        raise FluxSyncError(f"the Flux manifests are not YAML: {exc}") from None
-    if not docs or not all(isinstance(d, dict) for d in docs):
-        raise FluxSyncError("the Flux manifests are empty or not Kubernetes objects")
-    if not any(d.get("kind") == "CustomResourceDefinition" for d in docs):
-        raise FluxSyncError(
-            "the Flux manifests hold no CustomResourceDefinition (not `flux install --export`?)"
-        )
+    docs = parse_flux_manifests(text)
     first = ("Namespace", "CustomResourceDefinition")
     ordered = sorted(docs, key=lambda d: first.index(d["kind"]) if d.get("kind") in first else len(first))
     paths = [_object_path(d) for d in ordered]  # every kind checked before anything is applied
     applied: list[str] = []
-    for doc, (collection, path) in zip(ordered, paths, strict=True):
+    for doc, (_, path) in zip(ordered, paths, strict=True):
         meta = doc["metadata"]
         where = f"{meta.get('namespace') or FLUX_NAMESPACE}/" if "/namespaces/" in path else ""
         label = f"{doc['kind']} {where}{meta['name']}"
+        body = doc
+        if where and not meta.get("namespace"):  # the path's namespace and the body's must agree
+            body = {**doc, "metadata": {**meta, "namespace": FLUX_NAMESPACE}}
         try:
-            kubeapi.call_path(api_client, collection, "POST", doc)
-            applied.append(f"{label} (created)")
+            outcome = kubeapi.server_side_apply(api_client, path, body)
         except kubeapi.HttpStatusError as error:
-            if error.status != 409:
-                raise FluxSyncError(f"cannot create {label} (HTTP {error.status})") from None
-            if doc["kind"] == "Namespace":
-                applied.append(f"{label} (exists)")
-            else:
-                current = kubeapi.call_path(api_client, path, "GET")
-                version = ((current or {}).get("metadata") or {}).get("resourceVersion")
-                body = {**doc, "metadata": {**doc["metadata"], "resourceVersion": version}}
-                try:
-                    kubeapi.call_path(api_client, path, "PUT", body)
-                except kubeapi.HttpStatusError as error2:
-                    raise FluxSyncError(f"cannot replace {label} (HTTP {error2.status})") from None
-                applied.append(f"{label} (replaced)")
+            raise FluxSyncError(f"cannot apply {label} (HTTP {error.status})") from None
+        applied.append(f"{label} ({outcome})")
         say(applied[-1])
     crds = [p for d, (_, p) in zip(ordered, paths, strict=True) if d["kind"] == "CustomResourceDefinition"]
-    deadline = time.monotonic() + timeout
+    deadline = clock() + timeout
     waiting = list(crds)
     while waiting:
         waiting = [p for p in waiting if not _established(kubeapi.call_path(api_client, p, "GET"))]
         if not waiting:
             break
-        if time.monotonic() >= deadline:
+        left = deadline - clock()
+        if left <= 0:
             names = ", ".join(p.rsplit("/", 1)[1] for p in waiting)
-            raise FluxSyncError(f"CRDs not established after {timeout:.0f} s: {names}")
-        time.sleep(poll)
+            raise FluxSyncError(f"CRDs not established after {timeout:g} s: {names}")
+        sleep(min(poll, left))
     say(f"{len(crds)} Flux CRD(s) established")
     return FluxSyncResult(tuple(applied))

@@ -1,9 +1,9 @@
 """Kubernetes API access of kubevc.nodeprep: every call to a cluster's API goes through here.
 
 The join (node lookup, cluster-info, bootstrap token Secrets, readiness, labels) and the Flux
-hand-over (namespaces, create-or-replace of Flux objects) call these functions with a client the
-caller built; API errors become :class:`JoinError` / :class:`FluxSyncError` with the HTTP status
-and never a secret.
+hand-over (namespaces, server-side apply of Flux objects, Secrets and the controllers) call these
+functions with a client the caller built; API errors become :class:`JoinError` /
+:class:`FluxSyncError` with the HTTP status and never a secret.
 
 The ``kubernetes`` client is imported inside the functions on purpose, not to dodge a cycle: it
 takes about a second to import, and every ``kubevc-gen`` command imports kubevc.nodeprep (which
@@ -22,6 +22,8 @@ from .plans.ca_pinning import ca_bundle_from_cluster_info
 from .plans.cluster import Distribution
 
 __all__ = [
+    "APPLY_PATCH",
+    "FIELD_MANAGER",
     "HttpStatusError",
     "apply_flux_object",
     "apply_secret_object",
@@ -36,6 +38,7 @@ __all__ = [
     "label_node",
     "node_ready",
     "node_registered",
+    "server_side_apply",
 ]
 
 log = logging.getLogger(__name__)
@@ -158,28 +161,21 @@ def ensure_namespace(core: Any, namespace: str) -> bool:
     return True
 
 
-def apply_flux_object(custom: Any, doc: dict[str, Any], group: str, version: str, plural: str) -> str:
-    """Create or replace one namespaced Flux object; returns ``created`` or ``replaced``."""
-    from kubernetes.client.exceptions import ApiException
-
+def apply_flux_object(api_client: Any, doc: dict[str, Any], group: str, version: str, plural: str) -> str:
+    """Server-side apply one namespaced Flux object; returns ``created`` or ``configured``."""
     name, namespace = doc["metadata"]["name"], doc["metadata"]["namespace"]
     label = f"{doc['kind']} {namespace}/{name}"
     try:
-        custom.create_namespaced_custom_object(group, version, namespace, plural, doc)
-        return "created"
-    except ApiException as error:
+        return server_side_apply(
+            api_client, f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}", doc
+        )
+    except HttpStatusError as error:
         if error.status == 404:
             raise FluxSyncError(
                 f"the cluster does not serve {group}/{version} {plural}: install the Flux controllers "
                 "first (e.g. `flux install`), then run this again"
             ) from None
-        if error.status != 409:
-            raise FluxSyncError(f"cannot create {label} (HTTP {error.status})") from None
-    current = custom.get_namespaced_custom_object(group, version, namespace, plural, name)
-    body = dict(doc)
-    body["metadata"] = {**doc["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}
-    custom.replace_namespaced_custom_object(group, version, namespace, plural, name, body)
-    return "replaced"
+        raise FluxSyncError(f"cannot apply {label} (HTTP {error.status})") from None
 
 
 def core_api(api_client: Any) -> Any:
@@ -190,31 +186,15 @@ def core_api(api_client: Any) -> Any:
 
 
 def apply_secret_object(api_client: Any, secret: dict[str, Any]) -> str:
-    """Create or replace one Secret (its namespace must exist); ``created`` or ``replaced``.
+    """Server-side apply one Secret (its namespace must exist); ``created`` or ``configured``.
 
     Errors name the Secret and the HTTP status only: a Secret's values never reach a message.
     """
-    from kubernetes.client.exceptions import ApiException
-
-    core = core_api(api_client)
     name, namespace = secret["metadata"]["name"], secret["metadata"]["namespace"]
-    label = f"Secret {namespace}/{name}"
     try:
-        core.create_namespaced_secret(namespace, secret)
-        return "created"
-    except ApiException as error:
-        if error.status != 409:
-            raise FluxSyncError(f"cannot create {label} (HTTP {error.status})") from None
-    current = core.read_namespaced_secret(name, namespace)
-    body = {
-        **secret,
-        "metadata": {**secret["metadata"], "resourceVersion": current.metadata.resource_version},
-    }
-    try:
-        core.replace_namespaced_secret(name, namespace, body)
-    except ApiException as error:
-        raise FluxSyncError(f"cannot replace {label} (HTTP {error.status})") from None
-    return "replaced"
+        return server_side_apply(api_client, f"/api/v1/namespaces/{namespace}/secrets/{name}", secret)
+    except HttpStatusError as error:
+        raise FluxSyncError(f"cannot apply Secret {namespace}/{name} (HTTP {error.status})") from None
 
 
 class HttpStatusError(Exception):
@@ -240,3 +220,30 @@ def call_path(api_client: Any, path: str, method: str, body: Any = None) -> Any:
     if not 200 <= response.status < 300:
         raise HttpStatusError(response.status)
     return json.loads(response.data) if response.data else None
+
+
+FIELD_MANAGER = "kubevc"
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+def server_side_apply(api_client: Any, path: str, doc: dict[str, Any]) -> str:
+    """Kubernetes server-side apply of ``doc`` at its object ``path``: ``created`` or ``configured``.
+
+    PATCH with ``application/apply-patch+yaml`` (the body is JSON, which is YAML), field manager
+    ``kubevc`` and ``force=true``: kubevc owns every field it sets, even one another manager (a
+    hand ``kubectl edit``) took; fields it does not set are left to their owners. HttpStatusError
+    on a non-2xx answer.
+    """
+    request = api_client.param_serialize(
+        "PATCH",
+        path,
+        query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+        header_params={"Content-Type": APPLY_PATCH, "Accept": "application/json"},
+        body=json.dumps(doc),  # a str body goes out as it is, with the Content-Type above
+        auth_settings=["BearerToken"],
+    )
+    response = api_client.call_api(*request)
+    response.read()
+    if not 200 <= response.status < 300:
+        raise HttpStatusError(response.status)
+    return "created" if response.status == 201 else "configured"

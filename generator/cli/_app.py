@@ -16,7 +16,7 @@ from rich.table import Table
 
 from .. import workflows
 from ..errors import SpecError
-from ..repo import age_recipients, read_values_file, region_path, unified_diff
+from ..repo import Fleet, age_recipients, is_machine_local, read_values_file, region_path, unified_diff
 from ..spec import RegionSpec, Selector, check_name, region_labels
 from ..validate import print_report, validate_fleet
 from ._common import (
@@ -84,7 +84,8 @@ def cli(ctx: click.Context, fleet_path: Path) -> None:
 @click.option(
     "--kubevc-source",
     default=None,
-    help="pip requirement the fleet CI installs kubevc from (git URL@revision or a wheel).",
+    help="pip requirement the fleet CI installs kubevc from (git URL@revision or a wheel; "
+    "default: where this kubevc-gen was installed from).",
 )
 @handle_errors
 def init(
@@ -116,6 +117,13 @@ def init(
         kubevc_source=kubevc_source,
     )
     click.echo(f"initialised fleet repo {path} (commit {commit[:12]})")
+    source = Fleet(path.resolve()).config.kubevc_source or ""
+    if is_machine_local(source):  # the fleet CI installs kubevc from here: say it cannot elsewhere
+        click.secho(
+            f"note: the fleet CI installs kubevc from {source}, a path on this machine only: for a CI "
+            "runner elsewhere, set kubevcSource in kubevc-fleet.yaml (a git URL@commit or a wheel URL)",
+            fg="yellow",
+        )
     if age_key_file is not None:  # the public key only: the private key stays in the file
         click.echo(
             f"age key written to {age_key_file} (mode 0600); public key: {', '.join(age_recipients(path))}"

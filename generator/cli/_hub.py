@@ -79,8 +79,9 @@ def hub_set(
 ) -> None:
     """Create or change the monitoring hub (hub/hub.yaml) and switch the regions to agent mode.
 
-    Options not given keep their current value. The remote-write credentials are never written by
-    kubevc-gen: create the Secret, encrypt it with sops and commit it (see docs/monitoring.md).
+    Options not given keep their current value. With --remote-write-username and
+    --remote-write-password-file, the credentials Secret is encrypted with sops into every agent
+    folder in the same commit (see docs/monitoring.md).
 
     \b
     Example:

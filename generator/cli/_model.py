@@ -80,11 +80,26 @@ def model() -> None:
 @click.option(
     "--profile",
     "profile_name",
-    default="classification",
-    show_default=True,
-    help="Gateway profile (generator/profiles/*.yaml): " + ", ".join(profile_names()) + ".",
+    default=None,
+    help="Gateway profile (generator/profiles/*.yaml): "
+    + ", ".join(profile_names())
+    + " (default: picked from --saved-model, else classification).",
 )
 @click.option("--signature", default="serving_default", show_default=True, help="SavedModel signature.")
+@click.option(
+    "--saved-model",
+    "saved_model",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="SavedModel folder: read the signature's inputs/outputs and pick --profile and --wire from them.",
+)
+@click.option(
+    "--wire",
+    type=click.Choice(models.WIRES),
+    default=None,
+    help="Image input sent to the server as encoded bytes or a uint8/float16/float32 tensor "
+    "(default: picked from --saved-model, else the profile's dtype).",
+)
 @click.option(
     "--labels",
     "labels_file",
@@ -103,8 +118,10 @@ def model_add(
     selector: Selector | None,
     framework: str,
     base_path: str | None,
-    profile_name: str,
+    profile_name: str | None,
     signature: str,
+    saved_model: Path | None,
+    wire: str | None,
     labels_file: Path | None,
     branch: str | None,
     no_commit: bool,
@@ -112,12 +129,18 @@ def model_add(
 ) -> None:
     """Register model NAME in regions; `render` then adds it to TF Serving's and the gateway's config.
 
+    With --saved-model, the signature in saved_model.pb picks the gateway profile (detection,
+    classification, text, tensor) and the wire form of an image input (encoded bytes for a
+    DT_STRING input, else the input's uint8/float16/float32); --profile and --wire override.
+
     \b
     Example:
       kubevc-gen model add yolov5 --region seoul --profile detection --labels coco.txt
       kubevc-gen model add bert --all-regions --profile text --base-path /models/bert
+      kubevc-gen model add yolo --region seoul --saved-model ./yolo/1 --labels coco.txt
     """
     options = change_options(branch, no_commit, dry_run)
+    profile_name, wire = _pick_serving(saved_model, signature, profile_name, wire)
     check_name(name, "model name")
     if selector is not None and all_regions:
         raise SpecError("--selector and --all-regions do not go together")
@@ -137,8 +160,31 @@ def model_add(
         signature=signature,
         labels_file=labels_file,
         options=options,
+        wire=wire,
     )
     report_change(result)
+
+
+def _pick_serving(
+    saved_model: Path | None, signature: str, profile_name: str | None, wire_option: str | None
+) -> tuple[str, models.Wire | None]:
+    """(profile, wire) for ``model add``: the options given, the rest picked from the signature."""
+    wire = next((w for w in models.WIRES if w == wire_option), None)  # click checked the choice
+    if saved_model is None:
+        return profile_name or "classification", wire
+    sig = models.read_signature(saved_model, signature)
+    pick = models.pick_serving(sig)
+    click.echo(f"{saved_model} signature {signature!r}: profile {pick.profile}, wire {pick.wire or '-'}")
+    for reason in pick.reasons:
+        click.echo(f"  because {reason}")
+    if profile_name is not None and profile_name != pick.profile:
+        click.echo(f"  --profile {profile_name} overrides the pick")
+    if wire is not None and wire != pick.wire:
+        click.echo(f"  --wire {wire} overrides the pick")
+    chosen = profile_name or pick.profile
+    if wire is None and chosen == pick.profile:
+        wire = pick.wire
+    return chosen, wire
 
 
 # --------------------------------------------------------------------------- publish

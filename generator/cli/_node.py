@@ -23,6 +23,7 @@ from kubevc.nodeprep.cluster import (
     k3s_plan,
 )
 from kubevc.nodeprep.fluxsync import (
+    DEFAULT_CRD_TIMEOUT,
     FluxSyncError,
     age_key_secret,
     apply_flux_manifests,
@@ -62,6 +63,7 @@ from ._common import (
 )
 from ._common import handle_errors as _spec_errors
 from ._ssh import ssh_auth_problem
+from ._status import parse_duration
 
 _NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
@@ -374,6 +376,14 @@ def cluster() -> None:
     help="With --flux-sync: apply this `flux install --export` output first and wait for its CRDs.",
 )
 @click.option(
+    "--crd-timeout",
+    metavar="DURATION",
+    callback=parse_duration,
+    default="2m",
+    show_default=True,
+    help="With --flux-manifests: how long to wait for the Flux CRDs to be established (10s, 5m...).",
+)
+@click.option(
     "--git-ssh-key",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -413,6 +423,7 @@ def cluster_init(
     k3s_images: str | None,
     flux_sync: bool,
     flux_manifests: Path | None,
+    crd_timeout: float,
     git_ssh_key: Path | None,
     git_known_hosts: Path | None,
     git_token_file: Path | None,
@@ -481,7 +492,7 @@ def cluster_init(
             click.echo(f"dry run: would apply {sync_file.relative_to(get_fleet(ctx).root)} to {context}")
         return
     if flux_sync:
-        _flux_sync(path, context, sync_file, handover)
+        _flux_sync(path, context, sync_file, handover, crd_timeout=crd_timeout)
 
 
 class _Handover:
@@ -539,7 +550,14 @@ def _read_handover(
     return handover
 
 
-def _flux_sync(kubeconfig: Path, context: str, sync_file: Path, handover: _Handover | None = None) -> None:
+def _flux_sync(
+    kubeconfig: Path,
+    context: str,
+    sync_file: Path,
+    handover: _Handover | None = None,
+    *,
+    crd_timeout: float = DEFAULT_CRD_TIMEOUT,
+) -> None:
     # the kubernetes client takes a second to import; only `cluster init --flux-sync` needs it here
     from kubernetes.config import new_client_from_config
 
@@ -548,7 +566,9 @@ def _flux_sync(kubeconfig: Path, context: str, sync_file: Path, handover: _Hando
     client = new_client_from_config(config_file=str(kubeconfig), context=context)  # type: ignore[no-untyped-call]
     try:
         if handover is not None and handover.manifests is not None:
-            installed = apply_flux_manifests(client, handover.manifests, progress=progress)
+            installed = apply_flux_manifests(
+                client, handover.manifests, timeout=crd_timeout, progress=progress
+            )
             click.echo(f"Flux controllers applied on {context}: {len(installed.applied)} object(s)")
         for secret in handover.secrets if handover is not None else []:
             click.echo(apply_secret(client, secret, progress=progress))

@@ -93,6 +93,8 @@ def _gateway_models(
         needs_store = needs_store or prof.needs_model_store
         entry: dict[str, Any] = {"name": m.name, "backend": "tfserving", "signature": m.signature}
         entry.update(gateway_model(prof, m.base_path))
+        if m.wire is not None and entry["input"].get("kind") == "image":  # `model add`'s wire form
+            entry["input"]["dtype"] = "string" if m.wire == "encoded" else m.wire
         if m.labels_file and label_files is not None:
             where = f"regions/{region.name}/region.yaml: models[{m.name}].labelsFile"
             data = label_files.get(m.labels_file)

@@ -15,12 +15,13 @@ cluster. When it exists, rendering changes in two places:
 
 Without a hub nothing here runs and every region keeps its own full stack.
 
-Remote-write credentials are never written by kubevc-gen: the regions' ``remoteWrite`` refers to a
-Secret by name (:attr:`HubSpec.credentials_secret`, keys ``username`` and ``password``). The
-operator creates it, encrypts it with SOPS and commits it as ``*.sops.yaml`` inside the generated
-folder (``infrastructure/agents/<region>/`` and, for the Ingress's own credentials,
-``infrastructure/hub/controllers/``); the generated ``kustomization.yaml`` lists every
-``*.sops.yaml`` file it finds there and Flux decrypts them (see docs/monitoring.md).
+Remote-write credentials are never in the values: the regions' ``remoteWrite`` refers to a
+Secret by name (:attr:`HubSpec.credentials_secret`, keys ``username`` and ``password``), which
+``hub set --remote-write-username/--remote-write-password-file`` encrypts with SOPS into every
+agent folder (``infrastructure/agents/<region>/``); the Ingress's own credentials and the hub
+Alertmanager's receiver Secrets are committed SOPS-encrypted in ``infrastructure/hub/controllers/``.
+The generated ``kustomization.yaml`` lists every ``*.sops.yaml`` file it finds there and Flux
+decrypts them (see docs/monitoring.md).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ..spec import (
     deep_merge,
     flux,
 )
+from ._alertmanager import hub_alertmanager_values
 from ._clusters import SOPS_DECRYPTION, cluster_tree, flux_kustomization
 from ._common import (
     HUB_HEADER,
@@ -341,7 +343,9 @@ def apply_hub(
         raise SpecError(problems)
     files.update(hub_cluster_files(cfg))
     folder = hub_controllers_folder()
-    files.update(controllers_folder(folder, hub_kps_values(hub), sops_files.get(folder, ()), HUB_HEADER))
+    hub_sops = sops_files.get(folder, ())
+    values = deep_merge(hub_kps_values(hub), hub_alertmanager_values(cfg, regions, hub_sops))
+    files.update(controllers_folder(folder, values, hub_sops, HUB_HEADER))
     files.update(hub_app_files(cfg, regions))
     for region in regions:
         if region.monitoring:

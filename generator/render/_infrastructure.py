@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..spec import FleetConfig
+from ..spec import FleetConfig, deep_merge
+from ._alertmanager import Routed, alertmanager_config
 from ._common import controllers_folder, generated, kustomization, namespace
 
 # Values of kube-prometheus-stack; every key exists in the chart's own values.yaml (tested).
@@ -52,7 +53,10 @@ KPS_VALUES: dict[str, Any] = {
 
 
 def infrastructure_files(cfg: FleetConfig) -> dict[str, bytes]:
-    files = controllers_folder("infrastructure/controllers", KPS_VALUES)
+    # the shared stack's Alertmanager: the fleet's targets (each region has their Secrets)
+    fleet_targets = [Routed(t, t.name, "kubevc-fleet.yaml") for t in cfg.notifications]
+    values = deep_merge(KPS_VALUES, alertmanager_config(fleet_targets).values())
+    files = controllers_folder("infrastructure/controllers", values)
     files["infrastructure/configs/kustomization.yaml"] = generated(kustomization(["namespaces.yaml"]))
     files["infrastructure/configs/namespaces.yaml"] = generated(namespace(cfg.namespace, "baseline"))
     return files

@@ -15,8 +15,10 @@ from ..spec import (
     deep_merge,
     pick_image,
 )
+from ._alertmanager import alertmanager_config, region_routed
 from ._common import controllers_folder
 from ._infrastructure import KPS_VALUES
+from ._notifications import region_targets
 
 
 def with_region_values(
@@ -44,15 +46,22 @@ def with_region_values(
 
 def region_kps_folder(region: RegionSpec) -> str | None:
     """``infrastructure/regions/<r>``, where a region with kube-prometheus-stack overrides gets its
-    own release (the others share ``infrastructure/controllers``); None without overrides."""
-    if region.monitoring and region.values.get(KPS_CHART):
+    own release (the others share ``infrastructure/controllers``); None without overrides.
+
+    Alertmanager receivers of the region's own notification targets count as overrides.
+    """
+    own_receivers = any(t.alertmanager for t in region.notifications)
+    if region.monitoring and (region.values.get(KPS_CHART) or own_receivers):
         return f"infrastructure/regions/{region.name}"
     return None
 
 
-def region_infrastructure_files(region: RegionSpec) -> dict[str, bytes]:
-    """The region's own kube-prometheus-stack folder (shared values + its overrides), if it has one."""
+def region_infrastructure_files(region: RegionSpec, cfg: FleetConfig) -> dict[str, bytes]:
+    """The region's own kube-prometheus-stack folder (shared values, its Alertmanager receivers,
+    its overrides), if it has one."""
     folder = region_kps_folder(region)
     if folder is None:
         return {}
-    return controllers_folder(folder, deep_merge(KPS_VALUES, region.values[KPS_CHART]))
+    receivers = alertmanager_config(region_routed(region_targets(region, cfg), region.name)).values()
+    values = deep_merge(KPS_VALUES, receivers)
+    return controllers_folder(folder, deep_merge(values, region.values.get(KPS_CHART) or {}))

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from ..repo import under_folders
 from ..spec import FleetConfig, Profile, RegionSpec
+from ._alertmanager import check_region_alertmanager_secrets
 from ._apps import app_base_files, region_app_files
 from ._cache import RenderCache, region_key
 from ._clusters import cluster_files
@@ -28,7 +29,7 @@ def region_files(
     """The files of one region: ``clusters/<region>/`` and ``apps/<region>/``."""
     files = cluster_files(region)
     files.update(region_app_files(region, cfg, profiles, labels))
-    files.update(region_infrastructure_files(region))
+    files.update(region_infrastructure_files(region, cfg))
     add_notifications(files, region, cfg)
     return files
 
@@ -54,7 +55,9 @@ def render_tree(inputs: RenderInputs, cache: RenderCache | None = None) -> dict[
                 key, functools.partial(region_files, region, cfg, inputs.profiles, inputs.labels)
             )
         )
-    if inputs.hub is not None:
+    if inputs.hub is None:  # each region's own Alertmanager reads its receivers' Secrets
+        check_region_alertmanager_secrets(inputs.regions, cfg)
+    else:
         # the hub's tree, and the regions with monitoring in agent mode
         regions = sorted(inputs.regions, key=lambda r: r.name)
         apply_hub(inputs.hub, cfg, regions, inputs.sops_files, files)

@@ -38,7 +38,7 @@ from ._overrides import check_value_overrides, merge_values, read_values_file
 from ._problems import format_validation_error
 from ._profiles import load_profiles, profile, profile_names, read_label_files
 from ._rollouts import ROLLOUT_HEADER, load_rollouts, parse_rollout, rollout_to_yaml, running_rollout
-from ._scaffold import TEMPLATE_DIR, init_fleet
+from ._scaffold import TEMPLATE_DIR, init_fleet, is_machine_local, kubevc_source_from
 from ._selection import select_regions
 from ._setkeys import apply_assignments
 from ._sops import (
@@ -105,6 +105,8 @@ __all__ = [
     "hub_notes",
     "hub_to_yaml",
     "init_fleet",
+    "is_machine_local",
+    "kubevc_source_from",
     "line_of",
     "literal",
     "load_hub",

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, distribution, version
+from importlib.metadata import PackageNotFoundError, distributions, version
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -34,21 +34,44 @@ def _kubevc_version() -> str:
         return "0.1.0"
 
 
-def default_kubevc_source() -> str:
-    """The pip requirement kubevc-gen itself was installed from (PEP 610 ``direct_url.json``):
-    a git URL pinned to the installed commit, a local wheel or folder; else the released version."""
+KUBEVC_SOURCE_HELP = "give the fleet CI's kubevc with `init --kubevc-source SPEC`"
+
+
+def kubevc_source_from(direct_url: str | None) -> str:
+    """The pip requirement for the fleet CI from kubevc's PEP 610 ``direct_url.json`` (None: absent).
+
+    A VCS install gives ``kubevc[gen] @ git+URL@COMMIT``; a local folder or file gives its
+    ``file://`` URL (machine-local: :func:`is_machine_local`); an archive URL is kept. An install
+    from a package index has no ``direct_url.json``: no release of kubevc is published there yet,
+    so this refuses to guess (SpecError naming ``--kubevc-source``).
+    """
     try:
-        raw = distribution("kubevc").read_text("direct_url.json")
-    except PackageNotFoundError:  # pragma: no cover
-        raw = None
-    info = json.loads(raw) if raw else {}
-    url = str(info.get("url", ""))
-    vcs = info.get("vcs_info") or {}
+        info = json.loads(direct_url) if direct_url else {}
+    except json.JSONDecodeError:
+        info = {}
+    url = str(info.get("url", "")) if isinstance(info, dict) else ""
+    vcs = (info.get("vcs_info") or {}) if isinstance(info, dict) else {}
     if url and vcs.get("vcs") == "git" and vcs.get("commit_id"):
         return f"kubevc[gen] @ git+{url}@{vcs['commit_id']}"
-    if url.startswith("file://"):
+    if url.startswith(("file://", "https://")) and not any(c in url for c in '"\\\n '):
         return f"kubevc[gen] @ {url}"
-    return f"kubevc[gen]=={_kubevc_version()}"
+    raise SpecError(
+        "kubevc-gen was not installed from git, a folder or a wheel URL, so the fleet CI has no "
+        f"kubevc source that resolves: {KUBEVC_SOURCE_HELP}"
+    )
+
+
+def default_kubevc_source() -> str:
+    """The pip requirement kubevc-gen itself was installed from (see :func:`kubevc_source_from`)."""
+    # every kubevc on sys.path: a source checkout's kubevc.egg-info (no direct_url.json) may come
+    # first when the working directory is the checkout, before the installed dist-info
+    raws = [d.read_text("direct_url.json") for d in distributions(name="kubevc")]
+    return kubevc_source_from(next((raw for raw in raws if raw), None))
+
+
+def is_machine_local(source: str) -> bool:
+    """Whether ``source`` names a path on this machine (a CI runner elsewhere cannot install it)."""
+    return "@ file://" in source
 
 
 def init_fleet(
@@ -89,6 +112,7 @@ def init_fleet(
         raise SpecError(f"{path} is already a fleet repo")
     if kubevc_source is not None and (not kubevc_source.strip() or any(c in kubevc_source for c in '"\n\\')):
         raise SpecError("--kubevc-source must be one pip requirement (no quotes, backslashes or newlines)")
+    kubevc_source = kubevc_source or default_kubevc_source()
     probe = subprocess.run(["git", "check-ref-format", "--branch", branch], capture_output=True, check=False)
     if probe.returncode != 0:
         raise SpecError(f"--branch {branch!r} is not a valid git branch name")
@@ -111,7 +135,7 @@ def init_fleet(
                         "namespace": namespace,
                         "age_recipient": age_recipient,
                         "kubevc_version": _kubevc_version(),
-                        "kubevc_source": kubevc_source or default_kubevc_source(),
+                        "kubevc_source": kubevc_source,
                     },
                 )
             )

@@ -49,13 +49,26 @@ class NotificationTarget(BaseModel):
     address: Annotated[str, Field(pattern=r"^(http|https)://\S+$", max_length=2048)] | None = None
     secret: str | None = None
     severity: Literal["info", "error"] = "error"
+    # Alertmanager (kube-prometheus-stack) gets a receiver for the kubevc alert rules too; false
+    # for a type Alertmanager has no receiver for (matrix, ...): Flux events only.
+    alertmanager: bool = True
+    # The Secret Alertmanager mounts (namespace monitoring, same keys as `secret`); default
+    # `<secret>-alertmanager`. A Secret cannot be shared across namespaces, hence a second one.
+    alertmanager_secret: str | None = None
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         return check_name(value, "notification name")
 
-    @field_validator("secret")
+    @field_validator("secret", "alertmanager_secret")
     @classmethod
     def _secret(cls, value: str | None) -> str | None:
         return None if value is None else check_name(value, "notification secret name")
+
+    @property
+    def effective_alertmanager_secret(self) -> str | None:
+        """The monitoring-namespace Secret of this target's Alertmanager receiver (None: no secret part)."""
+        if self.alertmanager_secret is not None:
+            return self.alertmanager_secret
+        return None if self.secret is None else f"{self.secret}-alertmanager"

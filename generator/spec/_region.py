@@ -121,6 +121,10 @@ class ModelSpec(_Model):
     # share (%) of the requests naming no version/label that the gateway sends to the canary label;
     # None = unset (rendered as 0 while a canary runs: everyone stays on stable)
     canary_percent: Annotated[int, Field(ge=0, le=100, strict=True)] | None = None
+    # the gateway -> server form of an image input (`model add` picks it from the SavedModel's
+    # signature): encoded image bytes unchanged (DT_STRING input), or uint8/float16/float32 tensors;
+    # None = the profile's input dtype
+    wire: Literal["encoded", "uint8", "float16", "float32"] | None = None
 
     @field_validator("name")
     @classmethod

@@ -10,7 +10,7 @@ from ._checkov import CHECKOV_SKIPS
 from ._report import CHECKS, SHARED, Finding, Progress, Report, print_report
 from ._schema import KUBE_VERSION
 from ._tools import checkov_path, kubectl_path
-from ._validator import CHECKOV_BATCH, deep_merge, validate_fleet
+from ._validator import CHECKOV_BATCH, validate_fleet
 
 __all__ = [
     "CHECKOV_BATCH",
@@ -22,7 +22,6 @@ __all__ = [
     "Progress",
     "Report",
     "checkov_path",
-    "deep_merge",
     "kubectl_path",
     "print_report",
     "validate_fleet",

@@ -30,7 +30,7 @@ import yaml
 
 from ..errors import SpecError
 from ..repo import BOOTSTRAP_COMPONENTS, Fleet, flux_system_folder, hub_notes, load_hub
-from ..spec import HUB_FILE, HUB_NAME, flux
+from ..spec import HUB_FILE, HUB_NAME, deep_merge, flux
 from ._bootstrap import check_bootstrap_sync
 from ._checkov import CHECKOV_SKIPS, run_checkov
 from ._docs import load_docs, obj_name, safe_load
@@ -79,17 +79,6 @@ class _SourceIndex:
             if rel.startswith(default.rstrip("/") + "/"):
                 return rel
         return candidates[0] if candidates else default
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    """Helm-style merge: maps merge recursively, everything else is replaced."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 class _Validator:

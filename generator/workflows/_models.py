@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import SpecError
 from ..models import (
     MOUNT_PATH,
+    Wire,
     check_published,
     find_model,
     model_folder,
@@ -42,12 +43,20 @@ def add_model(
     signature: str,
     labels_file: Path | None,
     options: ChangeOptions,
+    wire: Wire | None = None,
 ) -> ChangeResult:
-    """``model add``: register ``name`` in regions (and copy its label file in), one commit."""
+    """``model add``: register ``name`` in regions (and copy its label file in), one commit.
+
+    ``wire``: the image input's gateway -> server form (:func:`kubevc.generator.models.pick_serving`).
+    """
     specs = regions_for(fleet, name, regions, all_regions=all_regions)
     if not specs:
         raise SpecError("the fleet has no regions yet (kubevc-gen region add ...)")
     prof = profile(profile_name)
+    if wire is not None and prof.input.kind != "image":
+        raise SpecError(
+            f"--wire {wire}: profile {prof.name!r} has no image input (wire forms are for images)"
+        )
     base = base_path or f"{MOUNT_PATH}/{name}"
     extra: dict[str, bytes] = {}
     labels_rel = None
@@ -77,6 +86,7 @@ def add_model(
             profile=prof.name,
             framework="tensorflow" if framework == "tensorflow" else None,
             labels_file=labels_rel,
+            wire=wire,
         )
         updated.append(revalidate(spec.model_copy(update={"models": [*spec.models, new]})))
     where = ", ".join(s.name for s in updated)

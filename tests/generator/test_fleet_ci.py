@@ -75,3 +75,28 @@ def test_generated_workflow_steps_pass_in_a_fresh_venv(repo_root: Path, tmp_path
         )
         assert proc.returncode == 0, f"{step['name']}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     assert (venv / "bin" / "kubevc-gen").is_file()
+
+
+def test_the_default_source_is_where_kubevc_came_from() -> None:
+    """PEP 610 ``direct_url.json``: git -> URL@commit, a folder or wheel -> its file:// URL
+    (machine-local), an index install (no file) -> refused, naming ``--kubevc-source``."""
+    from kubevc.generator.errors import SpecError
+    from kubevc.generator.repo import is_machine_local, kubevc_source_from
+
+    git = '{"url": "https://github.com/kubevc/kubevc.git", "vcs_info": {"vcs": "git", "commit_id": "abc123"}}'
+    assert kubevc_source_from(git) == "kubevc[gen] @ git+https://github.com/kubevc/kubevc.git@abc123"
+    assert not is_machine_local(kubevc_source_from(git))
+    folder = kubevc_source_from('{"url": "file:///src/kubevc", "dir_info": {"editable": true}}')
+    assert folder == "kubevc[gen] @ file:///src/kubevc" and is_machine_local(folder)
+    for missing in (None, "", "not json", '{"url": "ftp://x"}'):
+        with pytest.raises(SpecError) as refused:
+            kubevc_source_from(missing)
+        assert "init --kubevc-source SPEC" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_init_flags_a_machine_local_source(tmp_path: Path) -> None:
+    made = run_gen("init", str(tmp_path / "fleet"))  # this checkout is installed editable: a folder
+    assert made.exit_code == 0, made.output
+    source = yaml.safe_load((tmp_path / "fleet/kubevc-fleet.yaml").read_text())["kubevcSource"]
+    assert source.startswith("kubevc[gen] @ file://")
+    assert f"note: the fleet CI installs kubevc from {source}, a path on this machine only" in made.output

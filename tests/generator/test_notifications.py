@@ -32,6 +32,12 @@ def test_region_target_renders_provider_and_alert(sfleet: Path, crd_validators: 
         "--from-literal", f"address={hook}", fleet=sfleet,
     )  # fmt: skip
     assert made.exit_code == 0, made.output
+    # the same address for the region's Alertmanager (a Secret in monitoring: test_alertmanager.py)
+    made_am = run_gen(
+        "secret", "set", "seoul", "slack-hook-alertmanager", "--namespace", "monitoring",
+        "--from-literal", f"address={hook}", fleet=sfleet,
+    )  # fmt: skip
+    assert made_am.exit_code == 0, made_am.output
     result = run_gen("region", "set", "seoul", SLACK, fleet=sfleet)
     assert result.exit_code == 0, result.output
     docs = _docs(sfleet / "apps/seoul/notifications.yaml")
@@ -54,7 +60,24 @@ def test_region_target_renders_provider_and_alert(sfleet: Path, crd_validators: 
     for doc in docs:
         assert _errors(crd_validators, doc) == [], doc
     kust = yaml.safe_load((sfleet / "apps/seoul/kustomization.yaml").read_text())
-    assert kust["resources"][-2:] == ["secrets/slack-hook.sops.yaml", "notifications.yaml"]
+    assert kust["resources"][-3:] == [
+        "secrets/slack-hook.sops.yaml",
+        "secrets/slack-hook-alertmanager.sops.yaml",
+        "notifications.yaml",
+    ]
+    release = _docs(sfleet / "infrastructure/regions/seoul/kube-prometheus-stack.yaml")[-1]
+    am = release["spec"]["values"]["alertmanager"]
+    assert am["alertmanagerSpec"]["secrets"] == ["slack-hook-alertmanager"]
+    assert am["config"]["receivers"][1] == {
+        "name": "ops-slack",
+        "slack_configs": [
+            {
+                "api_url_file": "/etc/alertmanager/secrets/slack-hook-alertmanager/address",
+                "channel": "edge-alerts",
+                "send_resolved": True,
+            }
+        ],
+    }
     built = subprocess.run(
         [kubectl_path(), "kustomize", str(sfleet / "apps/seoul")], capture_output=True, text=True, check=True
     ).stdout
@@ -63,7 +86,7 @@ def test_region_target_renders_provider_and_alert(sfleet: Path, crd_validators: 
     assert run_gen("render", "--check", fleet=sfleet).exit_code == 0
     valid = run_gen("validate", "--no-checkov", "--region", "seoul", fleet=sfleet)
     assert valid.exit_code == 0, valid.output
-    assert_no_plaintext(sfleet, made.output, result.output, valid.output)
+    assert_no_plaintext(sfleet, made.output, made_am.output, result.output, valid.output)
 
 
 def test_fleet_targets_reach_every_region(sfleet: Path, crd_validators: Any) -> None:  # noqa: F811

@@ -49,3 +49,11 @@ def test_all_is_exactly_the_public_api(name: str) -> None:
     assert set(module.__all__) == _public(module)
     for listed in module.__all__:
         assert hasattr(module, listed), f"{name}.__all__ lists {listed!r}, which it does not define"
+
+
+def test_one_deep_merge() -> None:
+    """The Helm-style values merge is spec's; validate used to carry (and export) a copy of it."""
+    spec = importlib.import_module("kubevc.generator.spec")
+    validate = importlib.import_module("kubevc.generator.validate")
+    assert "deep_merge" in spec.__all__
+    assert "deep_merge" not in validate.__all__ and not hasattr(validate, "deep_merge")

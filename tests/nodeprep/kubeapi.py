@@ -1,6 +1,8 @@
 """A small HTTPS server speaking the few Kubernetes API paths the join uses, plus a test PKI.
 
-Paths: Secret create/get/delete in kube-system, ConfigMap ``kube-public/cluster-info``, Node get.
+Paths: Secret create/get/delete in kube-system, ConfigMap ``kube-public/cluster-info``, Node get,
+and the Flux hand-over's objects (Flux kinds, `flux install --export` kinds, flux-system Secrets)
+through server-side apply only.
 It stores what it receives verbatim so tests can assert on the exact Secret the client sent.
 The server, the PKI and the kubeconfig writer are the shared ones in ``tests/kubeapi.py``.
 """
@@ -20,6 +22,7 @@ import yaml
 from ..kubeapi import KubeApiServer, KubeHandler, Pki, Recorded, Router, write_kubeconfig
 
 BEARER = "operator-test-token-not-a-bootstrap-token"
+APPLY_PATCH = "application/apply-patch+yaml"
 
 
 @dataclass
@@ -120,33 +123,7 @@ def _custom(h: KubeHandler, state: ApiState, crd: Match) -> None:
     if group not in state.served_groups:
         h.fail(404, "NotFound", "the server could not find the requested resource")
         return
-    if h.command == "POST":
-        body = h.body
-        key = f"{group}/{plural}/{namespace}/{body['metadata']['name']}"
-        if key in state.custom:
-            h.fail(409, "AlreadyExists", f"{key} already exists")
-            return
-        body["metadata"]["resourceVersion"] = "1"
-        state.custom[key] = body
-        h.send(201, body)
-        return
-    key = f"{group}/{plural}/{namespace}/{name}"
-    if key not in state.custom:
-        h.fail(404, "NotFound", f"{key} not found")
-        return
-    if h.command == "GET":
-        h.send(200, state.custom[key])
-        return
-    if h.command == "PUT":
-        body = h.body
-        if body["metadata"].get("resourceVersion") != state.custom[key]["metadata"]["resourceVersion"]:
-            h.fail(409, "Conflict", "resourceVersion mismatch")
-            return
-        body["metadata"]["resourceVersion"] = str(int(body["metadata"]["resourceVersion"]) + 1)
-        state.custom[key] = body
-        h.send(200, body)
-        return
-    h.not_found(crd.group(0))
+    _object(h, state, state.custom, f"{group}/{plural}/{namespace}/", name, namespace)
 
 
 @route("POST", "/api/v1/namespaces/kube-system/secrets")
@@ -187,26 +164,53 @@ BUILTIN = (
 )
 
 
+@route("GET PATCH", r"/api/v1/namespaces/([a-z0-9-]+)")
+def _namespace(h: KubeHandler, state: ApiState, found: Match) -> None:
+    """A Namespace applied (``flux install --export`` holds flux-system); one that exists is configured."""
+    name = found.group(1)
+    key = f"/api/v1/namespaces/{name}"
+    if name in state.namespaces and key not in state.objects:
+        meta = {"name": name, "resourceVersion": "1", "managedFields": [{"manager": "kube-apiserver"}]}
+        state.objects[key] = {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+    _object(h, state, state.objects, "/api/v1/namespaces/", name, None)
+    if key in state.objects:
+        state.namespaces.add(name)
+
+
 @route("*", BUILTIN)
 def _builtin(h: KubeHandler, state: ApiState, found: Match) -> None:
-    """Create/get/replace of the built-in kinds `flux install --export` holds, and flux-system Secrets."""
+    """The built-in kinds `flux install --export` holds, and flux-system Secrets."""
     prefix, collection, name = found.groups()
-    if h.command == "POST" and name is None:
-        body = h.body
-        key = f"{prefix}{collection}/{body['metadata']['name']}"
-        if key in state.objects:
-            h.fail(409, "AlreadyExists", f"{key} already exists")
-            return
-        body["metadata"]["resourceVersion"] = "1"
-        state.objects[key] = body
-        h.send(201, body)
+    namespace = re.match(r"/namespaces/([a-z0-9-]+)/", collection)
+    _object(
+        h, state, state.objects, f"{prefix}{collection}/", name, namespace.group(1) if namespace else None
+    )
+
+
+def _object(
+    h: KubeHandler,
+    state: ApiState,
+    store: dict[str, dict[str, Any]],
+    collection: str,
+    name: str | None,
+    namespace: str | None,
+) -> None:
+    """GET and server-side apply (PATCH) of one object, as the API server answers them.
+
+    The apply contract: Content-Type ``application/apply-patch+yaml`` (else 415), a
+    ``fieldManager`` (else 400), ``force=true`` to take fields another manager owns (else 409),
+    the body naming the object of the path (else 400); 201 when created, 200 when configured.
+    Nothing else writes here: a create (POST) or replace (PUT) is 405, as apply is the contract.
+    """
+    key = f"{collection}{name}"
+    if name is None or h.command not in ("GET", "PATCH"):
+        h.fail(405, "MethodNotAllowed", f"{h.command} {collection}: this server only applies (PATCH)")
         return
-    key = f"{prefix}{collection}/{name}"
-    if key not in state.objects:
-        h.fail(404, "NotFound", f"{key} not found")
-        return
-    obj = state.objects[key]
+    obj = store.get(key)
     if h.command == "GET":
+        if obj is None:
+            h.fail(404, "NotFound", f"{key} not found")
+            return
         if obj.get("kind") == "CustomResourceDefinition":
             state.crd_gets[key] = state.crd_gets.get(key, 0) + 1
             if state.crd_gets[key] > state.crd_gets_until_established:
@@ -214,16 +218,29 @@ def _builtin(h: KubeHandler, state: ApiState, found: Match) -> None:
                 state.served_groups.add(obj["spec"]["group"])
         h.send(200, obj)
         return
-    if h.command == "PUT":
-        body = h.body
-        if body["metadata"].get("resourceVersion") != obj["metadata"]["resourceVersion"]:
-            h.fail(409, "Conflict", "resourceVersion mismatch")
-            return
-        body["metadata"]["resourceVersion"] = str(int(obj["metadata"]["resourceVersion"]) + 1)
-        state.objects[key] = body
-        h.send(200, body)
+    if h.headers.get("Content-Type") != APPLY_PATCH:
+        h.fail(415, "UnsupportedMediaType", f"the body of a server-side apply is {APPLY_PATCH}")
         return
-    h.not_found(found.group(0))
+    managers = h.query.get("fieldManager", [])
+    if len(managers) != 1 or not managers[0]:
+        h.fail(400, "BadRequest", "fieldManager is required for apply requests")
+        return
+    body = h.body
+    meta = (body.get("metadata") or {}) if isinstance(body, dict) else {}
+    if meta.get("name") != name or (namespace is not None and meta.get("namespace") != namespace):
+        h.fail(400, "BadRequest", "the body does not name the object of the path")
+        return
+    owner = ((obj or {}).get("metadata") or {}).get("managedFields", [{}])[0].get("manager")
+    if obj is not None and owner != managers[0] and h.query.get("force") != ["true"]:
+        h.fail(409, "Conflict", f"Apply failed with 1 conflict: fields are managed by {owner!r}")
+        return
+    version = int((obj or {"metadata": {"resourceVersion": "0"}})["metadata"]["resourceVersion"]) + 1
+    meta["resourceVersion"] = str(version)
+    meta["managedFields"] = [{"manager": managers[0], "operation": "Apply"}]
+    if obj is not None and "status" in obj:
+        body["status"] = obj["status"]  # apply does not touch the status subresource
+    store[key] = body
+    h.send(201 if obj is None else 200, body)
 
 
 class FakeKubeApi(KubeApiServer[ApiState]):

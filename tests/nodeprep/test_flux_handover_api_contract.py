@@ -98,12 +98,12 @@ def test_controllers_first_then_credentials_then_sync(
     assert synced.applied[0] == "GitRepository flux-system/flux-system (created)"
     # again: everything is replaced in place (a token this time)
     again = apply_flux_manifests(client, flux_install_export(shared_dir), poll=0.01)
-    assert all(a.endswith(("(replaced)", "(exists)")) for a in again.applied)
+    assert all(a.endswith("(configured)") for a in again.applied)
     said.append(apply_secret(client, git_credentials_secret(token=TOKEN)))
     stored = server.state.objects["/api/v1/namespaces/flux-system/secrets/flux-system"]
     assert base64.b64decode(stored["data"]["password"]) == TOKEN.strip()
     assert base64.b64decode(stored["data"]["username"]) == b"git"
-    assert said[-1] == "Secret flux-system/flux-system (replaced)"
+    assert said[-1] == "Secret flux-system/flux-system (configured)"
     for text in SECRET_TEXTS:
         assert not any(text in line for line in said)
 
@@ -211,3 +211,62 @@ def test_cluster_init_bad_handover_input_is_one_line(tmp_path: Path, extra: list
     assert result.exit_code == 5, result.output  # bad input (2 is click usage only)
     assert message in result.output and len(result.output.strip().splitlines()) == 1, result.output
     assert not any(t in result.output for t in SECRET_TEXTS)
+
+
+class _FakeClock:
+    """A monotonic clock that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_the_crd_wait_honours_its_timeout_and_names_the_missing_crds(
+    api: tuple[FakeKubeApi, object, Path], shared_dir: Path
+) -> None:
+    server, client, _ = api
+    server.state.crd_gets_until_established = 10**9  # this stand-in never establishes a CRD
+    clock = _FakeClock()
+    with pytest.raises(FluxSyncError) as caught:
+        apply_flux_manifests(
+            client, flux_install_export(shared_dir), timeout=7.5, poll=2.0, clock=clock, sleep=clock.sleep
+        )
+    message = str(caught.value)
+    assert message.startswith("CRDs not established after 7.5 s: ")
+    assert "gitrepositories.source.toolkit.fluxcd.io" in message
+    assert "kustomizations.kustomize.toolkit.fluxcd.io" in message
+    assert clock.slept == [2.0, 2.0, 2.0, 1.5]  # polls every 2 s, the last sleep ends at the deadline
+    assert clock.now == 1007.5
+
+
+def test_cluster_init_crd_timeout_reaches_the_wait(
+    api: tuple[FakeKubeApi, object, Path],
+    shared_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, _, kubeconfig = api
+    server.state.crd_gets_until_established = 10**9
+    (tmp_path / "manifests").write_text(flux_install_export(shared_dir))
+    (tmp_path / "gotk-sync.yaml").write_text(SYNC)
+    handover = _read_handover(True, tmp_path / "manifests", None, None, None, None)
+    with pytest.raises(SystemExit) as exited:
+        _flux_sync(kubeconfig, "seoul", tmp_path / "gotk-sync.yaml", handover, crd_timeout=0.2)
+    assert exited.value.code == 1
+    assert (
+        "CRDs not established after 0.2 s: gitrepositories.source.toolkit.fluxcd.io"
+        in capsys.readouterr().err
+    )
+
+
+def test_crd_timeout_is_a_duration() -> None:
+    result = CliRunner().invoke(cli, ["cluster", "init", "seoul", "--crd-timeout", "soon"])
+    assert result.exit_code == 2
+    assert "'soon' is not a duration such as 10s, 500ms or 2m" in result.output

@@ -63,7 +63,7 @@ def test_flux_sync_api_contract_create_then_replace(api: tuple[FakeKubeApi, obje
     stored = server.state.custom["kustomize.toolkit.fluxcd.io/kustomizations/flux-system/flux-system"]
     assert stored["spec"]["path"] == "./clusters/seoul" and stored["spec"]["prune"] is True
     second = apply_flux_sync(client, SYNC.replace("./clusters/seoul", "./clusters/seoul2"))
-    assert all(item.endswith("(replaced)") for item in second.applied)
+    assert all(item.endswith("(configured)") for item in second.applied)
     stored = server.state.custom["kustomize.toolkit.fluxcd.io/kustomizations/flux-system/flux-system"]
     assert stored["spec"]["path"] == "./clusters/seoul2" and stored["metadata"]["resourceVersion"] == "2"
 
