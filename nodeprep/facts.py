@@ -205,20 +205,24 @@ printf 'arch=%s\\n' "$(dpkg --print-architecture 2>/dev/null)"
 printf 'machine=%s\\n' "$(uname -m)"
 if [ -r /proc/cpuinfo ]; then
   printf 'cpus=%s\\n' "$(grep -c '^processor' /proc/cpuinfo)"
-  grep -m1 -E '^(model name|Model|Hardware)[[:space:]]*:' /proc/cpuinfo | sed 's/^[^:]*:[[:space:]]*/cpu_model=/'
+  grep -m1 -E '^(model name|Model|Hardware)[[:space:]]*:' /proc/cpuinfo \\
+    | sed 's/^[^:]*:[[:space:]]*/cpu_model=/'
 fi
 if [ -r /proc/meminfo ]; then awk '/^MemTotal:/ {{print "mem_kib=" $2}}' /proc/meminfo; fi
 for f in /proc/device-tree/model /sys/firmware/devicetree/base/model; do
   if [ -r "$f" ]; then printf 'dt_model=%s\\n' "$(tr -d '\\000' < "$f")"; break; fi
 done
 if [ -r /etc/nv_tegra_release ]; then head -n1 /etc/nv_tegra_release | sed 's/^/tegra=/'; fi
-if [ -r /proc/driver/nvidia/version ]; then head -n1 /proc/driver/nvidia/version | sed 's/^/nvidia_driver=/'; fi
+if [ -r /proc/driver/nvidia/version ]; then
+  head -n1 /proc/driver/nvidia/version | sed 's/^/nvidia_driver=/'
+fi
 if [ -x {NVIDIA_RUNTIME_BINARY} ]; then echo nvidia_runtime=1; fi
 if command -v lspci >/dev/null 2>&1; then lspci -nn 2>/dev/null | sed 's/^/pci=/'
 else
   for d in /sys/bus/pci/devices/*; do
     if [ -r "$d/vendor" ]; then
-      printf 'pci_sys=%s %s %s %s\\n' "${{d##*/}}" "$(cat "$d/vendor")" "$(cat "$d/device")" "$(cat "$d/class")"
+      printf 'pci_sys=%s %s %s %s\\n' "${{d##*/}}" \\
+        "$(cat "$d/vendor")" "$(cat "$d/device")" "$(cat "$d/class")"
     fi
   done
 fi

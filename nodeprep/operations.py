@@ -202,7 +202,9 @@ def rpi_cgroups(cmdline_path: str, tokens: Sequence[str] = texts.RPI_CGROUP_TOKE
 
 
 @operation()
-def containerd_config(systemd_cgroup: bool = True, restart: bool = False, nvidia_runtime: bool = False) -> Commands:
+def containerd_config(
+    systemd_cgroup: bool = True, restart: bool = False, nvidia_runtime: bool = False
+) -> Commands:
     """Make containerd's runc use the systemd cgroup driver (kubeadm) and, on an NVIDIA GPU node,
     the NVIDIA container runtime the default; restart only on change.
 

@@ -12,12 +12,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
+    "K3S_NVIDIA_DROPIN",
     "KERNEL_MODULES",
     "KUBERNETES_SYSCTLS",
     "RPI_CGROUP_TOKENS",
     "ZRAM_GENERATOR_DISABLED",
     "cmdline_with_tokens",
-    "K3S_NVIDIA_DROPIN",
     "containerd_nvidia_runtime",
     "containerd_systemd_cgroup",
     "containerd_uses_nvidia_runtime",

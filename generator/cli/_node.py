@@ -46,6 +46,7 @@ from kubevc.nodeprep.runner import RunReport, Target
 
 from .. import workflows
 from ..errors import SpecError
+from ..repo import dump_roundtrip
 from ..spec import NodeSpec, RegionSpec, check_name
 from ._common import (
     CONTEXT_SETTINGS,
@@ -238,14 +239,33 @@ def node_prepare(
     problems = [p for p in (ssh_auth_problem(region, n) for n in nodes) if p]
     if problems:
         raise SpecError(problems)
+    inventories: dict[str, dict[str, Any]] = {}  # by host (the pyinfra target's name)
     options = PrepareOptions(
-        distribution=spec.distribution, reboot=not no_reboot, architectures=tuple(spec.architectures)
+        distribution=spec.distribution,
+        reboot=not no_reboot,
+        architectures=tuple(spec.architectures),
+        on_inventory=lambda host, found: inventories.update({host: found.to_data()}),
     )
     progress(f"preparing {len(nodes)} node(s) of {region} for {spec.distribution}")
     report = prepare_nodes([_target(n) for n in nodes], options, dry_run=dry_run, progress=progress)
     _print_report(report)
+    if inventories:
+        _record_inventory(ctx, spec, inventories, dry_run)
     if not report.ok:
         sys.exit(EXIT_FINDINGS)
+
+
+def _record_inventory(
+    ctx: click.Context, spec: RegionSpec, inventories: dict[str, dict[str, Any]], dry_run: bool
+) -> None:
+    """The facts node prepare read, into the region spec's ``nodes[].inventory`` (one commit)."""
+    if dry_run:
+        for host, data in sorted(inventories.items()):
+            click.echo(f"inventory of {host}:")
+            click.echo(dump_roundtrip({"inventory": data}).rstrip("\n"))
+    report_change(
+        workflows.record_inventory(get_fleet(ctx), spec, inventories, change_options(None, False, dry_run))
+    )
 
 
 @node.command("join", context_settings=CONTEXT_SETTINGS)

@@ -48,9 +48,12 @@ from ._region import (
     IscsiStorage,
     ModelSpec,
     NfsStorage,
+    NodeAccelerator,
+    NodeInventory,
     NodeSpec,
     RegionSpec,
     StorageSpec,
+    memory_bytes,
 )
 from ._safety import URL_WITH_USERINFO, check_git_url, check_node_host, redact_url, url_has_credentials
 from ._schema import fields_at, resolve_key
@@ -88,6 +91,8 @@ __all__ = [
     "IscsiStorage",
     "ModelSpec",
     "NfsStorage",
+    "NodeAccelerator",
+    "NodeInventory",
     "NodeSpec",
     "NotificationTarget",
     "Profile",
@@ -113,6 +118,7 @@ __all__ = [
     "image_problems",
     "kps_key_allowed",
     "leaf_paths",
+    "memory_bytes",
     "parse_image_reference",
     "parse_label_changes",
     "parse_selector",

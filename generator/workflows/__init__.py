@@ -20,7 +20,7 @@ from ._fleet import (
 from ._hub import HubSetResult, remove_hub, set_hub
 from ._models import add_model, check_new_model, promote_model, rollback_model, set_canary_share
 from ._region_config import add_image, label_regions, set_suspended_regions
-from ._regions import add_node, set_suspended
+from ._regions import add_node, record_inventory, set_suspended
 from ._remove import remove_model, remove_node
 from ._secrets import SecretEntry, list_secrets, read_entries, remove_secret, set_secret
 
@@ -40,6 +40,7 @@ __all__ = [
     "plan_regions_render",
     "promote_model",
     "read_entries",
+    "record_inventory",
     "remove_hub",
     "remove_model",
     "remove_node",

@@ -117,7 +117,7 @@ def test_precedence_and_plain_cpu() -> None:
     both = parse_inventory(
         [
             "arch=amd64",
-            "pci=01:00.0 3D controller [0302]: NVIDIA Corporation GA100 [A100 PCIe 40GB] [10de:20f1] (rev a1)",
+            "pci=01:00.0 3D controller [0302]: NVIDIA Corporation GA100 [A100 PCIe 40GB] [10de:20f1]",
             "lsusb=Bus 001 Device 004: ID 18d1:9302 Google Inc.",
         ]
     )
