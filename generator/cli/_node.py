@@ -6,6 +6,7 @@ Order of use: ``node add`` -> ``node prepare`` -> ``cluster init`` -> ``node joi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -37,9 +38,11 @@ from kubevc.nodeprep.join import (
     join_node,
     node_preflight,
     pyinfra_join_runner,
+    read_inventory,
     stage_k3s_agent,
 )
 from kubevc.nodeprep.kubeconfig import KubeconfigError, default_kubeconfig_path, merge_kubeconfig_file
+from kubevc.nodeprep.plans.inventory import accelerator_labels
 from kubevc.nodeprep.platform import UnsupportedPlatformError
 from kubevc.nodeprep.prepare import PrepareOptions, prepare_nodes
 from kubevc.nodeprep.runner import RunReport, Target
@@ -321,6 +324,7 @@ def node_join(
     problem = ssh_auth_problem(region, member)
     if problem:
         raise SpecError(problem)
+    request = _with_accelerator_labels(request, member)
     # every file of a KUBECONFIG=a:b list (the kubernetes client merges them), like kubectl
     kubeconfig_path = str(kubeconfig or os.environ.get("KUBECONFIG") or default_kubeconfig_path())
     target = _target(member)
@@ -348,6 +352,18 @@ def node_join(
         click.secho(f"{request.node_name} joined but is not Ready after {timeout:.0f} s", fg="yellow")
         sys.exit(EXIT_FINDINGS)
     click.echo(f"{request.node_name} joined {region} and is Ready; the bootstrap token is deleted")
+
+
+def _with_accelerator_labels(request: JoinRequest, member: NodeSpec) -> JoinRequest:
+    """``kubevc.io/accelerator`` and ``kubevc.io/arch`` from the node's recorded inventory (read
+    from the node when `node prepare` has not recorded one); the operator's own labels win."""
+    if member.inventory is not None:
+        kinds, arch = member.inventory.kinds, member.inventory.arch
+    else:
+        found = read_inventory(_target(member))
+        kinds, arch = list(found.kinds), found.architecture
+    labels = {**accelerator_labels(kinds, arch), **dict(request.labels)}
+    return dataclasses.replace(request, labels=tuple(sorted(labels.items())))
 
 
 # --------------------------------------------------------------------------- cluster

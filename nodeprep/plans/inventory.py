@@ -33,6 +33,8 @@ __all__ = [
     "Accelerator",
     "AcceleratorKind",
     "Inventory",
+    "accelerator_label",
+    "accelerator_labels",
     "kube_arch",
     "node_labels",
     "parse_inventory",
@@ -96,10 +98,7 @@ class Inventory:
     @property
     def accelerator(self) -> str:
         """The node's ``kubevc.io/accelerator`` label value: the first kind by precedence, or cpu."""
-        for kind in ACCELERATOR_PRECEDENCE:
-            if kind in self.kinds:
-                return kind
-        return "cpu"
+        return accelerator_label(self.kinds)
 
     @property
     def has_nvidia_gpu(self) -> bool:
@@ -124,9 +123,23 @@ def kube_arch(architecture: str) -> str:
     return _DEB_TO_KUBE_ARCH.get(architecture, architecture)
 
 
-def node_labels(inventory: Inventory) -> dict[str, str]:
+def accelerator_label(kinds: Iterable[str]) -> str:
+    """``kubevc.io/accelerator``'s value for a node with these accelerator kinds (cpu: none)."""
+    found = set(kinds)
+    for kind in ACCELERATOR_PRECEDENCE:
+        if kind in found:
+            return kind
+    return "cpu"
+
+
+def accelerator_labels(kinds: Iterable[str], architecture: str) -> dict[str, str]:
     """The labels ``node join`` sets: ``kubevc.io/accelerator`` and ``kubevc.io/arch``."""
-    return {ACCELERATOR_LABEL: inventory.accelerator, ARCH_LABEL: kube_arch(inventory.architecture)}
+    return {ACCELERATOR_LABEL: accelerator_label(kinds), ARCH_LABEL: kube_arch(architecture)}
+
+
+def node_labels(inventory: Inventory) -> dict[str, str]:
+    """:func:`accelerator_labels` of a node's inventory."""
+    return accelerator_labels(inventory.kinds, inventory.architecture)
 
 
 def _nvidia_from_lspci(lines: Iterable[str]) -> list[tuple[str, str]]:

@@ -34,16 +34,16 @@ def fake_prepare(device: str) -> Callable[..., RunReport]:
     return prepare
 
 
-def region_nodes(fleet: Path, region: str) -> list[dict[str, object]]:
-    data = yaml.safe_load((fleet / f"regions/{region}/region.yaml").read_text())
+def region_nodes(root: Path, region: str) -> list[dict[str, object]]:
+    data = yaml.safe_load((root / f"regions/{region}/region.yaml").read_text())
     nodes: list[dict[str, object]] = data["nodes"]
     return nodes
 
 
-def add_node(fleet: Path, region: str, host: str, tmp_path: Path) -> None:
+def add_node(root: Path, region: str, host: str, tmp_path: Path) -> None:
     key = tmp_path / "id_test"
     key.write_text("not a real key\n")
-    assert run("node", "add", region, host, "--ssh-key", str(key), fleet=fleet).exit_code == 0
+    assert run("node", "add", region, host, "--ssh-key", str(key), fleet=root).exit_code == 0
 
 
 def test_prepare_records_inventory_in_one_commit(
