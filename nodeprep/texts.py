@@ -207,7 +207,7 @@ def containerd_uses_nvidia_runtime(text: str, binary: str) -> bool:
     path = _CRI_CONTAINERD_PATH.get(int(data.get("version", 1)))
     if path is None:
         return False
-    return (
+    return bool(
         _lookup(data, (*path, "default_runtime_name")) == "nvidia"
         and _lookup(data, (*path, "runtimes", "nvidia", "options", "BinaryName")) == binary
     )

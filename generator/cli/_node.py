@@ -357,6 +357,8 @@ def node_join(
 def _with_accelerator_labels(request: JoinRequest, member: NodeSpec) -> JoinRequest:
     """``kubevc.io/accelerator`` and ``kubevc.io/arch`` from the node's recorded inventory (read
     from the node when `node prepare` has not recorded one); the operator's own labels win."""
+    kinds: list[str]
+    arch: str
     if member.inventory is not None:
         kinds, arch = member.inventory.kinds, member.inventory.arch
     else:

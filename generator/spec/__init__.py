@@ -7,6 +7,15 @@ renderer emits (:mod:`kubevc.generator.spec.flux`). Reading and writing the file
 """
 
 from . import flux
+from ._accelerators import (
+    ACCELERATOR_LABEL,
+    ACCELERATOR_RESOURCES,
+    CORAL_USB_IDS,
+    DEVICE_PLUGIN_KINDS,
+    accelerator_problems,
+    node_offers,
+    region_accelerator_kinds,
+)
 from ._hub import (
     CREDENTIALS_SECRET,
     HUB_FILE,
@@ -46,6 +55,7 @@ from ._region import (
     FleetConfig,
     GitSpec,
     IscsiStorage,
+    ModelAccelerator,
     ModelSpec,
     NfsStorage,
     NodeAccelerator,
@@ -62,11 +72,15 @@ from ._selector import Requirement, Selector, check_label, parse_label_changes, 
 from ._values import KPS_ALLOWED_KEYS, KPS_CHART, VALUES_CHARTS, deep_merge, kps_key_allowed, leaf_paths
 
 __all__ = [
+    "ACCELERATOR_LABEL",
+    "ACCELERATOR_RESOURCES",
     "ARCH_PLATFORM",
     "BASE_PATH_PLACEHOLDER",
     "BUILTIN_IMAGES",
+    "CORAL_USB_IDS",
     "CREDENTIALS_SECRET",
     "DEFAULT_CIDRS",
+    "DEVICE_PLUGIN_KINDS",
     "DNS1123_LABEL",
     "FLEET_MARKER",
     "HUB_FILE",
@@ -89,6 +103,7 @@ __all__ = [
     "ImageCatalogue",
     "ImageSpec",
     "IscsiStorage",
+    "ModelAccelerator",
     "ModelSpec",
     "NfsStorage",
     "NodeAccelerator",
@@ -104,6 +119,7 @@ __all__ = [
     "Requirement",
     "Selector",
     "StorageSpec",
+    "accelerator_problems",
     "check_git_url",
     "check_hub_against_regions",
     "check_label",
@@ -119,12 +135,14 @@ __all__ = [
     "kps_key_allowed",
     "leaf_paths",
     "memory_bytes",
+    "node_offers",
     "parse_image_reference",
     "parse_label_changes",
     "parse_selector",
     "pick_image",
     "pick_profile",
     "redact_url",
+    "region_accelerator_kinds",
     "resolve_key",
     "secret_file",
     "secret_manifest",

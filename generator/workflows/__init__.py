@@ -18,7 +18,14 @@ from ._fleet import (
     write_regions,
 )
 from ._hub import HubSetResult, remove_hub, set_hub
-from ._models import add_model, check_new_model, promote_model, rollback_model, set_canary_share
+from ._models import (
+    add_model,
+    check_min_memory,
+    check_new_model,
+    promote_model,
+    rollback_model,
+    set_canary_share,
+)
 from ._region_config import add_image, label_regions, set_suspended_regions
 from ._regions import add_node, record_inventory, set_suspended
 from ._remove import remove_model, remove_node
@@ -32,6 +39,7 @@ __all__ = [
     "add_model",
     "add_node",
     "add_region",
+    "check_min_memory",
     "check_new_model",
     "init_fleet",
     "label_regions",
