@@ -229,6 +229,8 @@ def node_prepare(
     """Prepare the nodes of REGION (all, or the given HOSTs) for k3s/kubeadm.
 
     Packages, kernel modules, sysctl, swap off, Raspberry Pi cgroups, containerd; idempotent.
+    Records each node's inventory (CPU, memory, NVIDIA GPU / Jetson / Coral / Hailo) under
+    nodes[].inventory in region.yaml (one commit; --dry-run prints it).
 
     \b
     Example:
