@@ -250,7 +250,10 @@ def status(
          "kustomizations" / "helmReleases": [{"kind", "namespace", "name", "ready", "reason",
                     "message", "suspended", "lastAppliedRevision"}],
          "deployments": [{"name", "component", "ready", "desired"}], "models": [...],
-         "specSuspended", "elapsedMs"}],
+         "specSuspended", "elapsedMs",
+         "accelerators": [{"resource", "capacity", "allocatable", "used", "nodes": [...]}]}],
+                    resource: nvidia.com/gpu|kubevc.io/coral-tpu|kubevc.io/hailo; used = limits
+                    of running pods; [] when no node has one (the table adds them to nodes)
        "summary": {"total", "ok", "degraded", "outOfSync", "unreachable", "exitCode"}}
 
     \b
