@@ -224,7 +224,7 @@ def region_accelerator_files(region: RegionSpec) -> dict[str, bytes]:
     if gpu_labels:
         files[f"{folder}/nvidia-device-plugin.yaml"] = generated_docs(_nvidia_docs(gpu_labels))
         resources.append("nvidia-device-plugin.yaml")
-    generic = [kind for kind in ("coral", "hailo") if kind in kinds]
+    generic: list[str] = [kind for kind in ("coral", "hailo") if kind in kinds]
     if generic:
         files[f"{folder}/generic-device-plugin.yaml"] = generated(_generic_daemonset(generic))
         resources.append("generic-device-plugin.yaml")
