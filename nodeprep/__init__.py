@@ -18,11 +18,19 @@ not imported here.
 from .cluster import init_cluster
 from .errors import FluxSyncError, JoinError, KubeconfigError, NodeprepError, UnsupportedPlatformError
 from .fluxsync import FluxSyncResult, apply_flux_sync
-from .join import JoinResult, join_node, node_preflight, pyinfra_join_runner, stage_k3s_agent
+from .join import (
+    JoinResult,
+    join_node,
+    node_preflight,
+    pyinfra_join_runner,
+    read_inventory,
+    stage_k3s_agent,
+)
 from .kubeapi import core_api_for_context
 from .kubeconfig import MergeResult, default_kubeconfig_path, merge_kubeconfig, merge_kubeconfig_file
 from .plans.cluster import DEFAULT_K3S_VERSION, DEFAULT_KUBERNETES_VERSION, ClusterParams
 from .plans.flux_sync import parse_sync_manifests
+from .plans.inventory import Inventory, accelerator_labels
 from .plans.join import JoinRequest
 from .plans.k3s import K3sPlan, k3s_plan
 from .plans.kubeadm import KubeadmConfig, kubeadm_config
@@ -36,6 +44,7 @@ __all__ = [
     "ClusterParams",
     "FluxSyncError",
     "FluxSyncResult",
+    "Inventory",
     "JoinError",
     "JoinRequest",
     "JoinResult",
@@ -51,6 +60,7 @@ __all__ = [
     "Runtime",
     "Target",
     "UnsupportedPlatformError",
+    "accelerator_labels",
     "apply_flux_sync",
     "core_api_for_context",
     "default_kubeconfig_path",
@@ -65,6 +75,7 @@ __all__ = [
     "prepare_nodes",
     "pyinfra_join_runner",
     "pyinfra_session",
+    "read_inventory",
     "run_deploy",
     "stage_k3s_agent",
 ]

@@ -10,6 +10,7 @@ from pyinfra.api.exceptions import FactProcessError
 from pyinfra.api.facts import FactBase
 from typing_extensions import override
 
+from .plans.inventory import NVIDIA_RUNTIME_BINARY, Inventory, parse_inventory
 from .plans.k3s import K3S_BINARY
 from .platform import Platform, parse_platform
 
@@ -19,6 +20,7 @@ __all__ = [
     "FileSha256",
     "K3sVersion",
     "LoadedKernelModules",
+    "NodeInventory",
     "NodePlatform",
     "SysctlValues",
     "UnitEnabled",
@@ -192,3 +194,58 @@ class K3sVersion(FactBase[str | None]):
             if word.startswith("v") and "+k3s" in word:
                 return word
         return None
+
+
+# One round trip: architecture, CPU, memory and every accelerator hint (plans/inventory.py parses
+# it). Tools that a minimal image lacks (lspci from pciutils, lsusb from usbutils) are optional:
+# sysfs answers the same questions. In a root without /proc or /sys mounted (an image, or the
+# debootstrap'd test root) the same paths are read as plain files.
+_INVENTORY_SCRIPT = f"""
+printf 'arch=%s\\n' "$(dpkg --print-architecture 2>/dev/null)"
+printf 'machine=%s\\n' "$(uname -m)"
+if [ -r /proc/cpuinfo ]; then
+  printf 'cpus=%s\\n' "$(grep -c '^processor' /proc/cpuinfo)"
+  grep -m1 -E '^(model name|Model|Hardware)[[:space:]]*:' /proc/cpuinfo \\
+    | sed 's/^[^:]*:[[:space:]]*/cpu_model=/'
+fi
+if [ -r /proc/meminfo ]; then awk '/^MemTotal:/ {{print "mem_kib=" $2}}' /proc/meminfo; fi
+for f in /proc/device-tree/model /sys/firmware/devicetree/base/model; do
+  if [ -r "$f" ]; then printf 'dt_model=%s\\n' "$(tr -d '\\000' < "$f")"; break; fi
+done
+if [ -r /etc/nv_tegra_release ]; then head -n1 /etc/nv_tegra_release | sed 's/^/tegra=/'; fi
+if [ -r /proc/driver/nvidia/version ]; then
+  head -n1 /proc/driver/nvidia/version | sed 's/^/nvidia_driver=/'
+fi
+if [ -x {NVIDIA_RUNTIME_BINARY} ]; then echo nvidia_runtime=1; fi
+if command -v lspci >/dev/null 2>&1; then lspci -nn 2>/dev/null | sed 's/^/pci=/'
+else
+  for d in /sys/bus/pci/devices/*; do
+    if [ -r "$d/vendor" ]; then
+      printf 'pci_sys=%s %s %s %s\\n' "${{d##*/}}" \\
+        "$(cat "$d/vendor")" "$(cat "$d/device")" "$(cat "$d/class")"
+    fi
+  done
+fi
+if command -v lsusb >/dev/null 2>&1; then lsusb 2>/dev/null | sed 's/^/lsusb=/'
+else
+  for d in /sys/bus/usb/devices/*; do
+    if [ -r "$d/idVendor" ] && [ -r "$d/idProduct" ]; then
+      printf 'usb=%s:%s\\n' "$(cat "$d/idVendor")" "$(cat "$d/idProduct")"
+    fi
+  done
+fi
+for f in /dev/apex_* /dev/hailo*; do if [ -e "$f" ]; then echo "dev=$f"; fi; done
+true
+"""
+
+
+class NodeInventory(FactBase[Inventory]):
+    """CPU architecture and model, memory, NVIDIA GPU / Jetson / Coral / Hailo of the target root."""
+
+    @override
+    def command(self) -> str:
+        return _INVENTORY_SCRIPT
+
+    @override
+    def process(self, output: list[str]) -> Inventory:
+        return parse_inventory(output)

@@ -25,7 +25,7 @@ from pyinfra.api.state import State
 
 from . import kubeapi
 from .errors import JoinError
-from .facts import FileBytes, NodePlatform
+from .facts import FileBytes, NodeInventory, NodePlatform
 from .kubeapi import core_api_for_context
 from .operations import k3s_agent_staged, masked_command, run_join
 from .plans.bootstrap_token import (
@@ -41,6 +41,7 @@ from .plans.ca_pinning import (
     k3s_secure_token,
     kubeadm_ca_cert_hash,
 )
+from .plans.inventory import Inventory
 from .plans.join import JoinRequest, join_command_words, member_marker
 from .plans.k3s import K3S_INSTALLER_URL, K3S_RELEASES
 from .runner import RunReport, Target, run_deploy
@@ -66,6 +67,7 @@ __all__ = [
     "mint_token",
     "node_preflight",
     "pyinfra_join_runner",
+    "read_inventory",
     "stage_k3s_agent",
 ]
 
@@ -127,6 +129,19 @@ def node_preflight(target: Target, request: JoinRequest) -> list[str]:
     if found["kubelet_conf"] is not None or found["k3s_agent"] is not None:
         raise JoinError(f"{target.name} is already a cluster member ({member_marker(request.distribution)})")
     return report.messages
+
+
+def read_inventory(target: Target) -> Inventory:
+    """The node's inventory, read now (read-only facts), for a node `node prepare` has not recorded."""
+    found: dict[str, Inventory] = {}
+
+    def deploy(state: State, node: Host) -> None:
+        found["inventory"] = node.get_fact(NodeInventory)
+
+    report = run_deploy([target], deploy, dry_run=True)
+    if "inventory" not in found:
+        raise JoinError(f"{target.name}: cannot read the node's inventory: {'; '.join(report.messages)}")
+    return found["inventory"]
 
 
 JoinRunner = Callable[[StringCommand], bool]

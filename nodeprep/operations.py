@@ -36,6 +36,7 @@ from .facts import (
     UnitEnabled,
 )
 from .plans.cluster import ClusterParams
+from .plans.inventory import NVIDIA_RUNTIME_BINARY
 from .plans.join import SecretWord
 from .plans.k3s import (
     K3S_BINARY,
@@ -59,6 +60,7 @@ __all__ = [
     "kubeadm_server",
     "managed_file",
     "masked_command",
+    "nvidia_k3s_runtime",
     "packages",
     "rpi_cgroups",
     "run_join",
@@ -76,6 +78,7 @@ _APT_OPTS = "-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confo
 MODULES_LOAD_PATH = "/etc/modules-load.d/kubevc-kubernetes.conf"
 SYSCTL_PATH = "/etc/sysctl.d/99-kubevc-kubernetes.conf"
 CONTAINERD_CONFIG_PATH = "/etc/containerd/config.toml"
+K3S_NVIDIA_DROPIN_PATH = "/etc/rancher/k3s/config.yaml.d/50-kubevc-nvidia.yaml"
 ZRAM_GENERATOR = "/usr/lib/systemd/system-generators/zram-generator"
 ZRAM_GENERATOR_CONFIG = "/etc/systemd/zram-generator.conf"
 SWAP_UNITS = ("dphys-swapfile.service", "zramswap.service", "zram-config.service")
@@ -199,18 +202,34 @@ def rpi_cgroups(cmdline_path: str, tokens: Sequence[str] = texts.RPI_CGROUP_TOKE
 
 
 @operation()
-def containerd_config(systemd_cgroup: bool = True, restart: bool = False) -> Commands:
-    """Make containerd's runc use the systemd cgroup driver (kubeadm); restart only on change."""
-    if not systemd_cgroup:
+def containerd_config(
+    systemd_cgroup: bool = True, restart: bool = False, nvidia_runtime: bool = False
+) -> Commands:
+    """Make containerd's runc use the systemd cgroup driver (kubeadm) and, on an NVIDIA GPU node,
+    the NVIDIA container runtime the default; restart only on change.
+
+    Both edits are one operation because both read and write the same file: a second operation
+    would read its fact before the first one's upload and undo it.
+    """
+    if not systemd_cgroup and not nvidia_runtime:
         return
     current = host.get_fact(FileBytes, path=CONTAINERD_CONFIG_PATH)
     text = current.decode() if current is not None else None
-    wanted = texts.containerd_systemd_cgroup(text)
+    wanted = texts.containerd_systemd_cgroup(text) if systemd_cgroup else (text or "version = 2\n")
+    if nvidia_runtime:
+        wanted = texts.containerd_nvidia_runtime(wanted, NVIDIA_RUNTIME_BINARY, systemd_cgroup)
     if wanted == text:
         return
     yield from file_commands(CONTAINERD_CONFIG_PATH, wanted)
     if restart:
         yield "systemctl restart containerd"
+
+
+@operation()
+def nvidia_k3s_runtime() -> Commands:
+    """k3s on an NVIDIA GPU node: nvidia is containerd's default runtime (a config.yaml.d drop-in;
+    k3s adds the runtime itself when it finds nvidia-container-runtime, see texts.K3S_NVIDIA_DROPIN)."""
+    yield from file_commands(K3S_NVIDIA_DROPIN_PATH, texts.K3S_NVIDIA_DROPIN)
 
 
 # --- cluster init ---------------------------------------------------------------------------------

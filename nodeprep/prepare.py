@@ -12,7 +12,8 @@ from pyinfra.operations import server
 
 from . import operations as ops
 from .errors import UnsupportedPlatformError
-from .facts import NodePlatform
+from .facts import NodeInventory, NodePlatform
+from .plans.inventory import Inventory
 from .platform import Platform
 from .runner import RunReport, Target, run_deploy
 
@@ -31,6 +32,30 @@ OP_NAMES = {
     "cmdline": "kubevc: Raspberry Pi cgroups in cmdline.txt",
     "containerd": "kubevc: containerd SystemdCgroup",
     "reboot": "kubevc: reboot for the new kernel command line",
+    "nvidia_runtime": "kubevc: k3s default runtime nvidia",
+}
+
+# What node prepare does not install, per accelerator, and why: the distribution does not package
+# it (NVIDIA's container toolkit, Coral's libedgetpu/gasket driver and HailoRT come from their
+# vendors' own apt repositories), or installing a GPU driver needs non-free sources and a reboot.
+ACCELERATOR_HINTS = {
+    "nvidia_driver": (
+        "NVIDIA GPU without a loaded driver: Debian packages it as nvidia-driver (+ firmware-misc-nonfree, "
+        "non-free component); install it and reboot"
+    ),
+    "nvidia_runtime": (
+        "NVIDIA GPU but no nvidia-container-runtime: install nvidia-container-toolkit (NVIDIA's apt "
+        "repository; Debian does not package it; on a Jetson it comes with JetPack), then run node "
+        "prepare again; containerd is left as it is"
+    ),
+    "coral": (
+        "Coral Edge TPU: the device plugin hands /dev/apex_* (PCIe: gasket-dkms) or the USB bus to pods; "
+        "libedgetpu and gasket-dkms come from Google's Coral apt repository (Debian does not package them)"
+    ),
+    "hailo": (
+        "Hailo: /dev/hailo* comes from the hailo_pci driver (Raspberry Pi OS: hailo-all; elsewhere "
+        "Hailo's own packages; Debian does not package it)"
+    ),
 }
 
 
@@ -39,6 +64,8 @@ class PrepareOptions:
     distribution: Distribution = "k3s"
     reboot: bool = True
     architectures: tuple[str, ...] = ()  # the region's declared architectures (empty: any supported)
+    # called with (host name, its inventory) once the inventory fact is read
+    on_inventory: Callable[[str, Inventory], None] | None = None
 
 
 def add_prepare_ops(host: Host, options: PrepareOptions) -> list[str]:
@@ -73,11 +100,33 @@ def add_prepare_ops(host: Host, options: PrepareOptions) -> list[str]:
                 f"{platform.cmdline_path} changes; reboot the node for the cgroup settings to apply "
                 f"(not rebooted: {why})"
             )
+    inventory: Inventory = host.get_fact(NodeInventory)
+    if options.on_inventory is not None:
+        options.on_inventory(host.name, inventory)
+    messages += _accelerator_ops(inventory, options, live and platform.systemd_running)
+    return messages
+
+
+def _accelerator_ops(inventory: Inventory, options: PrepareOptions, restart: bool) -> list[str]:
+    """The node prep an accelerator needs (only what the distribution packages); operator notes."""
+    kinds = ", ".join(inventory.kinds) or "none"
+    messages = [f"accelerators: {kinds} (kubevc.io/accelerator={inventory.accelerator})"]
+    nvidia = inventory.has_nvidia_gpu and inventory.nvidia_runtime
     ops.containerd_config(
         systemd_cgroup=options.distribution == "kubeadm",
-        restart=live and platform.systemd_running,
+        nvidia_runtime=nvidia and options.distribution == "kubeadm",
+        restart=restart,
         name=OP_NAMES["containerd"],
     )
+    if nvidia and options.distribution == "k3s":
+        ops.nvidia_k3s_runtime(name=OP_NAMES["nvidia_runtime"])
+    if "nvidia" in inventory.kinds and inventory.nvidia_driver is None:
+        messages.append(ACCELERATOR_HINTS["nvidia_driver"])
+    if inventory.has_nvidia_gpu and not inventory.nvidia_runtime:
+        messages.append(ACCELERATOR_HINTS["nvidia_runtime"])
+    for kind in ("coral", "hailo"):
+        if kind in inventory.kinds:
+            messages.append(ACCELERATOR_HINTS[kind])
     return messages
 
 

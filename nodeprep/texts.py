@@ -12,12 +12,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
+    "K3S_NVIDIA_DROPIN",
     "KERNEL_MODULES",
     "KUBERNETES_SYSCTLS",
     "RPI_CGROUP_TOKENS",
     "ZRAM_GENERATOR_DISABLED",
     "cmdline_with_tokens",
+    "containerd_nvidia_runtime",
     "containerd_systemd_cgroup",
+    "containerd_uses_nvidia_runtime",
     "containerd_uses_systemd_cgroup",
     "fstab_without_swap",
     "modules_load_content",
@@ -177,4 +180,91 @@ def containerd_systemd_cgroup(current: str | None) -> str:
             result = text + block
     if not containerd_uses_systemd_cgroup(result):  # pragma: no cover - guards the text edit
         raise ValueError("could not set SystemdCgroup in the containerd config")
+    return result
+
+
+# --- NVIDIA container runtime -----------------------------------------------------------------------
+
+_CRI_CONTAINERD_PATH = {
+    2: ("plugins", "io.containerd.grpc.v1.cri", "containerd"),
+    3: ("plugins", "io.containerd.cri.v1.runtime", "containerd"),
+}
+_DEFAULT_RUNTIME_LINE = re.compile(r"^(\s*)default_runtime_name\s*=.*$")
+
+# k3s writes containerd's config itself from its own template, and adds an ``nvidia`` runtime on
+# its own when it finds nvidia-container-runtime on the node; a config.toml.tmpl would replace that
+# template (and redefine its nvidia table). What is left to set is the default runtime, which k3s
+# takes as an agent option: a config.yaml.d drop-in, read by both k3s server and agent.
+K3S_NVIDIA_DROPIN = (
+    _HEADER + "# NVIDIA GPU node: containers run with nvidia-container-runtime unless they pick another.\n"
+    "default-runtime: nvidia\n"
+)
+
+
+def containerd_uses_nvidia_runtime(text: str, binary: str) -> bool:
+    """True when the config has an ``nvidia`` runtime running ``binary`` and it is the default."""
+    data = tomllib.loads(text)
+    path = _CRI_CONTAINERD_PATH.get(int(data.get("version", 1)))
+    if path is None:
+        return False
+    return bool(
+        _lookup(data, (*path, "default_runtime_name")) == "nvidia"
+        and _lookup(data, (*path, "runtimes", "nvidia", "options", "BinaryName")) == binary
+    )
+
+
+def containerd_nvidia_runtime(current: str | None, binary: str, systemd_cgroup: bool = True) -> str:
+    """Return ``config.toml`` (kubeadm's containerd) with the NVIDIA runtime as the default.
+
+    Adds the ``nvidia`` runtime table (runc v2 shim running ``binary``) when it is missing and sets
+    ``default_runtime_name = "nvidia"`` in the CRI containerd table (edited in place when the table
+    is written out, else the table is appended: TOML lets a parent table follow its sub-tables).
+    A config that already does both comes back unchanged.
+    """
+    text = current if current and current.strip() else "version = 2\n"
+    if containerd_uses_nvidia_runtime(text, binary):
+        return text
+    data = tomllib.loads(text)
+    version = int(data.get("version", 1))
+    if version not in _CRI_CONTAINERD_PATH:
+        raise ValueError(f"containerd config version {version} is not supported (expected 2 or 3)")
+    containerd_table = ".".join(
+        [_CRI_CONTAINERD_PATH[version][0], f'"{_CRI_CONTAINERD_PATH[version][1]}"', "containerd"]
+    )
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    header_at = None
+    current_table = ""
+    replaced = False
+    for index, line in enumerate(lines):
+        table = _TABLE_LINE.match(line)
+        if table:
+            current_table = _normalise_table(table.group(1))
+            if current_table == containerd_table:
+                header_at = index
+            continue
+        if current_table == containerd_table and _DEFAULT_RUNTIME_LINE.match(line):
+            indent = _DEFAULT_RUNTIME_LINE.match(line).group(1)  # type: ignore[union-attr]
+            lines[index] = f'{indent}default_runtime_name = "nvidia"\n'
+            replaced = True
+    if not replaced and header_at is not None:
+        lines.insert(header_at + 1, '  default_runtime_name = "nvidia"\n')
+    block = ""
+    if not replaced and header_at is None:
+        block += f'\n[{containerd_table}]\n  default_runtime_name = "nvidia"\n'
+    nvidia = _lookup(data, (*_CRI_CONTAINERD_PATH[version], "runtimes", "nvidia"))
+    if nvidia is None:
+        block += (
+            "\n# NVIDIA GPU node: the NVIDIA container runtime (nvidia-container-toolkit) as the default.\n"
+            f'[{containerd_table}.runtimes.nvidia]\n  runtime_type = "io.containerd.runc.v2"\n'
+            f'[{containerd_table}.runtimes.nvidia.options]\n  BinaryName = "{binary}"\n'
+            f"  SystemdCgroup = {'true' if systemd_cgroup else 'false'}\n"
+        )
+    result = "".join(lines) + block
+    if not containerd_uses_nvidia_runtime(result, binary):
+        raise ValueError(
+            "the containerd config has an nvidia runtime with another BinaryName; fix it by hand "
+            "(nvidia-ctk runtime configure --runtime=containerd) and run node prepare again"
+        )
     return result

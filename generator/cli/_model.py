@@ -107,6 +107,15 @@ def model() -> None:
     default=None,
     help="Class labels, one per line (copied to models/NAME/labels.txt in the fleet repo).",
 )
+@click.option(
+    "--accelerator",
+    type=click.Choice(["nvidia", "coral", "hailo", "cpu"]),
+    default=None,
+    help="Run on a node with this accelerator (from `node prepare`'s inventory; default: any node).",
+)
+@click.option(
+    "--min-memory", default=None, metavar="QUANTITY", help="Least node memory the model needs (e.g. 4Gi)."
+)
 @git_options
 @click.pass_context
 @handle_errors
@@ -123,6 +132,8 @@ def model_add(
     saved_model: Path | None,
     wire: str | None,
     labels_file: Path | None,
+    accelerator: str | None,
+    min_memory: str | None,
     branch: str | None,
     no_commit: bool,
     dry_run: bool,
@@ -138,10 +149,12 @@ def model_add(
       kubevc-gen model add yolov5 --region seoul --profile detection --labels coco.txt
       kubevc-gen model add bert --all-regions --profile text --base-path /models/bert
       kubevc-gen model add yolo --region seoul --saved-model ./yolo/1 --labels coco.txt
+      kubevc-gen model add ssd --region seoul --profile detection --accelerator coral --min-memory 2Gi
     """
     options = change_options(branch, no_commit, dry_run)
     profile_name, wire = _pick_serving(saved_model, signature, profile_name, wire)
     check_name(name, "model name")
+    workflows.check_min_memory(min_memory)
     if selector is not None and all_regions:
         raise SpecError("--selector and --all-regions do not go together")
     fleet = get_fleet(ctx) if selector is not None else None
@@ -161,6 +174,8 @@ def model_add(
         labels_file=labels_file,
         options=options,
         wire=wire,
+        accelerator=accelerator,
+        min_memory=min_memory,
     )
     report_change(result)
 

@@ -6,6 +6,7 @@ Order of use: ``node add`` -> ``node prepare`` -> ``cluster init`` -> ``node joi
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -38,15 +39,18 @@ from kubevc.nodeprep.join import (
     join_node,
     node_preflight,
     pyinfra_join_runner,
+    read_inventory,
     stage_k3s_agent,
 )
 from kubevc.nodeprep.kubeconfig import KubeconfigError, default_kubeconfig_path, merge_kubeconfig_file
+from kubevc.nodeprep.plans.inventory import accelerator_labels
 from kubevc.nodeprep.platform import UnsupportedPlatformError
 from kubevc.nodeprep.prepare import PrepareOptions, prepare_nodes
 from kubevc.nodeprep.runner import RunReport, Target
 
 from .. import workflows
 from ..errors import SpecError
+from ..repo import dump_roundtrip
 from ..spec import NodeSpec, RegionSpec, check_name
 from ._common import (
     CONTEXT_SETTINGS,
@@ -227,6 +231,8 @@ def node_prepare(
     """Prepare the nodes of REGION (all, or the given HOSTs) for k3s/kubeadm.
 
     Packages, kernel modules, sysctl, swap off, Raspberry Pi cgroups, containerd; idempotent.
+    Records each node's inventory (CPU, memory, NVIDIA GPU / Jetson / Coral / Hailo) under
+    nodes[].inventory in region.yaml (one commit; --dry-run prints it).
 
     \b
     Example:
@@ -240,14 +246,33 @@ def node_prepare(
     problems = [p for p in (ssh_auth_problem(region, n) for n in nodes) if p]
     if problems:
         raise SpecError(problems)
+    inventories: dict[str, dict[str, Any]] = {}  # by host (the pyinfra target's name)
     options = PrepareOptions(
-        distribution=spec.distribution, reboot=not no_reboot, architectures=tuple(spec.architectures)
+        distribution=spec.distribution,
+        reboot=not no_reboot,
+        architectures=tuple(spec.architectures),
+        on_inventory=lambda host, found: inventories.update({host: found.to_data()}),
     )
     progress(f"preparing {len(nodes)} node(s) of {region} for {spec.distribution}")
     report = prepare_nodes([_target(n) for n in nodes], options, dry_run=dry_run, progress=progress)
     _print_report(report)
+    if inventories:
+        _record_inventory(ctx, spec, inventories, dry_run)
     if not report.ok:
         sys.exit(EXIT_FINDINGS)
+
+
+def _record_inventory(
+    ctx: click.Context, spec: RegionSpec, inventories: dict[str, dict[str, Any]], dry_run: bool
+) -> None:
+    """The facts node prepare read, into the region spec's ``nodes[].inventory`` (one commit)."""
+    if dry_run:
+        for host, data in sorted(inventories.items()):
+            click.echo(f"inventory of {host}:")
+            click.echo(dump_roundtrip({"inventory": data}).rstrip("\n"))
+    report_change(
+        workflows.record_inventory(get_fleet(ctx), spec, inventories, change_options(None, False, dry_run))
+    )
 
 
 @node.command("join", context_settings=CONTEXT_SETTINGS)
@@ -303,6 +328,7 @@ def node_join(
     problem = ssh_auth_problem(region, member)
     if problem:
         raise SpecError(problem)
+    request = _with_accelerator_labels(request, member)
     # every file of a KUBECONFIG=a:b list (the kubernetes client merges them), like kubectl
     kubeconfig_path = str(kubeconfig or os.environ.get("KUBECONFIG") or default_kubeconfig_path())
     target = _target(member)
@@ -330,6 +356,20 @@ def node_join(
         click.secho(f"{request.node_name} joined but is not Ready after {timeout:.0f} s", fg="yellow")
         sys.exit(EXIT_FINDINGS)
     click.echo(f"{request.node_name} joined {region} and is Ready; the bootstrap token is deleted")
+
+
+def _with_accelerator_labels(request: JoinRequest, member: NodeSpec) -> JoinRequest:
+    """``kubevc.io/accelerator`` and ``kubevc.io/arch`` from the node's recorded inventory (read
+    from the node when `node prepare` has not recorded one); the operator's own labels win."""
+    kinds: list[str]
+    arch: str
+    if member.inventory is not None:
+        kinds, arch = member.inventory.kinds, member.inventory.arch
+    else:
+        found = read_inventory(_target(member))
+        kinds, arch = list(found.kinds), found.architecture
+    labels = {**accelerator_labels(kinds, arch), **dict(request.labels)}
+    return dataclasses.replace(request, labels=tuple(sorted(labels.items())))
 
 
 # --------------------------------------------------------------------------- cluster

@@ -153,7 +153,8 @@ def _nodes_cell(region: RegionStatus) -> str:
     if nodes is None:
         return "-"
     arch = ", ".join(f"{a} {v['ready']}/{v['total']}" for a, v in sorted(nodes.by_arch.items()))
-    return f"{nodes.ready}/{nodes.total}" + (f" ({arch})" if arch else "")
+    devices = "".join(f", {a.resource.split('/')[-1]} {a.used}/{a.allocatable}" for a in region.accelerators)
+    return f"{nodes.ready}/{nodes.total}" + (f" ({arch})" if arch else "") + devices
 
 
 def _serving_cell(region: RegionStatus) -> str:
@@ -249,7 +250,10 @@ def status(
          "kustomizations" / "helmReleases": [{"kind", "namespace", "name", "ready", "reason",
                     "message", "suspended", "lastAppliedRevision"}],
          "deployments": [{"name", "component", "ready", "desired"}], "models": [...],
-         "specSuspended", "elapsedMs"}],
+         "specSuspended", "elapsedMs",
+         "accelerators": [{"resource", "capacity", "allocatable", "used", "nodes": [...]}]}],
+                    resource: nvidia.com/gpu|kubevc.io/coral-tpu|kubevc.io/hailo; used = limits
+                    of running pods; [] when no node has one (the table adds them to nodes)
        "summary": {"total", "ok", "degraded", "outOfSync", "unreachable", "exitCode"}}
 
     \b

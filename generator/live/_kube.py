@@ -110,6 +110,13 @@ class KubeApi:
     def nodes(self) -> list[dict[str, Any]]:
         return items(self._call("nodes", self._core.list_node))
 
+    def running_pods(self) -> list[dict[str, Any]]:
+        """Running pods of every namespace (what holds devices now)."""
+        data = self._call(
+            "pods", self._core.list_pod_for_all_namespaces, field_selector="status.phase=Running"
+        )
+        return items(data)
+
     def deployments(self, namespace: str) -> list[dict[str, Any]]:
         data = self._call(
             f"deployments in {namespace}",

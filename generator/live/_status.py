@@ -6,7 +6,11 @@ unreachable region never holds up the others (:func:`collect_fleet`). What is re
 API paths (the API contract the tests hold this module to):
 
 * ``GET /version``: reachable, server version, latency;
-* ``GET /api/v1/nodes``: ready/total by architecture, NotReady and pressure conditions;
+* ``GET /api/v1/nodes``: ready/total by architecture, NotReady and pressure conditions, and the
+  accelerator resources' ``status.capacity``/``status.allocatable`` (``nvidia.com/gpu``,
+  ``kubevc.io/coral-tpu``, ``kubevc.io/hailo``);
+* ``GET /api/v1/pods?fieldSelector=status.phase=Running`` (all namespaces), only when some node has
+  an accelerator: how many of those devices running pods hold (their containers' limits);
 * ``GET /apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories``: the
   ``flux-system`` GitRepository's ``status.artifact.revision`` (``main@sha1:<sha>``), compared with
   the fleet repo's local commit (:func:`compare_revision`);
@@ -34,6 +38,7 @@ from typing import Any, Literal
 
 from ..errors import RegionFault
 from ..repo import SyncState, compare_revision, parse_revision
+from ..spec import ACCELERATOR_RESOURCES
 from ._kube import (
     FLUX_NS,
     HELM,
@@ -116,6 +121,17 @@ class DeploymentState:
 
 
 @dataclass
+class AcceleratorState:
+    """One accelerator resource of a region: devices the nodes report and running pods hold."""
+
+    resource: str  # nvidia.com/gpu, kubevc.io/coral-tpu, kubevc.io/hailo
+    capacity: int  # sum of the nodes' status.capacity
+    allocatable: int  # sum of the nodes' status.allocatable (healthy devices)
+    used: int  # sum of the limits of running pods' containers
+    nodes: list[str] = field(default_factory=list)  # the nodes that have it
+
+
+@dataclass
 class RegionStatus:
     region: str
     context: str | None
@@ -131,6 +147,7 @@ class RegionStatus:
     spec_suspended: bool = False
     problems: list[str] = field(default_factory=list)
     elapsed_ms: float = 0.0
+    accelerators: list[AcceleratorState] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -250,6 +267,39 @@ def _nodes(items: Iterable[dict[str, Any]]) -> NodeSummary:
     return summary
 
 
+def _count(value: Any) -> int:
+    """A device count of a resource quantity (extended resources are whole numbers)."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
+
+
+def _accelerators(node_items: Sequence[dict[str, Any]], api: KubeApi) -> list[AcceleratorState]:
+    """Capacity, allocatable and use of each accelerator resource some node has."""
+    found: dict[str, AcceleratorState] = {}
+    for node in node_items:
+        status = node.get("status") or {}
+        capacity = status.get("capacity") or {}
+        allocatable = status.get("allocatable") or {}
+        for resource in ACCELERATOR_RESOURCES.values():
+            total = _count(capacity.get(resource, 0))
+            if total <= 0:
+                continue
+            state = found.setdefault(resource, AcceleratorState(resource, 0, 0, 0))
+            state.capacity += total
+            state.allocatable += _count(allocatable.get(resource, 0))
+            state.nodes.append(str((node.get("metadata") or {}).get("name", "?")))
+    if not found:
+        return []
+    for pod in api.running_pods():
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            limits = (container.get("resources") or {}).get("limits") or {}
+            for resource, state in found.items():
+                state.used += _count(limits.get(resource, 0))
+    return [found[r] for r in sorted(found)]
+
+
 def _component(deployment: dict[str, Any]) -> str:
     labels = (deployment.get("metadata") or {}).get("labels") or {}
     component = str(labels.get("app.kubernetes.io/component", ""))
@@ -274,7 +324,9 @@ def collect_region(target: RegionTarget, api: KubeApi, fleet_root: Path | None) 
             version=str(version.get("gitVersion", "")) or None,
             latency_ms=round((time.monotonic() - start) * 1000, 1),
         )
-        result.nodes = _nodes(api.nodes())
+        node_items = api.nodes()
+        result.nodes = _nodes(node_items)
+        result.accelerators = _accelerators(node_items, api)
         degraded.extend(result.nodes.problems)
         if result.nodes.total == 0:
             degraded.append("no nodes registered")

@@ -21,6 +21,7 @@ from ._common import (
 from ._hub import AGENT_VALUES_BASE, footprint, footprint_markdown, hub_kps_values, region_kps_values
 from ._infrastructure import KPS_VALUES
 from ._inputs import FROM_REPO, FromRepo, RenderInputs, read_inputs
+from ._placement import model_placement, serving_placement
 from ._plan import desired_tree, plan_remove_region, plan_render, plan_with_regions
 from ._tree import region_files, render_tree
 
@@ -45,6 +46,7 @@ __all__ = [
     "footprint_markdown",
     "hub_kps_values",
     "kps_release_docs",
+    "model_placement",
     "parse_labels",
     "plan_remove_region",
     "plan_render",
@@ -56,5 +58,6 @@ __all__ = [
     "region_key",
     "region_kps_values",
     "render_tree",
+    "serving_placement",
     "values_configmap_name",
 ]

@@ -17,6 +17,7 @@ from ._common import (
     values_configmap,
     values_configmap_name,
 )
+from ._placement import serving_placement
 from ._region_values import with_region_values
 
 # Charts in install order; each one's HelmRelease depends on the one before where it needs it.
@@ -137,6 +138,7 @@ def chart_region_values(
                 }
                 for m in region.models
             ]
+        values.update(serving_placement(region))  # resources/nodeSelector/tolerations of the models
         return values
     if app == "kubevc-model-store":
         storage = region.storage

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..spec import RegionSpec, flux
+from ._accelerators import accelerators_folder
 from ._common import FLUX_NS, HEADER, generated, generated_docs, kustomization, meta
 from ._region_values import region_kps_folder
 
@@ -91,6 +92,9 @@ def cluster_files(region: RegionSpec) -> dict[str, bytes]:
             dependsOn=[flux.DependsOn(name="infra-controllers")] if region.monitoring else None,
         )
     )
+    devices = accelerators_folder(region)
+    if devices is not None:  # device plugins: only where the region's inventory has accelerators
+        infra.append(flux_kustomization("infra-accelerators", f"./{devices}", "10m0s", wait=True))
     apps = flux_kustomization(
         "apps",
         f"./apps/{region.name}",

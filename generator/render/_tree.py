@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from ..repo import under_folders
 from ..spec import FleetConfig, Profile, RegionSpec
+from ._accelerators import region_accelerator_files
 from ._alertmanager import check_region_alertmanager_secrets
 from ._apps import app_base_files, region_app_files
 from ._cache import RenderCache, region_key
@@ -30,6 +31,7 @@ def region_files(
     files = cluster_files(region)
     files.update(region_app_files(region, cfg, profiles, labels))
     files.update(region_infrastructure_files(region, cfg))
+    files.update(region_accelerator_files(region))
     add_notifications(files, region, cfg)
     return files
 

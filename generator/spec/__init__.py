@@ -7,6 +7,15 @@ renderer emits (:mod:`kubevc.generator.spec.flux`). Reading and writing the file
 """
 
 from . import flux
+from ._accelerators import (
+    ACCELERATOR_LABEL,
+    ACCELERATOR_RESOURCES,
+    CORAL_USB_IDS,
+    DEVICE_PLUGIN_KINDS,
+    accelerator_problems,
+    node_offers,
+    region_accelerator_kinds,
+)
 from ._autolabels import MULTI_ARCH, computed_labels, region_labels
 from ._hub import (
     CREDENTIALS_SECRET,
@@ -47,11 +56,15 @@ from ._region import (
     FleetConfig,
     GitSpec,
     IscsiStorage,
+    ModelAccelerator,
     ModelSpec,
     NfsStorage,
+    NodeAccelerator,
+    NodeInventory,
     NodeSpec,
     RegionSpec,
     StorageSpec,
+    memory_bytes,
 )
 from ._rollout import (
     ROLLOUTS_DIR,
@@ -81,12 +94,16 @@ from ._selector import (
 from ._values import KPS_ALLOWED_KEYS, KPS_CHART, VALUES_CHARTS, deep_merge, kps_key_allowed, leaf_paths
 
 __all__ = [
+    "ACCELERATOR_LABEL",
+    "ACCELERATOR_RESOURCES",
     "ARCH_PLATFORM",
     "BASE_PATH_PLACEHOLDER",
     "BUILTIN_IMAGES",
     "COMPUTED_PREFIX",
+    "CORAL_USB_IDS",
     "CREDENTIALS_SECRET",
     "DEFAULT_CIDRS",
+    "DEVICE_PLUGIN_KINDS",
     "DNS1123_LABEL",
     "FLEET_MARKER",
     "HUB_FILE",
@@ -111,8 +128,11 @@ __all__ = [
     "ImageCatalogue",
     "ImageSpec",
     "IscsiStorage",
+    "ModelAccelerator",
     "ModelSpec",
     "NfsStorage",
+    "NodeAccelerator",
+    "NodeInventory",
     "NodeSpec",
     "NotificationTarget",
     "Profile",
@@ -130,6 +150,7 @@ __all__ = [
     "RolloutWave",
     "Selector",
     "StorageSpec",
+    "accelerator_problems",
     "check_git_url",
     "check_hub_against_regions",
     "check_label",
@@ -147,6 +168,8 @@ __all__ = [
     "image_problems",
     "kps_key_allowed",
     "leaf_paths",
+    "memory_bytes",
+    "node_offers",
     "parse_change",
     "parse_duration",
     "parse_image_reference",
@@ -155,6 +178,7 @@ __all__ = [
     "pick_image",
     "pick_profile",
     "redact_url",
+    "region_accelerator_kinds",
     "region_labels",
     "resolve_key",
     "resolve_steps",

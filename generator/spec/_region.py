@@ -89,6 +89,57 @@ class GitSpec(_Model):
         raise ValueError(f"git url {redact_url(value)!r} must be an https:// or ssh:// URL")
 
 
+AcceleratorKind = Literal["nvidia", "jetson", "coral", "hailo"]
+ModelAccelerator = Literal["nvidia", "coral", "hailo", "cpu"]
+# A Kubernetes memory quantity (binary or decimal suffix): what `model add --min-memory` takes.
+_MEMORY_QUANTITY = r"^[1-9][0-9]*(Ki|Mi|Gi|Ti|k|M|G|T)?$"
+_QUANTITY_FACTORS = {
+    "": 1,
+    "k": 1000,
+    "M": 1000**2,
+    "G": 1000**3,
+    "T": 1000**4,
+    "Ki": 1024,
+    "Mi": 1024**2,
+    "Gi": 1024**3,
+    "Ti": 1024**4,
+}
+
+
+def memory_bytes(quantity: str) -> int:
+    """Bytes of a memory quantity (``4Gi``, ``512Mi``, ``8G``); ValueError for anything else."""
+    digits = quantity.rstrip("KMGTikmgt")
+    suffix = quantity[len(digits) :]
+    if not digits.isdigit() or suffix not in _QUANTITY_FACTORS:
+        raise ValueError(f"{quantity!r} is not a memory quantity (e.g. 512Mi, 4Gi, 8G)")
+    return int(digits) * _QUANTITY_FACTORS[suffix]
+
+
+class NodeAccelerator(_Model):
+    """One kind of accelerator on a node, as `node prepare` found it."""
+
+    kind: AcceleratorKind
+    count: Annotated[int, Field(ge=1)] = 1
+    model: str | None = None
+    # device files (/dev/apex_0), PCI slots (01:00.0) or USB ids (18d1:9302) it was found by
+    devices: list[str] = Field(default_factory=list)
+
+
+class NodeInventory(_Model):
+    """What `kubevc-gen node prepare` found on the node (``nodes[].inventory``); facts, not wishes:
+    rewritten by every prepare run. ``validate`` and the render's placement read it."""
+
+    arch: Architecture
+    cpu_model: str | None = None
+    cpus: Annotated[int, Field(ge=1)] | None = None
+    memory_mib: Annotated[int | None, Field(ge=1, alias="memoryMiB")] = None
+    accelerators: list[NodeAccelerator] = Field(default_factory=list)
+
+    @property
+    def kinds(self) -> list[str]:
+        return [a.kind for a in self.accelerators]
+
+
 class NodeSpec(_Model):
     host: Annotated[str, Field(min_length=1)]
     role: Literal["server", "agent"] = "agent"
@@ -96,6 +147,8 @@ class NodeSpec(_Model):
     ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
     ssh_key: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    # written by `kubevc-gen node prepare`; None until the node was prepared
+    inventory: NodeInventory | None = None
 
     @field_validator("host")
     @classmethod
@@ -125,6 +178,11 @@ class ModelSpec(_Model):
     # signature): encoded image bytes unchanged (DT_STRING input), or uint8/float16/float32 tensors;
     # None = the profile's input dtype
     wire: Literal["encoded", "uint8", "float16", "float32"] | None = None
+    # where the model must run (`model add --accelerator`): a node of the region with this
+    # accelerator (nvidia: a discrete GPU or a Jetson); None or cpu = any node
+    accelerator: ModelAccelerator | None = None
+    # the least memory a node must have for the model (`model add --min-memory`, e.g. 4Gi)
+    min_memory: Annotated[str, Field(pattern=_MEMORY_QUANTITY)] | None = None
 
     @field_validator("name")
     @classmethod

@@ -34,6 +34,7 @@ from ..spec import HUB_FILE, HUB_NAME, deep_merge, flux
 from ._bootstrap import check_bootstrap_sync
 from ._checkov import CHECKOV_SKIPS, run_checkov
 from ._docs import load_docs, obj_name, safe_load
+from ._placement import check_placement
 from ._region_config import check_region_config
 from ._report import SHARED, Progress, Report
 from ._schema import KUBE_VERSION, Schemas
@@ -546,6 +547,7 @@ def validate_fleet(
         try:
             spec = fleet.load(name)
             check_region_config(spec, fleet.config, report)
+            check_placement(spec, report)
             valid.append(name)
             check_bootstrap_sync(fleet.root, name, spec.git.url, spec.git.branch, report)
             check_region_secrets(fleet.root, name, spec.secrets, report)

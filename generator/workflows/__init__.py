@@ -18,9 +18,16 @@ from ._fleet import (
     write_regions,
 )
 from ._hub import HubSetResult, remove_hub, set_hub
-from ._models import add_model, check_new_model, promote_model, rollback_model, set_canary_share
+from ._models import (
+    add_model,
+    check_min_memory,
+    check_new_model,
+    promote_model,
+    rollback_model,
+    set_canary_share,
+)
 from ._region_config import add_image, label_regions, set_suspended_regions
-from ._regions import add_node, set_suspended
+from ._regions import add_node, record_inventory, set_suspended
 from ._remove import remove_model, remove_node
 from ._rollout import (
     Clock,
@@ -45,6 +52,7 @@ __all__ = [
     "add_node",
     "add_region",
     "advance_rollout",
+    "check_min_memory",
     "check_new_model",
     "init_fleet",
     "label_regions",
@@ -53,6 +61,7 @@ __all__ = [
     "plan_regions_render",
     "promote_model",
     "read_entries",
+    "record_inventory",
     "remove_hub",
     "remove_model",
     "remove_node",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 from ..errors import SpecError
 from ..models import (
@@ -26,7 +27,7 @@ from ..models import (
 )
 from ..render import plan_with_regions
 from ..repo import ChangeOptions, ChangeResult, Fleet, apply_change, profile
-from ..spec import ModelSpec, RegionSpec
+from ..spec import ModelAccelerator, ModelSpec, RegionSpec, memory_bytes
 
 Progress = Callable[[str], None]
 
@@ -44,6 +45,8 @@ def add_model(
     labels_file: Path | None,
     options: ChangeOptions,
     wire: Wire | None = None,
+    accelerator: str | None = None,
+    min_memory: str | None = None,
 ) -> ChangeResult:
     """``model add``: register ``name`` in regions (and copy its label file in), one commit.
 
@@ -87,6 +90,8 @@ def add_model(
             framework="tensorflow" if framework == "tensorflow" else None,
             labels_file=labels_rel,
             wire=wire,
+            accelerator=cast(ModelAccelerator | None, accelerator),
+            min_memory=min_memory,
         )
         updated.append(revalidate(spec.model_copy(update={"models": [*spec.models, new]})))
     where = ", ".join(s.name for s in updated)
@@ -224,3 +229,14 @@ def set_canary_share(
             updated.append(revalidate(replace_model(spec, new_model)))
     message = f"model canary {name}: {'; '.join(changes)}"
     return apply_change(fleet, plan_with_regions(fleet, updated, message), options)
+
+
+def check_min_memory(min_memory: str | None) -> None:
+    """``model add --min-memory``: a memory quantity (``4Gi``, ``512Mi``, ``8G``), else SpecError."""
+    if min_memory is None:
+        return
+    try:
+        if memory_bytes(min_memory) == 0 or min_memory.startswith("0"):
+            raise ValueError(f"{min_memory!r} must be more than 0")
+    except ValueError as exc:
+        raise SpecError(f"--min-memory {exc}") from None

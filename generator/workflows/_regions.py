@@ -44,3 +44,22 @@ def set_suspended(
     )
     change = plan_with_regions(fleet, [updated], message)
     return spec, apply_change(fleet, change, options)
+
+
+def record_inventory(
+    fleet: Fleet, spec: RegionSpec, inventories: dict[str, dict[str, Any]], options: ChangeOptions
+) -> ChangeResult:
+    """``node prepare``: each prepared node's ``inventory`` (camelCase data by host), one commit
+    with the re-render it causes (device plugins follow the inventory); nothing when unchanged."""
+    region = spec.name
+    data = spec.to_yaml_data()
+    for node in data.get("nodes", []):
+        if node["host"] in inventories:
+            node["inventory"] = inventories[node["host"]]
+    try:
+        updated = RegionSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(exc, f"regions/{region}/region.yaml")) from None
+    hosts = ", ".join(sorted(inventories))
+    change = plan_with_regions(fleet, [updated], f"node prepare {region}: inventory of {hosts}")
+    return apply_change(fleet, change, options)

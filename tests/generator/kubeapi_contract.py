@@ -5,7 +5,8 @@ One :class:`RegionApi` per region (its own port, like a real edge cluster), TLS 
 server, request recording, merge patch and kubeconfig writer are the shared ones in ``tests/kubeapi.py``.
 Paths served (anything else is a 404 naming the path, so a new call shows up as a failure):
 
-* ``GET /version``, ``GET /api/v1/nodes``
+* ``GET /version``, ``GET /api/v1/nodes`` (nodes may carry device-plugin resources in
+  ``status.capacity``/``allocatable``), ``GET /api/v1/pods?fieldSelector=status.phase=Running``
 * ``GET /apis/source.toolkit.fluxcd.io/v1/namespaces/flux-system/gitrepositories[/NAME]``
 * ``GET /apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations[/NAME]``
 * ``GET /apis/helm.toolkit.fluxcd.io/v2/helmreleases`` (all namespaces)
@@ -175,12 +176,24 @@ def helm_release(
     }
 
 
-def node(name: str, arch: str, ready: bool = True, pressure: str | None = None) -> dict[str, Any]:
+def node(
+    name: str,
+    arch: str,
+    ready: bool = True,
+    pressure: str | None = None,
+    devices: dict[str, tuple[int, int]] | None = None,
+) -> dict[str, Any]:
+    """A Node; ``devices`` maps an extended resource to (capacity, allocatable)."""
     conditions = [
         {"type": t, "status": "True" if t == pressure else "False", "reason": f"KubeletHas{t}"}
         for t in ("MemoryPressure", "DiskPressure", "PIDPressure")
     ]
     conditions.append({"type": "Ready", "status": "True" if ready else "Unknown", "reason": "KubeletReady"})
+    capacity = {"cpu": "4", "memory": "3882576Ki", "pods": "110"}
+    allocatable = dict(capacity)
+    for resource, (total, healthy) in (devices or {}).items():
+        capacity[resource] = str(total)
+        allocatable[resource] = str(healthy)
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -188,7 +201,25 @@ def node(name: str, arch: str, ready: bool = True, pressure: str | None = None) 
         "status": {
             "conditions": conditions,
             "nodeInfo": {"architecture": arch, "kubeletVersion": "v1.32.5+k3s1", "operatingSystem": "linux"},
+            "capacity": capacity,
+            "allocatable": allocatable,
         },
+    }
+
+
+def pod(
+    namespace: str, name: str, node_name: str, limits: dict[str, str], phase: str = "Running"
+) -> dict[str, Any]:
+    """A pod of one container with these limits, on ``node_name``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "nodeName": node_name,
+            "containers": [{"name": "main", "image": "example/server:1", "resources": {"limits": limits}}],
+        },
+        "status": {"phase": phase},
     }
 
 
@@ -251,6 +282,7 @@ class RegionState(Recorded):
     kustomizations: dict[str, dict[str, Any]] = field(default_factory=dict)
     helmreleases: list[dict[str, Any]] = field(default_factory=list)
     deployments: list[dict[str, Any]] = field(default_factory=list)
+    pods: list[dict[str, Any]] = field(default_factory=list)
     handle_delay: float = 0.0  # seconds until a requested reconcile shows as handled
     pending: dict[str, tuple[float, str]] = field(default_factory=dict)  # "<plural>/<name>" -> (due, token)
 
@@ -283,6 +315,12 @@ def _list(h: KubeHandler, kind: str, items: list[dict[str, Any]]) -> None:
 @route("GET", "/api/v1/nodes")
 def _nodes(h: KubeHandler, state: RegionState, _: Match) -> None:
     _list(h, "NodeList", state.nodes)
+
+
+@route("GET", "/api/v1/pods")
+def _pods(h: KubeHandler, state: RegionState, _: Match) -> None:
+    phases = [s.split("=", 1)[1] for s in h.query.get("fieldSelector", []) if s.startswith("status.phase=")]
+    _list(h, "PodList", [p for p in state.pods if not phases or p["status"]["phase"] in phases])
 
 
 @route("GET", SOURCE)

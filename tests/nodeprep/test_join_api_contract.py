@@ -27,6 +27,7 @@ from kubevc.nodeprep.join import (
     node_preflight,
     pyinfra_join_runner,
 )
+from kubevc.nodeprep.plans.inventory import accelerator_labels
 from kubevc.nodeprep.testing import chroot_target
 
 from ..kubeapi import Pki, make_pki
@@ -275,3 +276,13 @@ def test_join_api_contract_labels_after_ready(api: FakeKubeApi, core: object) ->
     assert api.state.node_labels == {"seoul-pi-2": {"zone": "a", "kubevc.io/region": "seoul"}}
     patches = [r.path for r in api.state.requests if r.method == "PATCH"]
     assert patches == ["/api/v1/nodes/seoul-pi-2"]
+
+
+def test_join_api_contract_accelerator_labels(api: FakeKubeApi, core: object) -> None:
+    """`node join` adds kubevc.io/accelerator and kubevc.io/arch (from the node's inventory) to the
+    operator's labels; the stand-in API records them on the Node once it is Ready."""
+    labels = {"zone": "a", **accelerator_labels(["coral"], "armhf")}
+    join_node(core, request(labels=tuple(sorted(labels.items()))), RecordingRunner(api, [True]))
+    assert api.state.node_labels == {
+        "seoul-pi-2": {"zone": "a", "kubevc.io/accelerator": "coral", "kubevc.io/arch": "arm"}
+    }
