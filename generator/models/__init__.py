@@ -1,6 +1,7 @@
 """Models: the store that holds their versions, and their lifecycle in the region specs.
 
 :mod:`._store` publishes SavedModel versions atomically to a local or remote (SSH) store;
+:mod:`._layouts` lays them out per runtime (Triton's config.pbtxt, MLServer's model-settings.json);
 :mod:`._lifecycle` is the promote / canary / rollback state machine on :class:`ModelSpec`.
 """
 
@@ -19,6 +20,18 @@ from ._lifecycle import (
     rolled_back,
     share,
     with_canary_share,
+)
+from ._layouts import (
+    LAYOUT_FILES,
+    MLSERVER_SETTINGS,
+    TRITON_CONFIG,
+    check_runtime,
+    check_source,
+    layout_owner,
+    mlserver_settings,
+    publish_model,
+    triton_config,
+    version_policy_text,
 )
 from ._store import (
     INCOMING_PREFIX,
@@ -40,6 +53,9 @@ from ._store import (
 __all__ = [
     "INCOMING_PREFIX",
     "LABELS",
+    "LAYOUT_FILES",
+    "MLSERVER_SETTINGS",
+    "TRITON_CONFIG",
     "MOUNT_PATH",
     "LocalStore",
     "Manifest",
@@ -49,9 +65,13 @@ __all__ = [
     "Store",
     "build_manifest",
     "check_published",
+    "check_runtime",
+    "check_source",
     "check_saved_model",
     "find_model",
     "labels_text",
+    "layout_owner",
+    "mlserver_settings",
     "model_folder",
     "model_folder_of",
     "model_in",
@@ -59,11 +79,14 @@ __all__ = [
     "open_store",
     "promoted",
     "publish",
+    "publish_model",
     "regions_for",
     "replace_model",
     "revalidate",
     "rolled_back",
     "share",
+    "triton_config",
+    "version_policy_text",
     "versions",
     "with_canary_share",
 ]

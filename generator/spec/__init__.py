@@ -19,6 +19,7 @@ from ._images import (
     ARCH_PLATFORM,
     BUILTIN_IMAGES,
     PLATFORMS,
+    RUNTIME_WORKLOADS,
     WORKLOAD_CHART,
     WORKLOADS,
     ImageCatalogue,
@@ -52,6 +53,16 @@ from ._region import (
     RegionSpec,
     StorageSpec,
 )
+from ._runtimes import (
+    DEFAULT_RUNTIME,
+    RUNTIME_GRPC_PORT,
+    RUNTIME_PROTOCOL,
+    RUNTIMES,
+    ServingGroup,
+    TensorSpec,
+    parse_tensor,
+    serving_groups,
+)
 from ._safety import URL_WITH_USERINFO, check_git_url, check_node_host, redact_url, url_has_credentials
 from ._schema import fields_at, resolve_key
 from ._secrets import SOPS_SUFFIX, check_secret_key, secret_file, secret_manifest, secret_resource
@@ -75,8 +86,13 @@ __all__ = [
     "PLATFORMS",
     "PROFILES_DIR",
     "REMOTE_WRITE_PATH",
+    "RUNTIME_WORKLOADS",
     "SOPS_SUFFIX",
     "URL_WITH_USERINFO",
+    "DEFAULT_RUNTIME",
+    "RUNTIMES",
+    "RUNTIME_GRPC_PORT",
+    "RUNTIME_PROTOCOL",
     "VALUES_CHARTS",
     "WORKLOADS",
     "WORKLOAD_CHART",
@@ -98,7 +114,9 @@ __all__ = [
     "RegionSpec",
     "Requirement",
     "Selector",
+    "ServingGroup",
     "StorageSpec",
+    "TensorSpec",
     "check_git_url",
     "check_hub_against_regions",
     "check_label",
@@ -116,6 +134,7 @@ __all__ = [
     "parse_image_reference",
     "parse_label_changes",
     "parse_selector",
+    "parse_tensor",
     "pick_image",
     "pick_profile",
     "redact_url",
@@ -123,6 +142,7 @@ __all__ = [
     "secret_file",
     "secret_manifest",
     "secret_resource",
+    "serving_groups",
     "shipped_profile_names",
     "url_has_credentials",
 ]

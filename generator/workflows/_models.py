@@ -25,7 +25,7 @@ from ..models import (
 )
 from ..render import plan_with_regions
 from ..repo import ChangeOptions, ChangeResult, Fleet, apply_change, profile
-from ..spec import ModelSpec, RegionSpec
+from ..spec import DEFAULT_RUNTIME, ModelSpec, RegionSpec, TensorSpec
 
 Progress = Callable[[str], None]
 
@@ -42,8 +42,15 @@ def add_model(
     signature: str,
     labels_file: Path | None,
     options: ChangeOptions,
+    runtime: str | None = None,
+    serving_group: str | None = None,
+    inputs: Sequence[TensorSpec] = (),
+    outputs: Sequence[TensorSpec] = (),
 ) -> ChangeResult:
-    """``model add``: register ``name`` in regions (and copy its label file in), one commit."""
+    """``model add``: register ``name`` in regions (and copy its label file in), one commit.
+
+    ``runtime`` None (or tfserving) leaves the key out of region.yaml (TF Serving, as before).
+    """
     specs = regions_for(fleet, name, regions, all_regions=all_regions)
     if not specs:
         raise SpecError("the fleet has no regions yet (kubevc-gen region add ...)")
@@ -77,6 +84,10 @@ def add_model(
             profile=prof.name,
             framework="tensorflow" if framework == "tensorflow" else None,
             labels_file=labels_rel,
+            runtime=None if runtime in (None, DEFAULT_RUNTIME) else runtime,
+            serving_group=serving_group,
+            inputs=list(inputs) or None,
+            outputs=list(outputs) or None,
         )
         updated.append(revalidate(spec.model_copy(update={"models": [*spec.models, new]})))
     where = ", ".join(s.name for s in updated)
