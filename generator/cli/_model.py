@@ -217,7 +217,9 @@ def model_publish(
     folder = model_folder_of(found, name)
     runtimes = {m.serving_runtime for m in found}
     if len(runtimes) > 1:
-        raise SpecError(f"model {name!r} runs {' and '.join(sorted(runtimes))} in different regions; publish per region")
+        raise SpecError(
+            f"model {name!r} runs {' and '.join(sorted(runtimes))} in different regions; publish per region"
+        )
     models.check_source(found[0], saved_model_dir)  # before connecting anywhere
     with open_region_store(specs, store, via_host, progress) as opened:
         progress(f"publishing {saved_model_dir} as {name} version {version} ({opened.where}:{opened.root})")

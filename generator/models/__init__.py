@@ -5,6 +5,18 @@
 :mod:`._lifecycle` is the promote / canary / rollback state machine on :class:`ModelSpec`.
 """
 
+from ._layouts import (
+    LAYOUT_FILES,
+    MLSERVER_SETTINGS,
+    TRITON_CONFIG,
+    check_runtime,
+    check_source,
+    layout_owner,
+    mlserver_settings,
+    publish_model,
+    triton_config,
+    version_policy_text,
+)
 from ._lifecycle import (
     LABELS,
     check_published,
@@ -20,18 +32,6 @@ from ._lifecycle import (
     rolled_back,
     share,
     with_canary_share,
-)
-from ._layouts import (
-    LAYOUT_FILES,
-    MLSERVER_SETTINGS,
-    TRITON_CONFIG,
-    check_runtime,
-    check_source,
-    layout_owner,
-    mlserver_settings,
-    publish_model,
-    triton_config,
-    version_policy_text,
 )
 from ._store import (
     INCOMING_PREFIX,
@@ -55,8 +55,8 @@ __all__ = [
     "LABELS",
     "LAYOUT_FILES",
     "MLSERVER_SETTINGS",
-    "TRITON_CONFIG",
     "MOUNT_PATH",
+    "TRITON_CONFIG",
     "LocalStore",
     "Manifest",
     "ManifestEntry",
@@ -66,8 +66,8 @@ __all__ = [
     "build_manifest",
     "check_published",
     "check_runtime",
-    "check_source",
     "check_saved_model",
+    "check_source",
     "find_model",
     "labels_text",
     "layout_owner",

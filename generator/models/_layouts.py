@@ -74,7 +74,9 @@ def triton_source(src: Path, model: ModelSpec) -> TritonSource:
     if len(found) != 1:
         names = ", ".join(name for _k, _v, name in TRITON_BACKENDS)
         what = "none" if not found else " and ".join(name for _k, _v, name in found)
-        raise StoreError(f"{src} does not match runtime triton: it needs exactly one of {names} (found {what})")
+        raise StoreError(
+            f"{src} does not match runtime triton: it needs exactly one of {names} (found {what})"
+        )
     key, value, name = found[0]
     if value in _NEEDS_TENSORS and not (model.inputs and model.outputs):
         raise StoreError(
@@ -100,7 +102,9 @@ def mlserver_source(src: Path) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StoreError(f"{settings_file} is not JSON: {exc}") from None
     if not isinstance(settings, dict) or not isinstance(settings.get("implementation"), str):
-        raise StoreError(f"{settings_file} does not name the implementation (\"implementation\": \"module.Class\")")
+        raise StoreError(
+            f'{settings_file} does not name the implementation ("implementation": "module.Class")'
+        )
     _no_links(src)
     return settings
 
@@ -170,7 +174,9 @@ def _tensors(kind: str, tensors: list[TensorSpec] | None) -> list[str]:
 def version_policy_text(model: ModelSpec) -> str:
     """The model spec's version policy in Triton's words (what promote/rollback set in region.yaml)."""
     if model.version_policy == "specific":
-        return f"version_policy: {{ specific: {{ versions: [ {', '.join(str(v) for v in model.versions)} ] }} }}"
+        return (
+            f"version_policy: {{ specific: {{ versions: [ {', '.join(str(v) for v in model.versions)} ] }} }}"
+        )
     if model.version_policy == "all":
         return "version_policy: { all: {} }"
     return "version_policy: { latest: { num_versions: 1 } }"

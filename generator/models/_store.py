@@ -126,9 +126,7 @@ def build_manifest(
     """The manifest of ``src`` as it lands in the version folder: under ``subfolder`` when given
     (Triton's ``model.savedmodel/``), without the top-level names in ``exclude``."""
     prefix = f"{subfolder}/" if subfolder else ""
-    kept = [
-        p for p in sorted(src.rglob("*")) if p.relative_to(src).parts[0] not in exclude
-    ]
+    kept = [p for p in sorted(src.rglob("*")) if p.relative_to(src).parts[0] not in exclude]
     entries = [
         ManifestEntry(prefix + p.relative_to(src).as_posix(), p.stat().st_size, _sha256(p))
         for p in kept

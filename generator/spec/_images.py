@@ -149,7 +149,9 @@ BUILTIN_IMAGES: dict[str, tuple[ImageSpec, ...]] = {
     # NVIDIA publishes Triton's NGC image for amd64 and arm64 (SBSA/Jetson builds); no arm/v7.
     "triton": (
         ImageSpec(
-            repository="nvcr.io/nvidia/tritonserver", tag="24.08-py3", platforms=["linux/amd64", "linux/arm64"]
+            repository="nvcr.io/nvidia/tritonserver",
+            tag="24.08-py3",
+            platforms=["linux/amd64", "linux/arm64"],
         ),
     ),
     # Seldon publishes MLServer's image for amd64 only.
@@ -184,17 +186,17 @@ def image_problems(
     architectures: Sequence[str],
     catalogue: ImageCatalogue,
     override: RegionImages | None = None,
-    runtimes: Sequence[str] | None = None,
+    runtimes: Sequence[str] = (),
 ) -> list[str]:
     """One line per workload of ``region`` that no image covers, each naming the command that fixes it.
 
     ``runtimes`` are the model runtimes the region runs: a runtime workload (Triton, MLServer) is
-    checked only when it is among them; None checks every workload.
+    checked only when it is among them.
     """
     problems: list[str] = []
     wanted = region_platforms(architectures)
     for workload in WORKLOADS:
-        if runtimes is not None and workload in RUNTIME_WORKLOADS and workload not in runtimes:
+        if workload in RUNTIME_WORKLOADS and workload not in runtimes:
             continue
         if pick_image(workload, architectures, catalogue, override) is not None:
             continue

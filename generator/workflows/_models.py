@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 from ..errors import SpecError
 from ..models import (
@@ -25,7 +26,7 @@ from ..models import (
 )
 from ..render import plan_with_regions
 from ..repo import ChangeOptions, ChangeResult, Fleet, apply_change, profile
-from ..spec import DEFAULT_RUNTIME, ModelSpec, RegionSpec, TensorSpec
+from ..spec import DEFAULT_RUNTIME, ModelSpec, RegionSpec, Runtime, TensorSpec
 
 Progress = Callable[[str], None]
 
@@ -84,7 +85,7 @@ def add_model(
             profile=prof.name,
             framework="tensorflow" if framework == "tensorflow" else None,
             labels_file=labels_rel,
-            runtime=None if runtime in (None, DEFAULT_RUNTIME) else runtime,
+            runtime=None if runtime in (None, DEFAULT_RUNTIME) else cast(Runtime, runtime),
             serving_group=serving_group,
             inputs=list(inputs) or None,
             outputs=list(outputs) or None,

@@ -60,7 +60,11 @@ def test_runtimes_get_their_server_ports_and_probes() -> None:
     assert "--model-control-mode=explicit" in triton["args"]
     assert "--load-model=add-one" in triton["args"]
     assert triton["image"].startswith("nvcr.io/nvidia/tritonserver:")
-    assert {p["name"]: p["containerPort"] for p in triton["ports"]} == {"grpc": 8001, "http": 8000, "metrics": 8002}
+    assert {p["name"]: p["containerPort"] for p in triton["ports"]} == {
+        "grpc": 8001,
+        "http": 8000,
+        "metrics": 8002,
+    }
     assert triton["readinessProbe"]["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
     ml = container(deployments[PREFIX + "tiny"])
     assert ml["command"] == ["mlserver", "start", "/mnt/models"]
@@ -68,7 +72,9 @@ def test_runtimes_get_their_server_ports_and_probes() -> None:
     assert (env["MLSERVER_GRPC_PORT"], env["MLSERVER_HTTP_PORT"]) == ("8081", "8080")
     # only its own model folder is visible to MLServer, read-only, from the same claim
     mounts = [m for m in ml["volumeMounts"] if m["name"] == "models"]
-    assert mounts == [{"name": "models", "mountPath": "/mnt/models/tiny", "subPath": "tiny", "readOnly": True}]
+    assert mounts == [
+        {"name": "models", "mountPath": "/mnt/models/tiny", "subPath": "tiny", "readOnly": True}
+    ]
     service_ports = {p["name"]: p["port"] for p in objects("Service")[PREFIX + "tiny"]["spec"]["ports"]}
     assert service_ports == {"grpc": 8081, "http": 8080, "metrics": 8082}
 

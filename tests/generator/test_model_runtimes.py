@@ -303,7 +303,9 @@ def test_publish_into_a_layout_another_runtime_owns_writes_nothing(tmp_path: Pat
     before = sorted(str(p) for p in store.rglob("*"))
     mlserver = ModelSpec.model_validate({**THREE[2], "name": "add-one", "basePath": "/models/add-one"})
     with pytest.raises(StoreError, match="holds a triton model; add-one runs mlserver"):
-        publish_model(LocalStore(store), model=mlserver, folder="add-one", version=2, src=_mlserver_source(tmp_path))
+        publish_model(
+            LocalStore(store), model=mlserver, folder="add-one", version=2, src=_mlserver_source(tmp_path)
+        )
     assert sorted(str(p) for p in store.rglob("*")) == before
 
 
