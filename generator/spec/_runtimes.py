@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from ..errors import SpecError
-
-if TYPE_CHECKING:  # the region spec imports this module; only the annotations need it back
-    from ._region import ModelSpec
 
 Runtime = Literal["tfserving", "triton", "mlserver"]
 RUNTIMES: tuple[str, ...] = ("tfserving", "triton", "mlserver")
@@ -57,6 +54,17 @@ def parse_tensor(text: str) -> TensorSpec:
         raise SpecError(f"tensor {text!r}: {str(exc).splitlines()[-1].strip()}") from None
 
 
+class ServedModel(Protocol):
+    """What grouping needs of a model spec (``ModelSpec``, which imports this module)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def group(self) -> str: ...
+    @property
+    def serving_runtime(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class ServingGroup:
     """One serving Deployment: its name, runtime and the models it serves (region order)."""
@@ -66,7 +74,7 @@ class ServingGroup:
     models: tuple[str, ...]
 
 
-def serving_groups(models: Sequence[ModelSpec], where: str) -> list[ServingGroup]:
+def serving_groups(models: Sequence[ServedModel], where: str) -> list[ServingGroup]:
     """The region's serving groups in model order; a group mixing runtimes is a :class:`SpecError`."""
     runtimes: dict[str, str] = {}
     members: dict[str, list[str]] = {}

@@ -172,8 +172,12 @@ def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
 def test_triton_loads_the_published_repository_and_answers_through_the_gateway(triton: TritonServer) -> None:
     with grpc.insecure_channel(triton.grpc_target) as channel:
         stub = v2grpc.GRPCInferenceServiceStub(channel)
-        index = stub.RepositoryIndex(v2pb.RepositoryIndexRequest(ready=True), timeout=30)
-    assert [(m.name, m.version) for m in index.models] == [("add-one", "1")]
+        assert stub.ModelReady(v2pb.ModelReadyRequest(name="add-one", version="1"), timeout=30).ready
+        try:  # explicit model control: the store's other model folders are not loaded
+            other = stub.ModelReady(v2pb.ModelReadyRequest(name="other-tf-model"), timeout=30).ready
+        except grpc.RpcError:
+            other = False
+    assert not other
     cfg = gateway_for("add-one", triton.grpc_target)
     values = np.array([1.5, -2.0, 3.25], dtype=np.float32)
     with serve(cfg) as gw:
