@@ -34,7 +34,7 @@ from .. import models, workflows
 from ..errors import SpecError
 from ..models import LABELS, labels_text, model_folder_of, model_in, open_region_store, regions_for
 from ..repo import profile_names
-from ..spec import Selector, check_name
+from ..spec import DEFAULT_RUNTIME, RUNTIMES, Selector, check_name, parse_tensor
 from ._common import (
     CONTEXT_SETTINGS,
     change_options,
@@ -116,6 +116,25 @@ def model() -> None:
 @click.option(
     "--min-memory", default=None, metavar="QUANTITY", help="Least node memory the model needs (e.g. 4Gi)."
 )
+@click.option(
+    "--runtime",
+    type=click.Choice(RUNTIMES),
+    default=DEFAULT_RUNTIME,
+    show_default=True,
+    help="Model server: tfserving (SavedModel), triton (config.pbtxt repository) or mlserver.",
+)
+@click.option(
+    "--serving-group",
+    default=None,
+    help="Serve in the Deployment of this group, shared with its models (default: the model's own).",
+)
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    help="Input tensor NAME:DATATYPE:DIMS (e.g. X:FP32:-1,3) for Triton/MLServer configs (repeatable).",
+)
+@click.option("--output", "outputs", multiple=True, help="Output tensor NAME:DATATYPE:DIMS (repeatable).")
 @git_options
 @click.pass_context
 @handle_errors
@@ -134,6 +153,10 @@ def model_add(
     labels_file: Path | None,
     accelerator: str | None,
     min_memory: str | None,
+    runtime: str,
+    serving_group: str | None,
+    inputs: tuple[str, ...],
+    outputs: tuple[str, ...],
     branch: str | None,
     no_commit: bool,
     dry_run: bool,
@@ -155,6 +178,10 @@ def model_add(
     profile_name, wire = _pick_serving(saved_model, signature, profile_name, wire)
     check_name(name, "model name")
     workflows.check_min_memory(min_memory)
+    if serving_group is not None:
+        check_name(serving_group, "serving group")
+    input_specs = [parse_tensor(t) for t in inputs]
+    output_specs = [parse_tensor(t) for t in outputs]
     if selector is not None and all_regions:
         raise SpecError("--selector and --all-regions do not go together")
     fleet = get_fleet(ctx) if selector is not None else None
@@ -176,6 +203,10 @@ def model_add(
         wire=wire,
         accelerator=accelerator,
         min_memory=min_memory,
+        runtime=runtime,
+        serving_group=serving_group,
+        inputs=input_specs,
+        outputs=output_specs,
     )
     report_change(result)
 
@@ -224,7 +255,12 @@ def model_publish(
     via_host: str | None,
     dry_run: bool,
 ) -> None:
-    """Copy a SavedModel into the store as NAME/N, atomically (nothing is committed to git).
+    """Copy a model version into the store as NAME/N, atomically (nothing is committed to git).
+
+    The source folder must match the model's runtime: a SavedModel (tfserving); model.py,
+    model.onnx, model.pt or a SavedModel (triton, which also gets NAME/config.pbtxt from the model
+    spec); model-settings.json naming the implementation (mlserver, which gets
+    NAME/model-settings.json serving the newest version).
 
     The copy goes to NAME/.incoming-N-<random>/ first and is renamed to NAME/N/ only after its
     sha256 sums match; existing versions are never overwritten. Prints a checksum manifest
@@ -240,17 +276,20 @@ def model_publish(
     specs = regions_for(fleet, name, regions)
     found = [model_in(s, name) for s in specs]
     folder = model_folder_of(found, name)
-    signature = found[0].signature
-    models.check_saved_model(saved_model_dir, signature)  # before connecting anywhere
+    runtimes = {m.serving_runtime for m in found}
+    if len(runtimes) > 1:
+        raise SpecError(
+            f"model {name!r} runs {' and '.join(sorted(runtimes))} in different regions; publish per region"
+        )
+    models.check_source(found[0], saved_model_dir)  # before connecting anywhere
     with open_region_store(specs, store, via_host, progress) as opened:
         progress(f"publishing {saved_model_dir} as {name} version {version} ({opened.where}:{opened.root})")
-        result = models.publish(
+        result = models.publish_model(
             opened,
-            model=name,
+            model=found[0],
             folder=folder,
             version=version,
             src=saved_model_dir,
-            signature=signature,
             progress=progress,
             dry_run=dry_run,
         )

@@ -1,9 +1,22 @@
 """Models: the store that holds their versions, and their lifecycle in the region specs.
 
 :mod:`._store` publishes SavedModel versions atomically to a local or remote (SSH) store;
+:mod:`._layouts` lays them out per runtime (Triton's config.pbtxt, MLServer's model-settings.json);
 :mod:`._lifecycle` is the promote / canary / rollback state machine on :class:`ModelSpec`.
 """
 
+from ._layouts import (
+    LAYOUT_FILES,
+    MLSERVER_SETTINGS,
+    TRITON_CONFIG,
+    check_runtime,
+    check_source,
+    layout_owner,
+    mlserver_settings,
+    publish_model,
+    triton_config,
+    version_policy_text,
+)
 from ._lifecycle import (
     LABELS,
     check_published,
@@ -51,7 +64,10 @@ from ._store import (
 __all__ = [
     "INCOMING_PREFIX",
     "LABELS",
+    "LAYOUT_FILES",
+    "MLSERVER_SETTINGS",
     "MOUNT_PATH",
+    "TRITON_CONFIG",
     "WIRES",
     "LocalStore",
     "Manifest",
@@ -66,9 +82,13 @@ __all__ = [
     "Wire",
     "build_manifest",
     "check_published",
+    "check_runtime",
     "check_saved_model",
+    "check_source",
     "find_model",
     "labels_text",
+    "layout_owner",
+    "mlserver_settings",
     "model_folder",
     "model_folder_of",
     "model_in",
@@ -78,12 +98,15 @@ __all__ = [
     "pick_serving",
     "promoted",
     "publish",
+    "publish_model",
     "read_signature",
     "regions_for",
     "replace_model",
     "revalidate",
     "rolled_back",
     "share",
+    "triton_config",
+    "version_policy_text",
     "versions",
     "with_canary_share",
 ]

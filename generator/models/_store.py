@@ -120,13 +120,21 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_manifest(model: str, version: int, src: Path) -> Manifest:
+def build_manifest(
+    model: str, version: int, src: Path, *, subfolder: str = "", exclude: frozenset[str] = frozenset()
+) -> Manifest:
+    """The manifest of ``src`` as it lands in the version folder: under ``subfolder`` when given
+    (Triton's ``model.savedmodel/``), without the top-level names in ``exclude``."""
+    prefix = f"{subfolder}/" if subfolder else ""
+    kept = [p for p in sorted(src.rglob("*")) if p.relative_to(src).parts[0] not in exclude]
     entries = [
-        ManifestEntry(p.relative_to(src).as_posix(), p.stat().st_size, _sha256(p))
-        for p in sorted(src.rglob("*"))
+        ManifestEntry(prefix + p.relative_to(src).as_posix(), p.stat().st_size, _sha256(p))
+        for p in kept
         if p.is_file()
     ]
-    folders = tuple(p.relative_to(src).as_posix() for p in sorted(src.rglob("*")) if p.is_dir())
+    folders = ((subfolder,) if subfolder else ()) + tuple(
+        prefix + p.relative_to(src).as_posix() for p in kept if p.is_dir()
+    )
     return Manifest(model, version, tuple(entries), folders)
 
 
@@ -158,6 +166,7 @@ class Store(Protocol):
     def upload(self, local: Path, remote: str) -> None: ...
     def sha256(self, path: str) -> str: ...
     def rename_new(self, src: str, dst: str) -> None: ...  # fails when dst exists
+    def replace(self, src: str, dst: str) -> None: ...  # atomically replaces the file dst
     def lock(self, folder: str) -> contextlib.AbstractContextManager[None]: ...
 
 
@@ -201,11 +210,11 @@ class LocalStore:
         if os.path.lexists(dst):
             raise FileExistsError(errno.EEXIST, "exists", dst)
         os.rename(src, dst)
-        fd = os.open(os.path.dirname(dst), os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync_dir(os.path.dirname(dst))
+
+    def replace(self, src: str, dst: str) -> None:
+        os.replace(src, dst)
+        _fsync_dir(os.path.dirname(dst))
 
     @contextlib.contextmanager
     def lock(self, folder: str) -> Iterator[None]:
@@ -279,6 +288,10 @@ class RemoteStore:
         if out.strip() == "EXISTS":
             raise FileExistsError(errno.EEXIST, "exists", dst)
 
+    def replace(self, src: str, dst: str) -> None:
+        s, d = shlex.quote(src), shlex.quote(dst)
+        self._sh(f"mv -f -T -- {s} {d} && sync", "replace")
+
     @contextlib.contextmanager
     def lock(self, folder: str) -> Iterator[None]:
         # An SSH session cannot hold an flock across commands: a lock folder (mkdir is atomic)
@@ -308,6 +321,14 @@ class RemoteStore:
             yield
         finally:
             self._sh(f"rm -rf -- {q}", "unlock")
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _stale_owner(owner: str) -> bool:
@@ -369,17 +390,31 @@ def publish(
     signature: str | None = "serving_default",
     progress: Progress = lambda _msg: None,
     dry_run: bool = False,
+    source_check: Callable[[Path], None] | None = None,
+    subfolder: str = "",
+    exclude: frozenset[str] = frozenset(),
+    check_folder: Callable[[Store, str], None] | None = None,
 ) -> PublishResult:
-    """Publish SavedModel ``src`` as ``<store>/<folder>/<version>/`` (see the module docstring)."""
+    """Publish SavedModel ``src`` as ``<store>/<folder>/<version>/`` (see the module docstring).
+
+    Other runtimes' layouts (:mod:`._layouts`) pass ``source_check`` (instead of the SavedModel
+    check), ``subfolder``/``exclude`` (where the files land in the version folder) and
+    ``check_folder`` (run on the model folder before anything is written).
+    """
     if version < 1:
         raise StoreError(f"--version {version}: versions are positive integers (TF Serving folder names)")
-    check_saved_model(src, signature)
-    manifest = build_manifest(model, version, src)
+    if source_check is None:
+        check_saved_model(src, signature)
+    else:
+        source_check(src)
+    manifest = build_manifest(model, version, src, subfolder=subfolder, exclude=exclude)
     if store.listdir(store.root) is None:
         raise StoreError(f"model store root {store.root} does not exist on {store.where}")
     model_dir = posixpath.join(store.root, folder)
     real_dir = _contained(store, model_dir)
     final = posixpath.join(real_dir, str(version))
+    if check_folder is not None:
+        check_folder(store, real_dir)
     published, stale = versions(store, folder)
     if version in published or store.listdir(final) is not None:
         raise StoreError(
@@ -405,7 +440,8 @@ def publish(
                 store.makedirs(posixpath.join(incoming, sub))
             for i, entry in enumerate(manifest.entries, 1):
                 progress(f"copy {i}/{len(manifest.entries)} {entry.path} ({entry.size} bytes)")
-                store.upload(src / entry.path, posixpath.join(incoming, entry.path))
+                local = entry.path.removeprefix(f"{subfolder}/") if subfolder else entry.path
+                store.upload(src / local, posixpath.join(incoming, entry.path))
             progress("verify sha256 of the copies")
             for entry in manifest.entries:
                 got = store.sha256(posixpath.join(incoming, entry.path))

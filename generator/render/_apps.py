@@ -17,8 +17,8 @@ from ._common import (
     values_configmap,
     values_configmap_name,
 )
-from ._placement import serving_placement
 from ._region_values import with_region_values
+from ._serving import gateway_backend_ports, gateway_backends, gateway_route, serving_deployments
 
 # Charts in install order; each one's HelmRelease depends on the one before where it needs it.
 APPS: tuple[str, ...] = ("kubevc-model-store", "kubevc-serving", "kubevc-gateway", "kubevc-monitoring")
@@ -93,6 +93,7 @@ def _gateway_models(
         prof = pick_profile(profiles, m.profile)
         needs_store = needs_store or prof.needs_model_store
         entry: dict[str, Any] = {"name": m.name, "backend": "tfserving", "signature": m.signature}
+        entry.update(gateway_route(m))  # per-model serving: the model's own Deployment
         entry.update(gateway_model(prof, m.base_path))
         if m.wire is not None and entry["input"].get("kind") == "image":  # `model add`'s wire form
             entry["input"]["dtype"] = "string" if m.wire == "encoded" else m.wire
@@ -138,7 +139,7 @@ def chart_region_values(
                 }
                 for m in region.models
             ]
-        values.update(serving_placement(region))  # resources/nodeSelector/tolerations of the models
+            values["deployments"] = serving_deployments(region)
         return values
     if app == "kubevc-model-store":
         storage = region.storage
@@ -167,6 +168,11 @@ def chart_region_values(
             "serviceMonitor": {"enabled": region.monitoring},
             "config": {"models": models},
         }
+        if region.models:
+            gateway["config"]["backends"] = gateway_backends(region)
+            ports = gateway_backend_ports(region)
+            if ports is not None:
+                gateway["networkPolicy"] = {"backendPorts": ports}
         if needs_store:  # a profile reads a file (vocabFile) from the model store
             gateway["modelStore"] = {"enabled": True}
         return gateway

@@ -2,13 +2,13 @@
 serving chart takes (``resources``, ``nodeSelector``, ``tolerations``).
 
 :func:`model_placement` is pure: (model spec, region spec) -> those keys, nothing else read.
-Today's serving chart runs one Deployment for all of a region's models, so
-:func:`serving_placement` folds every model's placement into that Deployment's keys; with one
-Deployment per model each gets its own :func:`model_placement`.
+The serving chart runs one Deployment per serving group (a model, or models sharing a runtime),
+so :func:`serving_placement` folds the placements of a group's models into that Deployment's keys.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from ..spec import ACCELERATOR_LABEL, ACCELERATOR_RESOURCES, ModelSpec, RegionSpec, memory_bytes
@@ -70,8 +70,9 @@ def _larger_memory(a: str | None, b: str) -> str:
     return b if a is None or memory_bytes(b) > memory_bytes(a) else a
 
 
-def serving_placement(region: RegionSpec) -> dict[str, Any]:
-    """Every model's placement folded into the one serving Deployment of today's chart: device
+def serving_placement(region: RegionSpec, models: Collection[str] | None = None) -> dict[str, Any]:
+    """The placement of one serving Deployment: the models it serves (``models``: their names;
+    None: every model of the region) folded together: device
     limits added up per resource kind (max 1 each), the largest memory floor, node labels the
     models agree on (a label two models want different values of is left out: no node has both),
     tolerations once each."""
@@ -81,6 +82,8 @@ def serving_placement(region: RegionSpec) -> dict[str, Any]:
     conflicting: set[str] = set()
     tolerations: list[dict[str, Any]] = []
     for model in region.models:
+        if models is not None and model.name not in models:
+            continue
         placement = model_placement(model, region)
         for key, value in placement.get("resources", {}).get("limits", {}).items():
             if key == "memory":

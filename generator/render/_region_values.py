@@ -8,6 +8,7 @@ from typing import Any
 
 from ..spec import (
     KPS_CHART,
+    RUNTIME_WORKLOADS,
     WORKLOAD_CHART,
     WORKLOADS,
     FleetConfig,
@@ -29,9 +30,10 @@ def with_region_values(
     A workload no image covers keeps the chart's default image; ``validate`` reports it.
     """
     result = dict(values)
+    runtimes = {m.serving_runtime for m in region.models}
     for workload in WORKLOADS:
         chart, path = WORKLOAD_CHART[workload]
-        if chart != app:
+        if chart != app or (workload in RUNTIME_WORKLOADS and workload not in runtimes):
             continue
         image = pick_image(workload, region.architectures, cfg.images, region.images)
         if image is None:

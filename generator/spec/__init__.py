@@ -29,6 +29,7 @@ from ._images import (
     ARCH_PLATFORM,
     BUILTIN_IMAGES,
     PLATFORMS,
+    RUNTIME_WORKLOADS,
     WORKLOAD_CHART,
     WORKLOADS,
     ImageCatalogue,
@@ -79,6 +80,17 @@ from ._rollout import (
     parse_duration,
     resolve_steps,
 )
+from ._runtimes import (
+    DEFAULT_RUNTIME,
+    RUNTIME_GRPC_PORT,
+    RUNTIME_PROTOCOL,
+    RUNTIMES,
+    Runtime,
+    ServingGroup,
+    TensorSpec,
+    parse_tensor,
+    serving_groups,
+)
 from ._safety import URL_WITH_USERINFO, check_git_url, check_node_host, redact_url, url_has_credentials
 from ._schema import fields_at, resolve_key
 from ._secrets import SOPS_SUFFIX, check_secret_key, secret_file, secret_manifest, secret_resource
@@ -103,6 +115,7 @@ __all__ = [
     "CORAL_USB_IDS",
     "CREDENTIALS_SECRET",
     "DEFAULT_CIDRS",
+    "DEFAULT_RUNTIME",
     "DEVICE_PLUGIN_KINDS",
     "DNS1123_LABEL",
     "FLEET_MARKER",
@@ -117,6 +130,10 @@ __all__ = [
     "PROFILES_DIR",
     "REMOTE_WRITE_PATH",
     "ROLLOUTS_DIR",
+    "RUNTIMES",
+    "RUNTIME_GRPC_PORT",
+    "RUNTIME_PROTOCOL",
+    "RUNTIME_WORKLOADS",
     "SOPS_SUFFIX",
     "URL_WITH_USERINFO",
     "VALUES_CHARTS",
@@ -148,8 +165,11 @@ __all__ = [
     "RolloutPlan",
     "RolloutStep",
     "RolloutWave",
+    "Runtime",
     "Selector",
+    "ServingGroup",
     "StorageSpec",
+    "TensorSpec",
     "accelerator_problems",
     "check_git_url",
     "check_hub_against_regions",
@@ -175,6 +195,7 @@ __all__ = [
     "parse_image_reference",
     "parse_label_changes",
     "parse_selector",
+    "parse_tensor",
     "pick_image",
     "pick_profile",
     "redact_url",
@@ -185,6 +206,7 @@ __all__ = [
     "secret_file",
     "secret_manifest",
     "secret_resource",
+    "serving_groups",
     "shipped_profile_names",
     "url_has_credentials",
 ]

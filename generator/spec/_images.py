@@ -24,13 +24,17 @@ PLATFORMS: tuple[str, ...] = ("linux/amd64", "linux/arm64", "linux/arm/v7")
 # RegionSpec.architectures spells the Debian/k3s way; images are published per OCI platform.
 ARCH_PLATFORM: dict[str, str] = {"amd64": "linux/amd64", "arm64": "linux/arm64", "armhf": "linux/arm/v7"}
 
-Workload = Literal["serving", "gateway", "modelStorePublisher"]
-WORKLOADS: tuple[str, ...] = ("serving", "gateway", "modelStorePublisher")
+Workload = Literal["serving", "gateway", "modelStorePublisher", "triton", "mlserver"]
+WORKLOADS: tuple[str, ...] = ("serving", "gateway", "modelStorePublisher", "triton", "mlserver")
+# Workloads only a region with a model on that runtime runs (model spec `runtime`).
+RUNTIME_WORKLOADS: tuple[str, ...] = ("triton", "mlserver")
 # Where each workload's image goes: (chart, path of the chart's `image` map in its values).
 WORKLOAD_CHART: dict[str, tuple[str, tuple[str, ...]]] = {
     "serving": ("kubevc-serving", ("image",)),
     "gateway": ("kubevc-gateway", ("image",)),
     "modelStorePublisher": ("kubevc-model-store", ("publisher", "job", "image")),
+    "triton": ("kubevc-serving", ("runtimes", "triton", "image")),
+    "mlserver": ("kubevc-serving", ("runtimes", "mlserver", "image")),
 }
 
 _TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
@@ -85,6 +89,8 @@ class ImageCatalogue(_Model):
     serving: list[ImageSpec] = Field(default_factory=list)
     gateway: list[ImageSpec] = Field(default_factory=list)
     model_store_publisher: list[ImageSpec] = Field(default_factory=list)
+    triton: list[ImageSpec] = Field(default_factory=list)
+    mlserver: list[ImageSpec] = Field(default_factory=list)
 
     def configured(self, workload: str) -> list[ImageSpec]:
         images: list[ImageSpec] = getattr(self, _field(workload))
@@ -101,6 +107,8 @@ class RegionImages(_Model):
     serving: ImageSpec | None = None
     gateway: ImageSpec | None = None
     model_store_publisher: ImageSpec | None = None
+    triton: ImageSpec | None = None
+    mlserver: ImageSpec | None = None
 
     def override(self, workload: str) -> ImageSpec | None:
         image: ImageSpec | None = getattr(self, _field(workload))
@@ -138,6 +146,16 @@ BUILTIN_IMAGES: dict[str, tuple[ImageSpec, ...]] = {
             repository="busybox", tag="1.37.0", platforms=["linux/amd64", "linux/arm64", "linux/arm/v7"]
         ),
     ),
+    # NVIDIA publishes Triton's NGC image for amd64 and arm64 (SBSA/Jetson builds); no arm/v7.
+    "triton": (
+        ImageSpec(
+            repository="nvcr.io/nvidia/tritonserver",
+            tag="24.08-py3",
+            platforms=["linux/amd64", "linux/arm64"],
+        ),
+    ),
+    # Seldon publishes MLServer's image for amd64 only.
+    "mlserver": (ImageSpec(repository="seldonio/mlserver", tag="1.6.1", platforms=["linux/amd64"]),),
 }
 
 
@@ -168,11 +186,18 @@ def image_problems(
     architectures: Sequence[str],
     catalogue: ImageCatalogue,
     override: RegionImages | None = None,
+    runtimes: Sequence[str] = (),
 ) -> list[str]:
-    """One line per workload of ``region`` that no image covers, each naming the command that fixes it."""
+    """One line per workload of ``region`` that no image covers, each naming the command that fixes it.
+
+    ``runtimes`` are the model runtimes the region runs: a runtime workload (Triton, MLServer) is
+    checked only when it is among them.
+    """
     problems: list[str] = []
     wanted = region_platforms(architectures)
     for workload in WORKLOADS:
+        if workload in RUNTIME_WORKLOADS and workload not in runtimes:
+            continue
         if pick_image(workload, architectures, catalogue, override) is not None:
             continue
         own = override.override(workload) if override is not None else None

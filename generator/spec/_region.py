@@ -19,6 +19,7 @@ from ._names import check_name
 from ._notifications import NotificationTarget
 from ._profiles import shipped_profile_names
 from ._rollout import RolloutPlan
+from ._runtimes import DEFAULT_RUNTIME, Runtime, TensorSpec
 from ._safety import check_node_host, redact_url
 from ._selector import check_label, check_user_label_key
 from ._values import VALUES_CHARTS
@@ -183,6 +184,12 @@ class ModelSpec(_Model):
     accelerator: ModelAccelerator | None = None
     # the least memory a node must have for the model (`model add --min-memory`, e.g. 4Gi)
     min_memory: Annotated[str, Field(pattern=_MEMORY_QUANTITY)] | None = None
+    # model server (unset = tfserving) and the Deployment serving it (unset = the model's name)
+    runtime: Runtime | None = None
+    serving_group: str | None = None
+    # inputs/outputs for runtimes whose config lists them (Triton's config.pbtxt, MLServer)
+    inputs: list[TensorSpec] | None = None
+    outputs: list[TensorSpec] | None = None
 
     @field_validator("name")
     @classmethod
@@ -208,6 +215,22 @@ class ModelSpec(_Model):
                 "(kubevc-gen model promote NAME --version N --label canary)"
             )
         return self
+
+    @field_validator("serving_group")
+    @classmethod
+    def _serving_group(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_name(value, "serving group")
+        return value
+
+    @property
+    def serving_runtime(self) -> str:
+        return self.runtime or DEFAULT_RUNTIME
+
+    @property
+    def group(self) -> str:
+        """The serving group (one Deployment of the serving chart) this model belongs to."""
+        return self.serving_group or self.name
 
     @property
     def has_canary(self) -> bool:

@@ -12,7 +12,8 @@ from ._report import Report
 def check_region_config(spec: RegionSpec, config: FleetConfig, report: Report) -> None:
     """Add a ``spec`` finding per workload without a fitting image and per bad values key."""
     region_file = f"regions/{spec.name}/region.yaml"
-    for problem in image_problems(spec.name, spec.architectures, config.images, spec.images):
+    runtimes = [m.serving_runtime for m in spec.models]
+    for problem in image_problems(spec.name, spec.architectures, config.images, spec.images, runtimes):
         where = region_file if spec.images is not None else FLEET_MARKER
         report.add(spec.name, "spec", where, "images", problem)
     for problem in check_value_overrides(spec):

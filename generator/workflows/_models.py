@@ -27,7 +27,7 @@ from ..models import (
 )
 from ..render import plan_with_regions
 from ..repo import ChangeOptions, ChangeResult, Fleet, apply_change, profile
-from ..spec import ModelAccelerator, ModelSpec, RegionSpec, memory_bytes
+from ..spec import DEFAULT_RUNTIME, ModelAccelerator, ModelSpec, RegionSpec, Runtime, TensorSpec, memory_bytes
 
 Progress = Callable[[str], None]
 
@@ -47,10 +47,15 @@ def add_model(
     wire: Wire | None = None,
     accelerator: str | None = None,
     min_memory: str | None = None,
+    runtime: str | None = None,
+    serving_group: str | None = None,
+    inputs: Sequence[TensorSpec] = (),
+    outputs: Sequence[TensorSpec] = (),
 ) -> ChangeResult:
     """``model add``: register ``name`` in regions (and copy its label file in), one commit.
 
     ``wire``: the image input's gateway -> server form (:func:`kubevc.generator.models.pick_serving`).
+    ``runtime`` None (or tfserving) leaves the key out of region.yaml (TF Serving, as before).
     """
     specs = regions_for(fleet, name, regions, all_regions=all_regions)
     if not specs:
@@ -92,6 +97,10 @@ def add_model(
             wire=wire,
             accelerator=cast(ModelAccelerator | None, accelerator),
             min_memory=min_memory,
+            runtime=None if runtime in (None, DEFAULT_RUNTIME) else cast(Runtime, runtime),
+            serving_group=serving_group,
+            inputs=list(inputs) or None,
+            outputs=list(outputs) or None,
         )
         updated.append(revalidate(spec.model_copy(update={"models": [*spec.models, new]})))
     where = ", ".join(s.name for s in updated)

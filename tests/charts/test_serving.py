@@ -13,7 +13,10 @@ import yaml
 from tests.charts import textproto
 from tests.charts.rendering import CHARTS_DIR, CiCase, Manifest, ci_cases, manifests, render, render_case
 
-SERVING_CASES = [case for case in ci_cases() if case.chart == "kubevc-serving"]
+# The single-Deployment ci cases; those with per-model `deployments` are in test_serving_deployments.py.
+SERVING_CASES = [
+    case for case in ci_cases() if case.chart == "kubevc-serving" and not case.values().get("deployments")
+]
 ALL_TOGGLES = CiCase("kubevc-serving", CHARTS_DIR / "kubevc-serving/ci/all-toggles-values.yaml")
 CHART_DEFAULTS: dict[str, Any] = yaml.safe_load((CHARTS_DIR / "kubevc-serving/values.yaml").read_text())
 

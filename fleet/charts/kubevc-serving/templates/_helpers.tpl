@@ -55,14 +55,15 @@ app.kubernetes.io/part-of: kubevc
 {{- end -}}
 
 {{/*
-TF Serving ModelServerConfig (text protobuf) for --model_config_file.
+TF Serving ModelServerConfig (text protobuf) for --model_config_file: (list root models).
 Checks the model list first: unique names, labels pointing at listed versions.
 */}}
 {{- define "kubevc-serving.modelConfig" -}}
-{{- $root := . -}}
+{{- $root := index . 0 -}}
+{{- $models := index . 1 -}}
 {{- $seen := dict -}}
 model_config_list {
-{{- range .Values.models }}
+{{- range $models }}
 {{- $model := . }}
 {{- if hasKey $seen .name }}{{ fail (printf "models: model name %q is listed twice" .name) }}{{ end }}
 {{- $_ := set $seen .name true }}
@@ -113,4 +114,99 @@ model_config_list {
 {{- $archs = append $archs (ternary "arm" . (eq . "armhf")) -}}
 {{- end -}}
 {{- toYaml (uniq $archs) -}}
+{{- end -}}
+
+
+{{/*
+The serving Deployments as JSON {"items": [...]}, each normalised: name (object name), group
+(serving group; empty for the single Deployment of a chart without deployments), runtime,
+models (the entries of .Values.models it serves), replicas, resources, nodeSelector, tolerations,
+hpa, pdb. Without .Values.deployments: one TF Serving Deployment named like the release serving
+every model (the chart's behaviour before per-model serving). Checks the lists first.
+*/}}
+{{- define "kubevc-serving.deployments" -}}
+{{- $root := . -}}
+{{- $byName := dict -}}
+{{- range .Values.models }}
+{{- if hasKey $byName .name }}{{ fail (printf "models: model name %q is listed twice" .name) }}{{ end -}}
+{{- $_ := set $byName .name . -}}
+{{- end -}}
+{{- $items := list -}}
+{{- if not .Values.deployments -}}
+{{- $items = append $items (dict "name" (include "kubevc-serving.fullname" .) "group" "" "runtime" "tfserving" "models" .Values.models "replicas" .Values.replicaCount "resources" .Values.resources "nodeSelector" .Values.nodeSelector "tolerations" .Values.tolerations "hpa" .Values.autoscaling "pdb" .Values.podDisruptionBudget) -}}
+{{- else -}}
+{{- $claimed := dict -}}
+{{- $groups := dict -}}
+{{- range .Values.deployments -}}
+{{- $d := . -}}
+{{- if hasKey $groups .name }}{{ fail (printf "deployments: %q is listed twice" .name) }}{{ end -}}
+{{- $_ := set $groups .name true -}}
+{{- $models := list -}}
+{{- range .models -}}
+{{- if not (hasKey $byName .) }}{{ fail (printf "deployments[%s].models: %q is not in models" $d.name .) }}{{ end -}}
+{{- if hasKey $claimed . }}{{ fail (printf "deployments[%s].models: %q is already served by deployment %q" $d.name . (get $claimed .)) }}{{ end -}}
+{{- $_ := set $claimed . $d.name -}}
+{{- $models = append $models (get $byName .) -}}
+{{- end -}}
+{{- $name := printf "%s-%s" (include "kubevc-serving.fullname" $root) .name | trunc 63 | trimSuffix "-" -}}
+{{- $resources := mergeOverwrite (deepCopy $root.Values.resources) (deepCopy (default dict .resources)) -}}
+{{- $nodeSelector := merge (deepCopy (default dict .nodeSelector)) (deepCopy $root.Values.nodeSelector) -}}
+{{- $tolerations := concat $root.Values.tolerations (default list .tolerations) -}}
+{{- $hpa := mergeOverwrite (deepCopy $root.Values.autoscaling) (deepCopy (default dict .hpa)) -}}
+{{- $pdb := mergeOverwrite (deepCopy $root.Values.podDisruptionBudget) (deepCopy (default dict .pdb)) -}}
+{{- $replicas := ternary .replicas $root.Values.replicaCount (hasKey . "replicas") -}}
+{{- $items = append $items (dict "name" $name "group" .name "runtime" (default "tfserving" .runtime) "models" $models "replicas" $replicas "resources" $resources "nodeSelector" $nodeSelector "tolerations" $tolerations "hpa" $hpa "pdb" $pdb) -}}
+{{- end -}}
+{{- range .Values.models }}
+{{- if not (hasKey $claimed .name) }}{{ fail (printf "models[%s]: no entry of deployments serves it" .name) }}{{ end -}}
+{{- end -}}
+{{- end -}}
+{{- toJson (dict "items" $items) -}}
+{{- end -}}
+
+{{/* Selector labels of one Deployment's pods: (list root deployment). */}}
+{{- define "kubevc-serving.deploymentSelectorLabels" -}}
+{{- $root := index . 0 -}}{{- $d := index . 1 -}}
+{{ include "kubevc-serving.selectorLabels" $root }}
+{{- if $d.group }}
+kubevc.io/serving-group: {{ $d.group }}
+{{- end }}
+{{- end -}}
+
+{{/* Labels of one Deployment's objects: (list root deployment). */}}
+{{- define "kubevc-serving.deploymentLabels" -}}
+{{- $root := index . 0 -}}{{- $d := index . 1 -}}
+{{ include "kubevc-serving.labels" $root }}
+{{- if $d.group }}
+kubevc.io/serving-group: {{ $d.group }}
+kubevc.io/runtime: {{ $d.runtime }}
+{{- end }}
+{{- end -}}
+
+{{/* Ports of a runtime: (list root runtime) -> JSON {grpc, http, metrics}; metrics 0 = on http. */}}
+{{- define "kubevc-serving.ports" -}}
+{{- $root := index . 0 -}}{{- $runtime := index . 1 -}}
+{{- if eq $runtime "tfserving" -}}
+{{- toJson (dict "grpc" $root.Values.service.grpcPort "http" $root.Values.service.restPort "metrics" 0) -}}
+{{- else -}}
+{{- $r := index $root.Values.runtimes $runtime -}}
+{{- toJson (dict "grpc" $r.grpcPort "http" $r.httpPort "metrics" $r.metricsPort) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Image of a runtime: (list root runtime) -> JSON {ref, pullPolicy}. */}}
+{{- define "kubevc-serving.runtimeImage" -}}
+{{- $root := index . 0 -}}{{- $runtime := index . 1 -}}
+{{- $image := $root.Values.image -}}
+{{- if ne $runtime "tfserving" }}{{ $image = index $root.Values.runtimes $runtime "image" }}{{ end -}}
+{{- $ref := printf "%s:%s" $image.repository $image.tag -}}
+{{- if $image.digest -}}{{- $ref = printf "%s@%s" $ref $image.digest -}}{{- end -}}
+{{- toJson (dict "ref" $ref "pullPolicy" $image.pullPolicy) -}}
+{{- end -}}
+
+{{/* A model's folder relative to the store mount: (list model root). */}}
+{{- define "kubevc-serving.storeFolder" -}}
+{{- $path := include "kubevc-serving.basePath" . -}}
+{{- $root := index . 1 -}}
+{{- trimPrefix (printf "%s/" (trimSuffix "/" $root.Values.modelStore.mountPath)) $path -}}
 {{- end -}}
