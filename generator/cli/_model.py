@@ -50,6 +50,7 @@ from ._common import (
     store_options,
 )
 from ._output import document, emit, output_option
+from ._progress import steps
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -181,8 +182,8 @@ def model_publish(
     folder = model_folder_of(found, name)
     signature = found[0].signature
     models.check_saved_model(saved_model_dir, signature)  # before connecting anywhere
-    with open_region_store(specs, store, via_host, progress) as opened:
-        progress(f"publishing {saved_model_dir} as {name} version {version} ({opened.where}:{opened.root})")
+    with steps(f"publish {name} {version}") as say, open_region_store(specs, store, via_host, say) as opened:
+        say(f"publishing {saved_model_dir} as {name} version {version} ({opened.where}:{opened.root})")
         result = models.publish(
             opened,
             model=name,
@@ -190,7 +191,7 @@ def model_publish(
             version=version,
             src=saved_model_dir,
             signature=signature,
-            progress=progress,
+            progress=say,
             dry_run=dry_run,
         )
     m = result.manifest

@@ -61,6 +61,7 @@ from ._common import (
     report_change,
 )
 from ._common import handle_errors as _spec_errors
+from ._progress import steps
 from ._ssh import ssh_auth_problem
 
 _NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -241,8 +242,9 @@ def node_prepare(
     options = PrepareOptions(
         distribution=spec.distribution, reboot=not no_reboot, architectures=tuple(spec.architectures)
     )
-    progress(f"preparing {len(nodes)} node(s) of {region} for {spec.distribution}")
-    report = prepare_nodes([_target(n) for n in nodes], options, dry_run=dry_run, progress=progress)
+    with steps(f"node prepare {region}") as say:
+        say(f"preparing {len(nodes)} node(s) of {region} for {spec.distribution}")
+        report = prepare_nodes([_target(n) for n in nodes], options, dry_run=dry_run, progress=say)
     _print_report(report)
     if not report.ok:
         sys.exit(EXIT_FINDINGS)
