@@ -13,7 +13,18 @@ from bench import plots, report
 from bench.machine import machine_info
 from bench.results import DOC_PATH, IMG_DIR, RESULTS_DIR, SuiteResult, current_command, write_result
 
-SUITES = ("payload", "codec", "transfer", "throughput", "deploy", "abuse", "wire", "triton", "kserve")
+SUITES = (
+    "payload",
+    "codec",
+    "transfer",
+    "throughput",
+    "deploy",
+    "abuse",
+    "wire",
+    "triton",
+    "kserve",
+    "deploy_scale",
+)
 # What --quick runs without --suite: the gateway's abuse and wire-form suites do not fit its
 # 3-minute budget (1000 idle connections alone are held 30 s), so they run in --full only; so do
 # the real-tritonserver and KServe-transformer suites (Triton's start-up alone can take minutes).

@@ -9,7 +9,18 @@ from typing import Any
 
 from bench.results import DOC_PATH, IMG_DIR, REPO_ROOT, RESULTS_DIR, load_results
 
-SUITE_ORDER = ("payload", "transfer", "codec", "throughput", "triton", "kserve", "deploy", "abuse", "wire")
+SUITE_ORDER = (
+    "payload",
+    "transfer",
+    "codec",
+    "throughput",
+    "triton",
+    "kserve",
+    "deploy",
+    "deploy_scale",
+    "abuse",
+    "wire",
+)
 STATUS = {"pass": "✅ pass", "miss": "❌ miss", None: ""}
 
 

@@ -10,6 +10,7 @@ command tree is the same whichever module is imported first.
 
 from . import _app, _hub, _model, _node, _region_config, _remove, _rollout, _secret, _status
 from ._app import cli
+from ._completion import install_completion as _install_completion
 
 cli.add_command(_node.node, "node")
 cli.add_command(_node.cluster, "cluster")
@@ -23,6 +24,7 @@ cli.add_command(_secret.secret, "secret")
 for _command in (_status.status, _status.reconcile, _status.suspend, _status.resume):
     cli.add_command(_command)
 cli.add_command(_rollout.rollout, "rollout")
+_install_completion(cli)  # region and model names for every command registered above
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from ._common import (
     selector_option,
 )
 from ._output import document, emit, output_option
+from ._progress import progress_bar
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -427,10 +428,13 @@ def render(
     """
     options = change_options(branch, no_commit, dry_run)
     fleet = get_fleet(ctx)
-    if selector is not None:
-        change = workflows.plan_regions_render(fleet, selected_regions(fleet, (), selector))
-    else:
-        change = workflows.plan_full_render(fleet)
+    with progress_bar("render") as bar:
+        if selector is not None:
+            bar.note("rendering the selected regions")
+            change = workflows.plan_regions_render(fleet, selected_regions(fleet, (), selector))
+        else:
+            bar.note("rendering every region")
+            change = workflows.plan_full_render(fleet)
     if check:
         files = change.effective(fleet.root)
         if files:
@@ -443,13 +447,22 @@ def render(
             sys.exit(EXIT_FINDINGS)
         click.echo("render --check: the generated tree is up to date")
         return
-    report_change(workflows.render_fleet(fleet, change, options))
+    with progress_bar("render") as bar:
+        bar.note("writing and committing the generated files")
+        result = workflows.render_fleet(fleet, change, options)
+    report_change(result)
 
 
 @cli.command(context_settings=CONTEXT_SETTINGS)
 @region_filter("Only this region (repeatable; default: all).", metavar=None)
 @selector_option
 @click.option("--no-checkov", is_flag=True, help="Skip the checkov policy scan.")
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Check every region again, ignoring the results cached in .git/kubevc-gen/validate-cache "
+    "(by default a region whose files, tools and policy are unchanged is not checked again).",
+)
 @click.option(
     "--require-policy",
     is_flag=True,
@@ -463,6 +476,7 @@ def validate(
     regions: tuple[str, ...],
     selector: Selector | None,
     no_checkov: bool,
+    no_cache: bool,
     require_policy: bool,
     output: str,
 ) -> None:
@@ -481,14 +495,16 @@ def validate(
     """
     fleet = get_fleet(ctx)
     regions = selected_regions(fleet, regions, selector)
-    console = Console(stderr=True)
-    report = validate_fleet(
-        fleet,
-        regions=list(regions) or None,
-        checkov=not no_checkov,
-        require_policy=require_policy,
-        progress=lambda msg: console.print(f"[dim]…[/dim] {msg}", highlight=False),
-    )
+    with progress_bar("validate", output) as bar:
+        report = validate_fleet(
+            fleet,
+            regions=list(regions) or None,
+            checkov=not no_checkov,
+            require_policy=require_policy,
+            progress=bar.note,
+            use_cache=not no_cache,
+            region_done=lambda _name, done, total: bar.update(done, total),
+        )
     code = EXIT_FINDINGS if report.findings else 0
     doc = document(
         "ValidationReport",

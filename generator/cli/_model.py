@@ -50,6 +50,7 @@ from ._common import (
     store_options,
 )
 from ._output import document, emit, output_option
+from ._progress import steps
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -282,15 +283,15 @@ def model_publish(
             f"model {name!r} runs {' and '.join(sorted(runtimes))} in different regions; publish per region"
         )
     models.check_source(found[0], saved_model_dir)  # before connecting anywhere
-    with open_region_store(specs, store, via_host, progress) as opened:
-        progress(f"publishing {saved_model_dir} as {name} version {version} ({opened.where}:{opened.root})")
+    with steps(f"publish {name} {version}") as say, open_region_store(specs, store, via_host, say) as opened:
+        say(f"publishing {saved_model_dir} as {name} version {version} ({opened.where}:{opened.root})")
         result = models.publish_model(
             opened,
             model=found[0],
             folder=folder,
             version=version,
             src=saved_model_dir,
-            progress=progress,
+            progress=say,
             dry_run=dry_run,
         )
     m = result.manifest

@@ -66,6 +66,7 @@ from ._common import (
     report_change,
 )
 from ._common import handle_errors as _spec_errors
+from ._progress import steps
 from ._ssh import ssh_auth_problem
 from ._status import parse_duration
 
@@ -253,8 +254,9 @@ def node_prepare(
         architectures=tuple(spec.architectures),
         on_inventory=lambda host, found: inventories.update({host: found.to_data()}),
     )
-    progress(f"preparing {len(nodes)} node(s) of {region} for {spec.distribution}")
-    report = prepare_nodes([_target(n) for n in nodes], options, dry_run=dry_run, progress=progress)
+    with steps(f"node prepare {region}") as say:
+        say(f"preparing {len(nodes)} node(s) of {region} for {spec.distribution}")
+        report = prepare_nodes([_target(n) for n in nodes], options, dry_run=dry_run, progress=say)
     _print_report(report)
     if inventories:
         _record_inventory(ctx, spec, inventories, dry_run)

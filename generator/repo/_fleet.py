@@ -19,6 +19,7 @@ from ..spec import FLEET_MARKER, FleetConfig, RegionSpec, check_name
 from . import _yamlio as yamlio
 from ._bounded import read_yaml_file
 from ._git import Git
+from ._parse_cache import cached_plain
 from ._problems import format_validation_error
 
 
@@ -58,10 +59,29 @@ def load_region(fleet_root: Path, name: str) -> RegionSpec:
         text = read_yaml_file(path, rel)
     except YamlError as exc:
         raise SpecError(str(exc)) from None
-    spec, _ = parse_region(text, rel)
+    spec = _parse_region_cached(fleet_root, text, rel)
     if spec.name != name:
         raise SpecError(f"{rel}: name: {spec.name!r} does not match its folder regions/{name}/")
     return spec
+
+
+def _parse_region_cached(fleet_root: Path, text: str, rel: str) -> RegionSpec:
+    """:func:`parse_region`'s spec, the file's plain data taken from the parse cache when its text
+    was parsed before (:mod:`._parse_cache`); the spec is validated from it either way."""
+    parsed: list[RegionSpec] = []
+
+    def parse() -> Any:
+        spec, raw = parse_region(text, rel)
+        parsed.append(spec)
+        return yamlio.to_plain(raw)
+
+    plain = cached_plain(fleet_root, text, parse)
+    if parsed:
+        return parsed[0]
+    try:
+        return RegionSpec.model_validate(plain)
+    except ValidationError:  # the spec rules changed since: the parse gives the positioned error
+        return parse_region(text, rel)[0]
 
 
 REGION_HEADER = (

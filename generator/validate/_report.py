@@ -31,6 +31,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     checked: dict[tuple[str, str], int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)  # regions whose results came from the cache
 
     def add(self, region: str, check: str, file: str, obj: str, message: str) -> None:
         self.findings.append(Finding(region, check, file, obj, message))

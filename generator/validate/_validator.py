@@ -21,7 +21,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -32,11 +33,12 @@ from ..errors import SpecError
 from ..repo import BOOTSTRAP_COMPONENTS, Fleet, flux_system_folder, hub_notes, load_hub
 from ..spec import HUB_FILE, HUB_NAME, deep_merge, flux
 from ._bootstrap import check_bootstrap_sync
-from ._checkov import CHECKOV_SKIPS, run_checkov
+from ._cache import RegionResult, ValidateCache, digest_tree, owner_of, region_keys, tools_digest
+from ._checkov import CHECKOV_SKIPS, CheckovWorkers, run_checkov
 from ._docs import load_docs, obj_name, safe_load
 from ._placement import check_placement
 from ._region_config import check_region_config
-from ._report import SHARED, Progress, Report
+from ._report import SHARED, Finding, Progress, Report
 from ._schema import KUBE_VERSION, Schemas
 from ._secrets import check_region_secrets, check_secrets
 from ._tools import CHECKOV_MISSING, checkov_path, find_checkov, kubectl_path
@@ -53,29 +55,59 @@ SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
 
 class _SourceIndex:
-    """Maps (kind, namespace, name) to the fleet file that declares it (for findings)."""
+    """Maps (kind, namespace, name) to the fleet file that declares it (for findings).
 
-    def __init__(self, root: Path) -> None:
+    Only the shared files and the files of the region being walked (:attr:`region`) are candidates,
+    read when first needed: a region's findings never name another region's file, and a validate
+    whose regions come from the cache reads no region's files at all.
+    """
+
+    def __init__(self, root: Path, owners: frozenset[str]) -> None:
         self.root = root
-        self.index: dict[tuple[str, str, str], list[str]] = {}
-        for top in ("clusters", "infrastructure", "apps"):
-            base = root / top
-            if not base.is_dir():
-                continue
-            for path in sorted(base.rglob("*.yaml")):
+        self.owners = owners
+        self.region = ""
+        self._by_owner: dict[str | None, dict[tuple[str, str, str], list[tuple[int, str]]]] | None = None
+        self._paths: dict[str | None, list[tuple[int, str]]] = {}
+
+    def _scan(self) -> dict[str | None, list[tuple[int, str]]]:
+        if not self._paths:
+            for order, top in enumerate(("clusters", "infrastructure", "apps")):
+                base = self.root / top
+                if not base.is_dir():
+                    continue
+                for path in sorted(base.rglob("*.yaml")):
+                    rel = path.relative_to(self.root).as_posix()
+                    self._paths.setdefault(owner_of(rel, self.owners), []).append((order, rel))
+        return self._paths
+
+    def _index(self, owner: str | None) -> dict[tuple[str, str, str], list[tuple[int, str]]]:
+        if self._by_owner is None:
+            self._by_owner = {}
+        found = self._by_owner.get(owner)
+        if found is None:
+            found = {}
+            for order, rel in self._scan().get(owner, []):
                 try:
-                    docs = load_docs(path.read_text(encoding="utf-8"))
+                    docs = load_docs((self.root / rel).read_text(encoding="utf-8"))
                 except (yaml.YAMLError, UnicodeDecodeError):
                     continue
                 for d in docs:
                     meta = d.get("metadata") or {}
                     key = (str(d.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
-                    self.index.setdefault(key, []).append(path.relative_to(root).as_posix())
+                    found.setdefault(key, []).append((order, rel))
+            self._by_owner[owner] = found
+        return found
 
     def file_of(self, obj: dict[str, Any], default: str) -> str:
         meta = obj.get("metadata") or {}
         key = (str(obj.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
-        candidates = self.index.get(key, [])
+        candidates = [
+            rel
+            for _order, rel in sorted(
+                self._index(None).get(key, [])
+                + (self._index(self.region).get(key, []) if self.region else [])
+            )
+        ]
         for rel in candidates:  # prefer the file inside the folder that was built
             if rel.startswith(default.rstrip("/") + "/"):
                 return rel
@@ -83,24 +115,84 @@ class _SourceIndex:
 
 
 class _Validator:
-    def __init__(self, fleet: Fleet, report: Report, progress: Progress) -> None:
+    def __init__(
+        self, fleet: Fleet, report: Report, progress: Progress, owners: frozenset[str] | None = None
+    ) -> None:
         self.fleet = fleet
         self.root = fleet.root
         self.report = report
         self.progress = progress
         self.kubectl = kubectl_path()
         self.builds: dict[str, list[dict[str, Any]] | None] = {}
-        self.sources = _SourceIndex(fleet.root)
+        self.sources = _SourceIndex(
+            fleet.root, owners if owners is not None else frozenset([*fleet.region_names(), HUB_NAME])
+        )
+        self.build_errors: dict[str, str] = {}  # folder -> why its kustomize build failed
         self.rendered: dict[str, dict[str, str]] = {}  # region -> {name: manifest text}
         self.schema_version = KUBE_VERSION
         self._schemas: Schemas | None = None
         self._charts: dict[str, Any] = {}  # chart path -> helm_python.Chart (or the load error)
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubevc-validate")
+        self._scan_pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kubevc-checkov")
         self._prefetched: dict[str, Future[subprocess.CompletedProcess[str]]] = {}
         self._checkov_runs: list[tuple[list[str], Future[subprocess.CompletedProcess[str]]]] = []
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._scan_pool.shutdown(wait=True, cancel_futures=True)
+
+    def walk(self, name: str) -> RegionResult:
+        """:meth:`region` with its findings, counts and notes apart (what the cache keeps)."""
+        shared, own = self.report, Report(regions=[name])
+        self.report = own
+        try:
+            self.region(name)
+        finally:
+            self.report = shared
+        return RegionResult(
+            findings=own.findings,
+            checked={check: n for (_region, check), n in own.checked.items()},
+            notes=own.notes,
+        )
+
+    def scan_region(self, workers: CheckovWorkers, name: str, result: RegionResult) -> Future[RegionResult]:
+        """checkov over ``name``'s rendered manifests in a worker; ``result`` gets its findings."""
+        files = self.rendered.pop(name, {})
+        self.progress(f"{name}: checkov on {len(files)} rendered manifest file(s)")
+        return self._scan_pool.submit(self._scan, workers, name, files, result)
+
+    @staticmethod
+    def _scan(
+        workers: CheckovWorkers, name: str, files: dict[str, str], result: RegionResult
+    ) -> RegionResult:
+        with tempfile.TemporaryDirectory(prefix="kubevc-checkov-") as tmp:
+            folder = Path(tmp) / name
+            folder.mkdir()
+            for fname, text in files.items():
+                (folder / fname).write_text(text, encoding="utf-8")
+            answer = workers.scan(folder)
+        if not answer.get("ok"):
+            error = str(answer.get("error", "no answer"))
+            result.checkov_findings = [
+                Finding(SHARED, "checkov", "-", "-", f"checkov failed on {name}: {error}")
+            ]
+            return result
+        for f in answer.get("failed_checks") or []:
+            parts = [p for p in PurePosixPath(str(f.get("file_path", ""))).parts if p != "/"]
+            result.checkov_findings.append(
+                Finding(
+                    name,
+                    "checkov",
+                    parts[-1] if parts else "-",
+                    str(f.get("resource")),
+                    f"{f.get('check_id')}: {f.get('check_name')}",
+                )
+            )
+        summary = answer.get("summary") or {}
+        result.checkov_tally = {
+            k: int(summary.get(k, 0) or 0) for k in ("passed", "failed", "resource_count")
+        }
+        return result
 
     # ---------------------------------------------------------------- kustomize
     def _kustomize(self, rel: str) -> subprocess.CompletedProcess[str]:
@@ -122,21 +214,20 @@ class _Validator:
         rel = rel.removeprefix("./").rstrip("/")
         self.report.count(region, "kustomize")
         if rel in self.builds:
+            if rel in self.build_errors:  # every region that applies a broken folder reports it
+                self.report.add(region, "kustomize", rel, "kustomization.yaml", self.build_errors[rel])
             return self.builds[rel]
         self.progress(f"{region}: kubectl kustomize {rel}")
         pending = self._prefetched.pop(rel, None)
         proc = pending.result() if pending is not None else self._kustomize(rel)
         docs: list[dict[str, Any]] | None
         if proc.returncode != 0:
-            self.report.add(
-                region,
-                "kustomize",
-                rel,
-                "kustomization.yaml",
+            self.build_errors[rel] = (
                 proc.stderr.strip().splitlines()[-1]
                 if proc.stderr.strip()
-                else f"kubectl kustomize exited {proc.returncode}",
+                else f"kubectl kustomize exited {proc.returncode}"
             )
+            self.report.add(region, "kustomize", rel, "kustomization.yaml", self.build_errors[rel])
             docs = None
         else:
             docs = load_docs(proc.stdout)
@@ -146,6 +237,7 @@ class _Validator:
     # ---------------------------------------------------------------- region
     def region(self, name: str) -> None:
         rep = self.report
+        self.sources.region = name
         cluster_path = f"clusters/{name}"
         cluster = self.build(name, cluster_path)
         if cluster is None:
@@ -521,14 +613,22 @@ def validate_fleet(
     checkov: bool = True,
     progress: Progress | None = None,
     require_policy: bool = False,
+    use_cache: bool = True,
+    region_done: Callable[[str, int, int], None] | None = None,
 ) -> Report:
     """Run every check; return the findings (empty = valid).
 
     Without checkov installed the policy scan is reported as skipped (with the command that enables
     it), unless ``require_policy`` (``--require-policy``, for CI) makes that an error.
+
+    Each region's (and the hub's) results are cached by a key of everything they depend on
+    (:mod:`._cache`; ``use_cache=False`` is ``--no-cache``): an unchanged region is not walked
+    again, and the report is the same either way. ``region_done(name, done, total)`` is called as
+    each region's results are in (for a progress bar).
     """
     say = progress or (lambda _m: None)
     names = fleet.region_names()
+    owners = frozenset([*names, HUB_NAME])
     if regions:
         unknown = [r for r in regions if r not in names]
         if unknown:
@@ -565,26 +665,122 @@ def validate_fleet(
         except SpecError as exc:
             for problem in exc.problems:
                 report.add(HUB_NAME, "spec", HUB_FILE, "hub", problem)
-    v = _Validator(fleet, report, say)
+    v = _Validator(fleet, report, say, owners)
+    cache = ValidateCache.open(fleet.root, enabled=use_cache)
+    mode = "checkov" if checkov else "plain"
+    results: dict[str, RegionResult] = {}
+    fallback: Report | None = None
     try:
         say("secrets: scanning the tree for plain-text Secrets")
         check_secrets(v.root, names, v.report)
         check_credential_urls(v.root, names, v.report)
-        v.prefetch(_likely_builds(valid))
-        batches = [valid[i : i + CHECKOV_BATCH] for i in range(0, len(valid), CHECKOV_BATCH)]
-        last_of_batch = {batch[-1]: i for i, batch in enumerate(batches)}
+        keys: dict[str, str] = {}
+        if cache.enabled and valid:
+            say("validate cache: hashing the tree")
+            tools = tools_digest(v.kubectl, checkov_path() if checkov else None)
+            keys = region_keys(digest_tree(fleet.root, owners), valid, tools)
+        todo: list[str] = []
         for name in valid:
-            v.region(name)
-            if checkov and name in last_of_batch:  # checkov on these regions while the next are checked
-                i = last_of_batch[name]
-                v.checkov(batches[i], i + 1, len(batches))
-        if checkov and valid:
-            v.checkov_results()
-        elif not checkov:
-            report.notes.append(skipped)
+            hit = cache.get(name, mode, keys[name]) if name in keys else None
+            if hit is None:
+                todo.append(name)
+            else:
+                results[name] = hit
+                report.cached.append(name)
+        done = len(results)
+        if region_done is not None:
+            region_done("", done, len(valid))
+        workers = CheckovWorkers.start(checkov_path(), WORKERS) if checkov and todo else None
+        scans: dict[str, Future[RegionResult]] = {}
+        try:
+            v.prefetch(_likely_builds(todo))
+            batches = [todo[i : i + CHECKOV_BATCH] for i in range(0, len(todo), CHECKOV_BATCH)]
+            last_of_batch = {batch[-1]: i for i, batch in enumerate(batches)}
+            for name in todo:
+                results[name] = v.walk(name)
+                if workers is not None:
+                    scans[name] = v.scan_region(workers, name, results[name])
+                    continue
+                if checkov and name in last_of_batch:  # the checkov command, in batches (see above)
+                    i = last_of_batch[name]
+                    v.checkov(batches[i], i + 1, len(batches))
+                if not checkov and name in keys:
+                    cache.put(name, mode, keys[name], results[name])
+                done += 1
+                if region_done is not None and not checkov:
+                    region_done(name, done, len(valid))
+            for name, scan in scans.items():
+                results[name] = scan.result()
+                if name in keys and not any(f.region == SHARED for f in results[name].checkov_findings):
+                    cache.put(name, mode, keys[name], results[name])  # a failed scan is never cached
+                done += 1
+                if region_done is not None:
+                    region_done(name, done, len(valid))
+            if checkov and workers is None and todo:
+                fallback = Report(regions=list(todo))
+                v.report = fallback
+                v.checkov_results()
+                if region_done is not None:
+                    region_done("", len(valid), len(valid))
+        finally:
+            if workers is not None:
+                workers.close()
+        if cache.enabled and not regions:
+            cache.prune(owners)
     finally:
         v.close()
+    _assemble(report, valid, results, checkov, fallback)
+    if not checkov:
+        report.notes.append(skipped)
     return report
+
+
+def _assemble(
+    report: Report,
+    valid: Sequence[str],
+    results: Mapping[str, RegionResult],
+    checkov: bool,
+    fallback: Report | None,
+) -> None:
+    """Add each region's results to ``report`` in region order, the same whether they were walked
+    now or came from the cache: walk findings (a broken shared folder once, by the first region
+    that applies it), then checkov's, then the notes."""
+    seen: set[tuple[str, str, str]] = set()
+    for name in valid:
+        result = results[name]
+        for finding in result.findings:
+            if finding.check == "kustomize":
+                built = (finding.file, finding.obj, finding.message)
+                if built in seen:
+                    continue
+                seen.add(built)
+            report.findings.append(finding)
+        for check, n in result.checked.items():
+            report.count(name, check, n)
+        report.notes.extend(result.notes)
+    if not checkov or not valid:
+        return
+    totals = {"passed": 0, "failed": 0, "resource_count": 0}
+    tallies = 0
+    for name in valid:
+        result = results[name]
+        report.findings.extend(result.checkov_findings)
+        if result.checkov_tally is not None:
+            tallies += 1
+            report.count(name, "checkov", 1)
+            for key in totals:
+                totals[key] += result.checkov_tally.get(key, 0)
+    if fallback is not None:  # the checkov command's runs (not cached): findings, counts and note
+        report.findings.extend(fallback.findings)
+        for (region, check), n in fallback.checked.items():
+            report.count(region, check, n)
+        report.notes.extend(fallback.notes)
+    elif tallies:
+        report.notes.append(
+            f"checkov: {totals['passed']} passed, {totals['failed']} failed, "
+            f"{totals['resource_count']} resources; "
+            f"skipped by policy: {', '.join(sorted(CHECKOV_SKIPS))}"
+        )
 
 
 def _likely_builds(names: Sequence[str]) -> list[str]:
