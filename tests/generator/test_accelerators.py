@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 import yaml
 
-from kubevc.generator.render import model_placement, serving_placement
+from kubevc.generator.render import chart_region_values, model_placement, serving_placement
 from kubevc.generator.render._accelerators import region_accelerator_files
-from kubevc.generator.spec import ModelSpec, RegionSpec, accelerator_problems
+from kubevc.generator.repo import load_profiles
+from kubevc.generator.spec import FleetConfig, ModelSpec, RegionSpec, accelerator_problems
 from kubevc.generator.validate._placement import check_placement
 from kubevc.generator.validate._report import Report
+from tests.charts.rendering import manifests, render
 
 from .conftest import Gen
 from .test_flux_crds import _errors, _flux_objects, crd_validators  # noqa: F401 (fixture)
@@ -279,3 +281,36 @@ def test_generic_device_plugin_passes_checkov(tmp_path: Path) -> None:
     assert failed == []
     skipped = {c["check_id"] for r in reports for c in r.get("results", {}).get("skipped_checks", [])}
     assert skipped <= {"CKV_K8S_23", "CKV_K8S_40", *skips}
+
+
+def test_each_serving_deployment_is_placed_by_its_own_models() -> None:
+    """Per-model Deployments (issue 20 item 1) carry their own models' placement, and the serving
+    chart (strict schema) renders it into that Deployment only."""
+    spec = region(
+        CORAL_PI,
+        PLAIN,
+        models=[
+            {"name": "ssd", "basePath": "/models/ssd", "profile": "detection", "accelerator": "coral"},
+            {"name": "resnet", "basePath": "/models/resnet", "minMemory": "512Mi"},
+        ],
+    )
+    values = chart_region_values(spec, "kubevc-serving", FleetConfig(), load_profiles())
+    by_name = {d["name"]: d for d in values["deployments"]}
+    assert by_name["ssd"]["resources"] == {"limits": {"kubevc.io/coral-tpu": 1}}
+    assert by_name["ssd"]["nodeSelector"] == {"kubevc.io/accelerator": "coral"}
+    assert by_name["resnet"]["nodeSelector"] == {}
+    assert by_name["resnet"]["resources"] == {"limits": {"memory": "512Mi"}, "requests": {"memory": "512Mi"}}
+    deployments = {
+        o["metadata"]["name"]: o
+        for o in manifests(render("kubevc-serving", values))
+        if o["kind"] == "Deployment"
+    }
+    ssd = next(d for n, d in deployments.items() if n.endswith("-ssd"))
+    resnet = next(d for n, d in deployments.items() if n.endswith("-resnet"))
+    assert ssd["spec"]["template"]["spec"]["nodeSelector"]["kubevc.io/accelerator"] == "coral"
+    assert ssd["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["kubevc.io/coral-tpu"] == 1
+    assert "kubevc.io/accelerator" not in resnet["spec"]["template"]["spec"].get("nodeSelector", {})
+    assert (
+        "kubevc.io/coral-tpu"
+        not in resnet["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    )
