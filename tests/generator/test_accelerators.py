@@ -216,9 +216,10 @@ def test_render_model_add_and_flux_objects(gen: Gen, fleet: Path, crd_validators
     assert (ssd["accelerator"], ssd["minMemory"]) == ("coral", "1Gi")
     values_doc = yaml.safe_load((fleet / "apps/seoul/kubevc-serving-values.yaml").read_text())
     values = yaml.safe_load(values_doc["data"]["values.yaml"])
-    assert values["nodeSelector"] == {"kubevc.io/accelerator": "coral"}
-    assert values["resources"]["limits"]["kubevc.io/coral-tpu"] == 1
-    assert values["tolerations"][0]["value"] == "coral"
+    (deployment,) = [d for d in values["deployments"] if d["models"] == ["ssd"]]  # its own Deployment
+    assert deployment["nodeSelector"] == {"kubevc.io/accelerator": "coral"}
+    assert deployment["resources"]["limits"]["kubevc.io/coral-tpu"] == 1
+    assert deployment["tolerations"][0]["value"] == "coral"
     infra = list(yaml.safe_load_all((fleet / "clusters/seoul/infrastructure.yaml").read_text()))
     paths = {doc["metadata"]["name"]: doc["spec"]["path"] for doc in infra}
     assert paths["infra-accelerators"] == "./infrastructure/accelerators/seoul"
