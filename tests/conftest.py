@@ -33,3 +33,27 @@ def shared_dir() -> Path:
     if not (path / "crds").is_dir():
         pytest.skip(f"upstream test data not found at {path} (set KUBEVC_SHARED)")
     return path
+
+
+# Under pytest-xdist (`make test` runs `--dist loadgroup` on two workers) a group of tests runs in
+# one worker, so a module- or session-scoped fixture (a real server, the image build, a chroot)
+# is built once per group. Every file is its own group, except files sharing an expensive
+# session fixture: they form one group named after it, so the fixture is not built in both workers.
+SHARED_SESSION_FIXTURES: dict[str, str] = {
+    # a real `node prepare` run in a debootstrap'd root (tests/nodeprep/conftest.py)
+    "prepared": "nodeprep-prepared",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker appends the group to each node id
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    group_of_file: dict[str, str] = {}
+    for item in items:
+        file = item.nodeid.split("::", 1)[0]
+        group_of_file.setdefault(file, file)
+        for fixture, group in SHARED_SESSION_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                group_of_file[file] = group
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group_of_file[item.nodeid.split("::", 1)[0]]))
