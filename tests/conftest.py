@@ -47,6 +47,8 @@ SHARED_SESSION_FIXTURES: dict[str, str] = {
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker appends the group to each node id
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if getattr(config.option, "dist", "no") != "loadgroup":  # one process, or xdist's other modes
+        return
     group_of_file: dict[str, str] = {}
     for item in items:
         file = item.nodeid.split("::", 1)[0]
