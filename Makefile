@@ -108,7 +108,7 @@ apt-install:
 # tests/conftest.py) per worker at a time, in a random order whose seed pytest-randomly prints
 # ("Using --randomly-seed=N"); `make test SEED=N` repeats that order. Serial: `pytest -p no:xdist`.
 PYTEST_WORKERS ?= 2
-PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 SEED ?=
 PYTEST_SEED = $(if $(SEED),--randomly-seed=$(SEED))
 # A seed other than the previous run's (pytest-randomly keeps that one in .pytest_cache).
