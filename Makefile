@@ -106,7 +106,7 @@ apt-install:
 
 # The suite runs on two workers, one file (or one group of files sharing an expensive fixture, see
 # tests/conftest.py) per worker at a time, in a random order whose seed pytest-randomly prints
-# ("Using --randomly-seed=N"); `make test SEED=N` repeats that order. Serial: `pytest -p no:xdist`.
+# ("Using --randomly-seed=N"); `make test SEED=N` repeats that order; a plain `pytest` is serial.
 PYTEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 SEED ?=
