@@ -34,7 +34,7 @@ VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head
 IMAGE       := kubevc-gateway
 PLATFORMS   ?= linux/amd64 linux/arm64
 
-.PHONY: help venv tools system-deps apt-install image-deps test test-fast demo lint protos fleet bench bench-full clean \
+.PHONY: help venv tools system-deps apt-install image-deps test test-again test-fast demo lint protos fleet bench bench-full clean \
 	image image-push image-measure constraints
 
 help:
@@ -104,11 +104,27 @@ apt-install:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	else echo "not root: Debian packages$$missing missing; tests needing them are skipped"; fi
 
+# The suite runs on two workers, one file (or one group of files sharing an expensive fixture, see
+# tests/conftest.py) per worker at a time, in a random order whose seed pytest-randomly prints
+# ("Using --randomly-seed=N"); `make test SEED=N` repeats that order; a plain `pytest` is serial.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
+SEED ?=
+PYTEST_SEED = $(if $(SEED),--randomly-seed=$(SEED))
+# A seed other than the previous run's (pytest-randomly keeps that one in .pytest_cache).
+OTHER_SEED = $$($(PY) -c 'import json, pathlib, random; p = pathlib.Path(".pytest_cache/v/randomly_seed"); \
+	last = json.loads(p.read_text()) if p.is_file() else None; \
+	print(next(s for s in iter(lambda: random.getrandbits(32), None) if s != last))')
+
 test: venv tools system-deps
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_SEED)
+
+# The whole suite once more in another order (CI runs `make test` then this; both must pass).
+test-again: venv tools system-deps
+	$(PY) -m pytest $(PYTEST_PARALLEL) --randomly-seed=$(if $(SEED),$(SEED),$(OTHER_SEED))
 
 test-fast: venv
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_SEED) -m "not slow"
 
 # validate runs checkov, so the demo needs that tool venv and no other.
 demo: $(VENV)/.installed-demo $(TOOLS)/checkov/.installed

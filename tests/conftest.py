@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from xdist.remote import Producer
+from xdist.scheduler import LoadFileScheduling
 
 # One pytest process runs the gRPC gateway tests and then pyinfra, which forks (gevent) for every
 # command it runs in the chroot. With gRPC's fork support on, the forked child restarts gRPC's
@@ -33,3 +35,41 @@ def shared_dir() -> Path:
     if not (path / "crds").is_dir():
         pytest.skip(f"upstream test data not found at {path} (set KUBEVC_SHARED)")
     return path
+
+
+# Under pytest-xdist (`make test` runs `-n 2 --dist loadfile`) each file runs in one worker, so a
+# module-scoped fixture (a real server, the image build) is built once. Files sharing an expensive
+# session fixture are one unit here, so that fixture is not built in both workers. (xdist's own
+# --dist loadgroup cannot do this: its markers no longer change node ids under pytest 9.)
+SHARED_SESSION_FIXTURES: dict[str, str] = {
+    # a real `node prepare` run in a debootstrap'd root (tests/nodeprep/conftest.py)
+    "prepared": "nodeprep-prepared",
+}
+FILE_GROUPS: dict[str, str] = {
+    "tests/nodeprep/test_prepare_chroot.py": "nodeprep-prepared",
+    "tests/nodeprep/test_k3s_stage.py": "nodeprep-prepared",
+}
+
+
+class FileGroupScheduling(LoadFileScheduling):
+    """xdist's per-file distribution, with the files of FILE_GROUPS kept together."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        file = super()._split_scope(nodeid)
+        return FILE_GROUPS.get(file, file)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of xdist's: unknown with -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> FileGroupScheduling | None:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    return FileGroupScheduling(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A file using a shared session fixture must be in its group, or both workers build it."""
+    for item in items:
+        file = item.nodeid.split("::", 1)[0]
+        for fixture, group in SHARED_SESSION_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()) and FILE_GROUPS.get(file) != group:
+                raise pytest.UsageError(f"{file} uses the session fixture {fixture}: add it to FILE_GROUPS")

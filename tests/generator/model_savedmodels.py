@@ -8,6 +8,7 @@ folder layout use :func:`synthetic_saved_model_layout`, which is *not* a real Sa
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -58,6 +59,18 @@ def build_saved_models(cache_root: Path) -> Path:
     out = cache_root / f"savedmodels-{key}"
     if (out / ".complete").is_file():
         return out
+    # Two pytest-xdist workers share the cache folder: one builds, the other waits and reuses it
+    # (without the lock the second would replace the folder while the first's tests read it).
+    cache_root.mkdir(parents=True, exist_ok=True)
+    with open(cache_root / f".build-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (out / ".complete").is_file():
+            return out
+        return _build_saved_models(python, key, out)
+
+
+def _build_saved_models(python: Path, key: str, out: Path) -> Path:
+    cache_root = out.parent
     tmp = cache_root / f".build-{key}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

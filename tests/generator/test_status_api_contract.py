@@ -43,8 +43,9 @@ FAILED_MESSAGE = (
     "Helm install failed for release kubevc/kubevc-serving with chart kubevc-serving@0.1.0: "
     "context deadline exceeded"
 )
-# Long enough for healthy stand-ins to answer on a loaded machine (load average 8 on 2 cores).
-TIMEOUT = 5.0
+# Long enough for healthy stand-ins to answer on a loaded machine (load average 8 on 2 cores):
+# healthy regions must answer within it, so it is a wall-clock budget, never under 10 s.
+TIMEOUT = 10.0
 # A command bounded by its --timeout ends within twice it (thread start-up, TLS, git): one
 # timeout, not one per request or per region. Never a bound under 10 s (shared, noisy machines).
 BOUND = 2.0
