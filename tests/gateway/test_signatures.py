@@ -9,6 +9,7 @@ v2 ModelMetadata): int64 BERT ids, a float32 ``regressor``, a string input ``str
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,22 @@ def sig_client(backend: TestBackend, vocab_file: Path) -> Iterator[httpx.Client]
         [*models, wrong, narrowed],
     )
     with serve(parse_config(doc, env={})) as gw, httpx.Client(base_url=gw.url, timeout=60) as c:
+        _wait_for_signatures(c, [m["name"] for m in models])
         yield c
+
+
+def _wait_for_signatures(client: httpx.Client, names: list[str], bound: float = 120.0) -> None:
+    """Until the gateway has read every model's signature: its first read at start has a short
+    budget that a loaded machine can miss, and the tests here are about what it does once read.
+    (``/v2/health/ready`` makes it ask again; the bound only stops a hang.)"""
+    deadline = time.monotonic() + bound
+    missing = list(names)
+    while missing and time.monotonic() < deadline:
+        client.get("/v2/health/ready")
+        missing = [n for n in missing if client.get(f"/v2/models/{n}").json()["kubevc"]["signature"] is None]
+        if missing:
+            time.sleep(0.5)
+    assert not missing, f"signatures never read for {missing}"
 
 
 def _predict(client: httpx.Client, model: str, doc: dict[str, Any]) -> httpx.Response:
