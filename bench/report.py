@@ -205,6 +205,10 @@ METHOD = [
     "test backend) at 1/4/8 connections, 3 interleaved rounds, the same malloc settings; req/s and "
     "server CPU per request as ratios. Skipped with the reason when the KServe venv is missing.",
     "",
+    "Measurements of scripts that are not suites (the gateway's CPU per stage, `python -m bench.stages`; "
+    "its memory under large and slow bodies, `python -m bench.abuse_bodies`) and notes on the "
+    "fleet-scale runs are in [benchmarks-notes.md](benchmarks-notes.md).",
+    "",
 ]
 
 
