@@ -113,6 +113,8 @@ def test_random_split_over_infer(canary_client: httpx.Client, canary_backend: Te
     # The router draws from the process's `random` (the gateway runs in this process): seeded, the
     # split is the same on every run, and the binomial bound below still checks its share.
     random.seed(20261201)
+    line = 'kubevc_gateway_version_label_requests_total{label="canary",model="split"}'
+    counted_before = _metric(canary_client, line)  # other tests of this module split "split" too
     start = len(canary_backend.requests)
     answers = [_infer(canary_client, "split") for _ in range(N)]
     labels = [r.headers["x-kubevc-model-version-label"] for r in answers]
@@ -123,9 +125,15 @@ def test_random_split_over_infer(canary_client: httpx.Client, canary_backend: Te
     assert [(r[1], r[2], r[3]) for r in seen] == [("tiny", None, label) for label in labels]
     versions = [int(r.headers["x-kubevc-model-version"]) for r in answers]
     assert versions == [2 if label == "canary" else 1 for label in labels] == [r[4] for r in seen]
-    metrics = canary_client.get("/metrics").text
-    line = 'kubevc_gateway_version_label_requests_total{label="canary",model="split"}'
-    assert f"{line} {float(labels.count('canary'))}" in metrics
+    assert _metric(canary_client, line) - counted_before == labels.count("canary")
+
+
+def _metric(client: httpx.Client, line: str) -> float:
+    """The value of one sample of ``/metrics`` (0 before it was first counted)."""
+    for sample in client.get("/metrics").text.splitlines():
+        if sample.startswith(line + " "):
+            return float(sample.removeprefix(line + " "))
+    return 0.0
 
 
 def test_request_id_split_is_hash_based_and_sticky(canary_client: httpx.Client) -> None:
