@@ -27,6 +27,8 @@ __all__ = ["read_integer_array"]
 Array = npt.NDArray[Any]
 
 _SPACE = b" \t\r\n"
+# a byte of every float, string, literal or object (".", "e"/"E", a quote, the "n" of null, "{")
+_NOT_INTEGERS = b'.eE"n{'
 _MAX_DIGITS = 18  # every number of up to 18 digits fits int64; longer ones: the general path
 _OPEN, _CLOSE, _COMMA, _MINUS, _ZERO = b"[],-0"
 
@@ -60,6 +62,8 @@ def _integer_array(text: bytes) -> Array | None:
     rows, "]],[[" between planes, ...): the shape comes from where the first longer separators
     are, then every separator is checked against it. Each number's value is summed from its digits
     right to left, one numpy pass per decimal place over all the numbers."""
+    if any(byte in text for byte in _NOT_INTEGERS):
+        return None  # floats, strings, true/false/null, objects: one memchr each, before any pass
     raw = np.frombuffer(text, dtype=np.uint8)
     digits, is_digit, is_number = _classes(raw)
     if any(space in text for space in _SPACE):
