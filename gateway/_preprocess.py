@@ -1,7 +1,11 @@
 """Media decoding and tensor preparation per model profile (no Python loops over pixels).
 
 JPEG goes through simplejpeg (libjpeg-turbo; large photos are decoded at a reduced DCT scale that
-is still at least the target size), PNG through Pillow, video through PyAV. The decoded size is
+is still at least the target size), PNG through Pillow, video through PyAV. A JPEG whose resize is
+exactly a DCT scale M/8 (M = 1..16: 512 -> 640 is 10/8) is decoded and resized in one step straight
+into its batch slot by ``decode_scaled_into`` (libturbojpeg); enlargements no scale fits stay on
+decode + Pillow's bilinear resize (decoding at the next scale up and reducing measured slower).
+The decoded size is
 read from the header and checked against ``maxImagePixels`` *before* the pixels are decoded, so an
 image bomb costs a header parse, not its decoded size in memory.
 """
