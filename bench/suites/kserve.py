@@ -332,7 +332,9 @@ def run(mode: str) -> SuiteResult:
         f"{load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f}: the machine was shared; compare "
         "rows of this run with each other only.",
         "The transformer takes KServe v1 JSON (the JPEG base64-encoded), the gateway the JPEG body; "
-        "both decode, letterbox with Pillow-compatible bilinear to 640x640 (grey 114), send uint8 "
-        "over v2 gRPC, and run greedy class-wise NMS (0.25 confidence, 0.45 IoU) on the raw answer.",
+        "both decode and letterbox to 640x640 (grey 114): the transformer with Pillow's bilinear "
+        "resize, the gateway by decoding the 512x512 JPEG at libjpeg-turbo's 10/8 DCT scale "
+        "(libturbojpeg; same geometry, pixels within a few levels); both send uint8 over v2 gRPC "
+        "and run greedy class-wise NMS (0.25 confidence, 0.45 IoU) on the raw answer.",
     ]
     return res
