@@ -64,14 +64,15 @@ def _integer_array(text: bytes) -> Array | None:
     right to left, one numpy pass per decimal place over all the numbers."""
     if any(byte in text for byte in _NOT_INTEGERS):
         return None  # floats, strings, true/false/null, objects: one memchr each, before any pass
+    signed = _MINUS in text  # most images and ids have no minus: two passes fewer
     raw = np.frombuffer(text, dtype=np.uint8)
-    digits, is_digit, is_number = _classes(raw)
+    digits, is_digit, is_number = _classes(raw, signed)
     if any(space in text for space in _SPACE):
         # whitespace may separate tokens, never split one ("1 2", "- 1"): as many tokens without it
         tokens = int(np.count_nonzero(is_number[1:] > is_number[:-1]))
         text = text.translate(None, _SPACE)
         raw = np.frombuffer(text, dtype=np.uint8)
-        digits, is_digit, is_number = _classes(raw)
+        digits, is_digit, is_number = _classes(raw, signed)
     else:
         tokens = -1
     # (position before each token, position of its last byte): text starts with "[", ends with "]"
@@ -97,9 +98,9 @@ def _integer_array(text: bytes) -> Array | None:
     if ((raw[1:-1] == _ZERO) & ~is_digit[:-2] & is_digit[2:]).any():
         return None
     lengths = last - before  # bytes of each token
-    minus = raw == _MINUS
     negative = None
-    if minus.any():
+    if signed:
+        minus = raw == _MINUS
         # a minus only first in a token and followed by a digit ("1-2", "--1", "-" are no numbers)
         if (minus[1:-1] & (is_number[:-2] | ~is_digit[2:])).any():
             return None
@@ -123,12 +124,12 @@ def _integer_array(text: bytes) -> Array | None:
     return array
 
 
-def _classes(raw: Array) -> tuple[Array, Array, Array]:
+def _classes(raw: Array, signed: bool) -> tuple[Array, Array, Array]:
     """Each byte's digit value (above 9 for non-digits), whether it is a digit, whether it is a
-    digit or a minus."""
+    digit or a minus (``signed``: the text has a minus at all)."""
     digits = raw - np.uint8(_ZERO)  # bytes below "0" wrap above 9
     is_digit = digits < 10
-    return digits, is_digit, is_digit | (raw == _MINUS)
+    return digits, is_digit, (is_digit | (raw == _MINUS)) if signed else is_digit
 
 
 def _shape(before: Array, last: Array, depth: int, raw: Array) -> tuple[int, ...] | None:
