@@ -72,27 +72,34 @@ def _load() -> ctypes.CDLL | None:
 _lib = _load()
 
 
+class _Decompressor:
+    """A TurboJPEG decompressor handle, destroyed with this object."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        self.lib = lib
+        self.handle: int | None = lib.tjInitDecompress() or None
+
+    def __del__(self) -> None:
+        if self.handle is not None:
+            self.lib.tjDestroy(self.handle)
+
+
 class _Handle(threading.local):
-    """One decompressor per thread (a TurboJPEG handle is not safe to share between threads)."""
+    """One decompressor per thread (a TurboJPEG handle is not safe to share between threads); it
+    is freed when its thread ends (the thread's local values are dropped then)."""
 
     def __init__(self) -> None:
-        self.handle: int | None = None
+        self.decompressor: _Decompressor | None = None
 
     def get(self, lib: ctypes.CDLL) -> int | None:
-        if self.handle is None:
-            self.handle = lib.tjInitDecompress() or None
-        return self.handle
+        if self.decompressor is None:
+            self.decompressor = _Decompressor(lib)
+        return self.decompressor.handle
 
     def reset(self, lib: ctypes.CDLL) -> None:
         """After a failed call: a handle that failed may answer the next header with a size of 0
         (seen with libjpeg-turbo 2.1), so the thread starts over with a fresh one."""
-        if self.handle is not None:
-            lib.tjDestroy(self.handle)
-            self.handle = None
-
-    def __del__(self) -> None:  # the thread ended: free its decompressor
-        if self.handle is not None and _lib is not None:
-            _lib.tjDestroy(self.handle)
+        self.decompressor = None
 
 
 _handles = _Handle()
