@@ -23,11 +23,12 @@ PIP_QUIET   := --quiet --disable-pip-version-check
 # Debian packages the tests use: debootstrap (pyinfra @chroot tests), iproute2 (network
 # namespaces for benchmarks), zstd (chroot cache), prometheus + node exporter (monitoring tests),
 # wrk (benchmark load generator in its own process), mmdebstrap + umoci + runc + crun (the gateway
-# image: built by `make image`, unpacked and run by tests/image).
+# image: built by `make image`, unpacked and run by tests/image), libturbojpeg0 (the gateway's
+# JPEG decoding at any DCT scale, tests/gateway/test_dct_resize.py).
 # What `make image` / `make image-push` need: mmdebstrap (Debian root), skopeo (push); umoci, runc
 # and crun run the image in tests/image.
 IMAGE_APT_PACKAGES := mmdebstrap umoci skopeo runc crun
-APT_PACKAGES := debootstrap iproute2 zstd prometheus prometheus-node-exporter wrk $(IMAGE_APT_PACKAGES) prometheus-alertmanager
+APT_PACKAGES := debootstrap iproute2 zstd prometheus prometheus-node-exporter wrk $(IMAGE_APT_PACKAGES) prometheus-alertmanager libturbojpeg0
 # Pinned runtime dependencies of the gateway: the image build and the venv use the same versions.
 CONSTRAINTS := constraints/gateway.txt
 VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1)

@@ -45,7 +45,12 @@ from kubevc.gateway._tensors import (
     numpy_to_v2_datatype,
     pack_bytes,
 )
-from kubevc.gateway._wire import encode_predict_request, read_model_infer_response, read_predict_response
+from kubevc.gateway._wire import (
+    encode_model_infer_request,
+    encode_predict_request,
+    read_model_infer_response,
+    read_predict_response,
+)
 
 __all__ = ["Backend", "CircuitBreaker", "TFServingBackend", "V2Backend", "make_backend"]
 
@@ -398,7 +403,7 @@ class V2Backend(Backend):
         self._stub = v2grpc.GRPCInferenceServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self._infer = self.channel.unary_unary(
             "/inference.GRPCInferenceService/ModelInfer",
-            request_serializer=v2pb.ModelInferRequest.SerializeToString,
+            request_serializer=None,  # serialized by encode_model_infer_request
             response_deserializer=None,
         )
 
@@ -419,19 +424,19 @@ class V2Backend(Backend):
         request = v2pb.ModelInferRequest(
             model_name=model, model_version="" if version is None else str(version)
         )
+        contents: list[Array] = []
         for name, array in inputs.items():
             request.inputs.add(name=name, datatype=numpy_to_v2_datatype(array.dtype), shape=list(array.shape))
             if array.dtype.kind in "SUO":
-                request.raw_input_contents.append(pack_bytes(array))
+                contents.append(np.frombuffer(pack_bytes(array), dtype=np.uint8))
             else:
-                request.raw_input_contents.append(
-                    np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
-                )
+                contents.append(np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"), copy=False)))
         for name in output_filter or []:
             request.outputs.add(name=name)
+        data = encode_model_infer_request(request, contents)  # each tensor's bytes copied once
 
         async def run(timeout: float) -> bytes:
-            response: bytes = await self._infer(request, timeout=timeout)
+            response: bytes = await self._infer(data, timeout=timeout)
             return response
 
         data = await self.call(run, budget)

@@ -344,6 +344,7 @@ class Gateway:
         m.decode_waiting.set(pool.waiting)
         m.decode_pixels.set(pool.pixels)
         m.in_flight.set(len(self._in_flight))
+        m.body_bytes_in_flight.set(self._body_bytes)
         return m.render()
 
     async def fail(

@@ -93,6 +93,12 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge("kubevc_gateway_requests_in_flight", "Requests being handled", registry=r)
+        self.body_bytes_in_flight = Gauge(
+            "kubevc_gateway_body_bytes_in_flight",
+            "Request body bytes held now, counted against maxInflightBodyBytes (declared"
+            " Content-Length from the headers on, chunked bodies as they arrive)",
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,7 +1,11 @@
 """Media decoding and tensor preparation per model profile (no Python loops over pixels).
 
 JPEG goes through simplejpeg (libjpeg-turbo; large photos are decoded at a reduced DCT scale that
-is still at least the target size), PNG through Pillow, video through PyAV. The decoded size is
+is still at least the target size), PNG through Pillow, video through PyAV. A JPEG whose resize is
+exactly a DCT scale M/8 (M = 1..16: 512 -> 640 is 10/8) is decoded and resized in one step straight
+into its batch slot by ``decode_scaled_into`` (libturbojpeg); enlargements no scale fits stay on
+decode + Pillow's bilinear resize (decoding at the next scale up and reducing measured slower).
+The decoded size is
 read from the header and checked against ``maxImagePixels`` *before* the pixels are decoded, so an
 image bomb costs a header parse, not its decoded size in memory.
 """
@@ -21,6 +25,7 @@ import numpy.typing as npt
 import simplejpeg
 from PIL import Image
 
+from kubevc.gateway import _turbojpeg
 from kubevc.gateway._config import InputConfig
 from kubevc.gateway._errors import BadRequest, PayloadTooLarge
 
@@ -29,6 +34,7 @@ __all__ = [
     "Geometry",
     "decode_for_model",
     "decode_image",
+    "decode_scaled_into",
     "decode_video",
     "decoded_pixels",
     "image_size",
@@ -228,26 +234,97 @@ def _resize_into(pil: Image.Image, cfg: InputConfig, as_array: Callable[[], Arra
     """``pil`` -> the profile's size in ``out``, each output pixel written once (the letterbox
     bars are filled around the image, not under it)."""
     w, h = pil.size
+    nw, nh = resized_size(w, h, cfg)
+    if cfg.resize == "stretch":
+        out[...] = _resized(pil, (nw, nh), as_array)
+    elif cfg.resize == "letterbox":
+        _fill_bars(out, nw, nh)[...] = _resized(pil, (nw, nh), as_array)
+    else:
+        px, py = (nw - cfg.width) // 2, (nh - cfg.height) // 2
+        out[...] = _resized(pil, (nw, nh), as_array)[py : py + cfg.height, px : px + cfg.width]
+    return _geometry(w, h, nw, nh, cfg)
+
+
+def resized_size(w: int, h: int, cfg: InputConfig) -> tuple[int, int]:
+    """The size a (w, h) image is resized to before it is placed: the target (stretch), the fitted
+    size inside it (letterbox) or the covering size around it (center-crop)."""
     tw, th = cfg.width, cfg.height
     if cfg.resize == "stretch":
-        out[...] = _resized(pil, (tw, th), as_array)
-        return Geometry(w, h, tw / w, th / h, 0.0, 0.0)
+        return tw, th
     if cfg.resize == "letterbox":
         s = min(tw / w, th / h)
-        nw, nh = max(1, round(w * s)), max(1, round(h * s))
-        px, py = (tw - nw) // 2, (th - nh) // 2
-        out[:py] = LETTERBOX_FILL
-        out[py + nh :] = LETTERBOX_FILL
-        out[py : py + nh, :px] = LETTERBOX_FILL
-        out[py : py + nh, px + nw :] = LETTERBOX_FILL
-        out[py : py + nh, px : px + nw] = _resized(pil, (nw, nh), as_array)
-        return Geometry(w, h, nw / w, nh / h, float(px), float(py))
-    # center-crop: scale so the image covers the target, then cut the middle
+        return max(1, round(w * s)), max(1, round(h * s))
     s = max(tw / w, th / h)
-    nw, nh = max(tw, round(w * s)), max(th, round(h * s))
-    px, py = (nw - tw) // 2, (nh - th) // 2
-    out[...] = _resized(pil, (nw, nh), as_array)[py : py + th, px : px + tw]
-    return Geometry(w, h, nw / w, nh / h, float(-px), float(-py))
+    return max(tw, round(w * s)), max(th, round(h * s))
+
+
+def _fill_bars(out: Array, nw: int, nh: int) -> Array:
+    """Grey bars around the centred (nw, nh) window of ``out`` (each pixel written once); the window."""
+    th, tw = out.shape[:2]
+    px, py = (tw - nw) // 2, (th - nh) // 2
+    out[:py] = LETTERBOX_FILL
+    out[py + nh :] = LETTERBOX_FILL
+    out[py : py + nh, :px] = LETTERBOX_FILL
+    out[py : py + nh, px + nw :] = LETTERBOX_FILL
+    return out[py : py + nh, px : px + nw]
+
+
+def _geometry(w: int, h: int, nw: int, nh: int, cfg: InputConfig) -> Geometry:
+    """How a (w, h) image resized to (nw, nh) and placed by the resize mode maps onto the original."""
+    tw, th = cfg.width, cfg.height
+    if cfg.resize == "stretch":
+        return Geometry(w, h, tw / w, th / h, 0.0, 0.0)
+    if cfg.resize == "letterbox":
+        return Geometry(w, h, nw / w, nh / h, float((tw - nw) // 2), float((th - nh) // 2))
+    return Geometry(w, h, nw / w, nh / h, float(-((nw - tw) // 2)), float(-((nh - th) // 2)))
+
+
+def dct_scale(w: int, h: int, nw: int, nh: int) -> int | None:
+    """The numerator M of the DCT scale M/8 that decodes a (w, h) JPEG to exactly (nw, nh), if any."""
+    for m in _turbojpeg.SCALES:
+        if (_turbojpeg.scaled(w, m), _turbojpeg.scaled(h, m)) == (nw, nh):
+            return m
+    return None
+
+
+def decode_scaled_into(data: bytes, cfg: InputConfig, max_pixels: int, out: Array) -> Geometry | None:
+    """A JPEG decoded straight to the profile's size in ``out`` (the (height, width, 3) uint8 slot)
+    when a DCT scale M/8 (M = 1..16) gives exactly the size the resize mode needs: the resize is
+    done by the decoder's inverse DCT, at about the cost of a plain decode, and the pixels land in
+    the slot with no copy. The geometry is the one ``resize_decoded`` gives for the same image.
+
+    None when that cannot be done (not a JPEG, no scale fits, CMYK, libturbojpeg missing or
+    failing): the caller decodes and resizes as before, which also gives every error answer.
+    The size limit is checked first, as ``decode_for_model`` does."""
+    if data[:3] != b"\xff\xd8\xff" or not _turbojpeg.available():
+        return None
+    header = _turbojpeg.read_header(data)
+    if header is None or not header.rgb or header.width == 0 or header.height == 0:
+        return None
+    w, h = header.width, header.height
+    if w * h > max_pixels:
+        raise PayloadTooLarge(f"image is {w}x{h} = {w * h} pixels, above the limit of {max_pixels}")
+    nw, nh = resized_size(w, h, cfg)
+    m = dct_scale(w, h, nw, nh)
+    if m is None:
+        return None
+    out = _output(cfg, out)
+    if cfg.resize == "letterbox":
+        px, py = (cfg.width - nw) // 2, (cfg.height - nh) // 2
+        window = out[py : py + nh, px : px + nw]
+        if not _turbojpeg.decode_into(data, m, window, header):
+            return None
+        _fill_bars(out, nw, nh)
+    elif cfg.resize == "stretch":
+        if not _turbojpeg.decode_into(data, m, out, header):
+            return None
+    else:
+        covering = np.empty((nh, nw, 3), dtype=np.uint8)
+        if not _turbojpeg.decode_into(data, m, covering, header):
+            return None
+        px, py = (nw - cfg.width) // 2, (nh - cfg.height) // 2
+        out[...] = covering[py : py + cfg.height, px : px + cfg.width]
+    return _geometry(w, h, nw, nh, cfg)
 
 
 def to_model_tensor(batch: Array, cfg: InputConfig) -> Array:

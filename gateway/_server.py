@@ -18,6 +18,7 @@ import orjson
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from kubevc.gateway._allocator import tune_malloc
 from kubevc.gateway._app import create_app
 from kubevc.gateway._config import GatewayConfig, LimitsConfig
 from kubevc.gateway._errors import KubevcGatewayError
@@ -256,6 +257,7 @@ def _make_server(config: GatewayConfig, host: str, port: int) -> _DrainingServer
 
 def run(config: GatewayConfig) -> None:
     """Serve until SIGTERM/SIGINT; then stop accepting and drain in-flight requests."""
+    malloc = tune_malloc()  # first: before the worker and gRPC threads make their arenas
     configure_logging(config.server.log_level)
     logging.getLogger("kubevc.gateway").info(
         "starting",
@@ -263,6 +265,7 @@ def run(config: GatewayConfig) -> None:
             "host": config.server.host,
             "port": config.server.port,
             "models": [m.name for m in config.models],
+            "malloc": malloc,
         },
     )
     _make_server(config, config.server.host, config.server.port).run()

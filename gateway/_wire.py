@@ -1,8 +1,9 @@
 """Zero-copy reading of the large response messages (``PredictResponse``, ``ModelInferResponse``).
 
-Requests go the other way with the same idea: ``encode_predict_request`` writes the input arrays'
-bytes straight into the one serialized request (one copy), where the generated message would take
-three (``tobytes``, the assignment to ``tensor_content``, ``SerializeToString``).
+Requests go the other way with the same idea: ``encode_predict_request`` and
+``encode_model_infer_request`` write the input arrays' bytes straight into the one serialized
+request (one copy), where the generated message would take three (``tobytes``, the assignment to
+``tensor_content`` / ``raw_input_contents``, ``SerializeToString``).
 
 The generated (upb) messages copy every ``bytes`` field twice on the way to numpy: once when the
 message is parsed and again on each attribute access of ``tensor_content``. For an 8.5 MB YOLO
@@ -29,6 +30,7 @@ from kubevc.gateway._tensors import tensor_header, to_tensor_proto
 
 __all__ = [
     "WireError",
+    "encode_model_infer_request",
     "encode_predict_request",
     "encode_predict_response",
     "iter_fields",
@@ -216,4 +218,16 @@ def encode_predict_response(spec: model_pb2.ModelSpec, outputs: dict[str, Array]
     spec_bytes = spec.SerializeToString(deterministic=True)
     if spec_bytes:
         parts += [_len_field(2, len(spec_bytes)), spec_bytes]
+    return b"".join(parts)
+
+
+def encode_model_infer_request(request: v2pb.ModelInferRequest, contents: list[Array]) -> bytes:
+    """A serialized ``ModelInferRequest``: ``request`` (without ``raw_input_contents``) and each
+    array of ``contents`` as one raw input content, its bytes in memory order (the caller makes it
+    C-contiguous and little-endian), copied once. Byte-identical to the generated message's
+    deterministic serialization with the same contents (field 7, the last, after the others)."""
+    parts: list[bytes | memoryview] = [request.SerializeToString(deterministic=True)]
+    for array in contents:
+        data = array.reshape(-1).view(np.uint8).data
+        parts += [_len_field(7, len(data)), data]
     return b"".join(parts)

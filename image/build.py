@@ -64,8 +64,15 @@ DEBIAN_SUITE = "bookworm"
 APT_SOURCES = Path("/etc/apt")
 # python3.11-minimal + the full standard library; libstdc++6, which manylinux wheels expect from
 # the system (grpcio, numpy); install-info satisfies readline-common's "dpkg | install-info" so
-# that dpkg (and tar, zstd, selinux) stay out.
-DEBIAN_PACKAGES = ("python3.11-minimal", "libpython3.11-stdlib", "libstdc++6", "install-info")
+# that dpkg (and tar, zstd, selinux) stay out; libturbojpeg0, the TurboJPEG API the gateway decodes
+# JPEGs at any DCT scale with (kubevc.gateway._turbojpeg; without it, a slower resize).
+DEBIAN_PACKAGES = (
+    "python3.11-minimal",
+    "libpython3.11-stdlib",
+    "libstdc++6",
+    "install-info",
+    "libturbojpeg0",
+)
 # Paths (prefixes) of the Debian root that a Python service never reads.
 DROPPED_PREFIXES = (
     "etc/apt/",

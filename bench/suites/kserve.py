@@ -21,7 +21,7 @@ import os
 import shutil
 import statistics
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +35,7 @@ from bench.gw import COCO_LABELS
 from bench.machine import usable_cores
 from bench.procs import Proc, python_cmd, wait_http
 from bench.results import REPO_ROOT, Row, SuiteResult, Target
-from bench.suites.throughput import WRK_LUA, run_loadgen, run_wrk
+from bench.rounds import WRK_LUA, Contender, Measured, interleaved
 from kubevc.gateway.testing import free_port, run_tritonserver, triton_install
 
 KSERVE_PYTHON_ENV = "KUBEVC_KSERVE_PYTHON"
@@ -131,6 +131,22 @@ class Tally:
     errors: int = 0
 
 
+def _cpu_of(proc: Proc) -> Callable[[], float]:
+    return lambda: proc.cpu_seconds() or 0.0
+
+
+def _tally_of(runs: list[Measured]) -> Tally:
+    tally = Tally()
+    for m in runs:
+        n = max(1, int(m.out["requests"]))
+        tally.rps.append(float(m.out["requests_per_s"]))
+        tally.cpu_ms.append(1e3 * m.gateway_cpu_s / n)
+        tally.backend_ms.append(1e3 * m.backend_cpu_s / n)
+        tally.p50_ms.append(float(m.out["p50_ms"]))
+        tally.errors += int(m.out["errors"])
+    return tally
+
+
 @contextmanager
 def triton_backend(tmp: Path) -> Iterator[Backend]:
     install = triton_install(triton_python())
@@ -222,28 +238,19 @@ def measure_backend(
             f"{backend.label}: gateway {len(answers['gateway'])} detections, transformer "
             f"{len(answers['kserve'])}; same classes and boxes (within 2 px): {'yes' if same else 'NO'}."
         )
+        contenders = [
+            Contender(
+                server,
+                urls[server],
+                *bodies[server],
+                _cpu_of(proc),
+                backend.cpu,
+            )
+            for server, proc in (("gateway", gw), ("kserve", ks))
+        ]
         use_wrk = shutil.which("wrk") is not None
-        procs = {"gateway": gw, "kserve": ks}
-        tallies = {(s, c): Tally() for s in procs for c in CONNECTIONS}
-        for _round in range(ROUNDS):
-            for conns in CONNECTIONS:
-                for server, proc in procs.items():
-                    path, ctype = bodies[server]
-                    run_loadgen(urls[server], path, ctype, 1, 0.2)  # warm-up
-                    c0, b0 = proc.cpu_seconds() or 0.0, backend.cpu()
-                    out = (
-                        run_wrk(urls[server], path, ctype, conns, seconds, script)
-                        if use_wrk
-                        else run_loadgen(urls[server], path, ctype, conns, seconds)
-                    )
-                    used, bused = (proc.cpu_seconds() or 0.0) - c0, backend.cpu() - b0
-                    n = max(1, int(out["requests"]))
-                    tally = tallies[server, conns]
-                    tally.rps.append(float(out["requests_per_s"]))
-                    tally.cpu_ms.append(1e3 * used / n)
-                    tally.backend_ms.append(1e3 * bused / n)
-                    tally.p50_ms.append(float(out["p50_ms"]))
-                    tally.errors += int(out["errors"])
+        runs = interleaved(contenders, CONNECTIONS, ROUNDS, seconds, script, use_wrk=use_wrk)
+        tallies = {key: _tally_of(measured) for key, measured in runs.items()}
     for conns in CONNECTIONS:
         g, k = tallies["gateway", conns], tallies["kserve", conns]
         g_rps, k_rps = statistics.median(g.rps), statistics.median(k.rps)
@@ -325,7 +332,9 @@ def run(mode: str) -> SuiteResult:
         f"{load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f}: the machine was shared; compare "
         "rows of this run with each other only.",
         "The transformer takes KServe v1 JSON (the JPEG base64-encoded), the gateway the JPEG body; "
-        "both decode, letterbox with Pillow-compatible bilinear to 640x640 (grey 114), send uint8 "
-        "over v2 gRPC, and run greedy class-wise NMS (0.25 confidence, 0.45 IoU) on the raw answer.",
+        "both decode and letterbox to 640x640 (grey 114): the transformer with Pillow's bilinear "
+        "resize, the gateway by decoding the 512x512 JPEG at libjpeg-turbo's 10/8 DCT scale "
+        "(libturbojpeg; same geometry, pixels within a few levels); both send uint8 over v2 gRPC "
+        "and run greedy class-wise NMS (0.25 confidence, 0.45 IoU) on the raw answer.",
     ]
     return res

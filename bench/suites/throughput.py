@@ -7,110 +7,39 @@ tensor JSON out."""
 
 from __future__ import annotations
 
-import json
-import re
-import resource
 import shutil
-import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bench import models, wire
 from bench.gwconfig import write_config
 from bench.machine import usable_cores
 from bench.procs import Proc, python_cmd, wait_http
-from bench.results import REPO_ROOT, Row, SuiteResult, Target
+from bench.results import Row, SuiteResult, Target
+from bench.rounds import (
+    WRK_LUA,
+    Contender,
+    Measured,
+    Sampler,
+    load_run,
+    run_loadgen,
+    run_wrk,
+)
 from kubevc.gateway.testing import free_port
 
-WRK_LUA = """
-local f = assert(io.open(os.getenv("KVB_BODY"), "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*all")
-f:close()
-wrk.headers["Content-Type"] = os.getenv("KVB_CTYPE")
-done = function(summary, latency, requests)
-  io.write(string.format("KVB %d %d %d %d %f %f\\n", summary.requests, summary.duration,
-    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
-    + summary.errors.timeout, 0, latency:percentile(50), latency:percentile(99)))
-end
-"""
-
-
-def run_wrk(url: str, body: Path, ctype: str, conc: int, seconds: float, script: Path) -> dict[str, Any]:
-    env = {"KVB_BODY": str(body), "KVB_CTYPE": ctype, "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{conc}",
-            f"-d{max(1, round(seconds))}s",
-            "--timeout",
-            "60s",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 120,
-        env=env,
-    )
-    m = re.search(r"^KVB (\d+) (\d+) (\d+) \d+ ([\d.]+) ([\d.]+)$", proc.stdout, re.M)
-    if proc.returncode != 0 or not m:
-        raise RuntimeError(f"wrk failed: {proc.stdout[-500:]} {proc.stderr[-500:]}")
-    requests, duration_us, errors = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    return {
-        "tool": "wrk",
-        "requests": requests - errors,
-        "errors": errors,
-        "seconds": duration_us / 1e6,
-        "requests_per_s": (requests - errors) / (duration_us / 1e6),
-        "p50_ms": float(m.group(4)) / 1e3,
-        "p99_ms": float(m.group(5)) / 1e3,
-    }
-
-
-def run_loadgen(url: str, body: Path, ctype: str, conc: int, seconds: float) -> dict[str, Any]:
-    proc = subprocess.run(
-        python_cmd("bench.loadgen", url, str(body), ctype, str(conc), str(seconds)),
-        capture_output=True,
-        text=True,
-        timeout=seconds + 120,
-        cwd=REPO_ROOT,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"load generator failed: {proc.stderr[-1000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
-
-
-class Sampler:
-    """Samples a process's RSS every 50 ms while active."""
-
-    def __init__(self, proc: Proc) -> None:
-        self.proc = proc
-        self.peak_kib = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            rss = self.proc.rss_kib() or 0
-            self.peak_kib = max(self.peak_kib, rss)
-            self._stop.wait(0.05)
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
+__all__ = [
+    "WRK_LUA",
+    "Case",
+    "Measured",
+    "Sampler",
+    "add_case_rows",
+    "run",
+    "run_loadgen",
+    "run_wrk",
+    "set_ratios",
+]
 
 # issue 5 ("Performance to reach", measured in bench/): a goal, never asserted
 RPS_TARGET = Target(">=", 150.0, "issue 5: >= 150 requests/s JPEG in / detections out on 2 cores")
@@ -159,22 +88,6 @@ CASES = (
     ),
     Case(TF_REST, "yolov5-f32", "predict", "json", 2, 8.0, 30.0),
 )
-
-
-@dataclass
-class Measured:
-    """What one load run gave: the load generator's summary and CPU/RSS read from /proc."""
-
-    out: dict[str, Any]  # requests, errors, seconds, requests_per_s, p50_ms, p99_ms, tool
-    wall_s: float
-    gateway_cpu_s: float
-    backend_cpu_s: float
-    loadgen_cpu_s: float
-    gateway_rss_peak_kib: int
-
-    def per_request_ms(self, cpu_s: float) -> float | None:
-        n = int(self.out.get("requests") or 0)
-        return 1e3 * cpu_s / n if n > 0 else None
 
 
 def add_case_rows(
@@ -240,11 +153,6 @@ def set_ratios(res: SuiteResult, table: str, base_prefix: str) -> None:
             row.ratio = row.value / base
 
 
-def _children_cpu_s() -> float:
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
 def run(mode: str) -> SuiteResult:
     quick = mode == "quick"
     cores = usable_cores()
@@ -287,29 +195,19 @@ def run(mode: str) -> SuiteResult:
                 idle = gateway.rss_kib() or 0
                 res.add(Row(t_fp, "gateway RSS idle (after start, before any request)", idle / 1024, "MiB"))
                 for case in CASES:
-                    url = case.url(base)
                     body, ctype = body_files[case.body]
-                    secs = case.seconds_quick if quick else case.seconds_full
-                    run_loadgen(url, body, ctype, 1, 0.1)  # warm-up
-                    cpu0, b0, l0 = (
-                        gateway.cpu_seconds() or 0.0,
-                        backend.cpu_seconds() or 0.0,
-                        _children_cpu_s(),
+                    contender = Contender(
+                        case.model,
+                        case.url(base),
+                        body,
+                        ctype,
+                        lambda: gateway.cpu_seconds() or 0.0,
+                        lambda: backend.cpu_seconds() or 0.0,
+                        gateway,
                     )
-                    w0 = time.monotonic()
-                    with Sampler(gateway) as sampler:
-                        out = (
-                            run_wrk(url, body, ctype, case.connections, secs, script)
-                            if use_wrk
-                            else run_loadgen(url, body, ctype, case.connections, secs)
-                        )
-                    measured = Measured(
-                        out,
-                        wall_s=time.monotonic() - w0,
-                        gateway_cpu_s=(gateway.cpu_seconds() or 0.0) - cpu0,
-                        backend_cpu_s=(backend.cpu_seconds() or 0.0) - b0,
-                        loadgen_cpu_s=_children_cpu_s() - l0,
-                        gateway_rss_peak_kib=sampler.peak_kib,
+                    secs = case.seconds_quick if quick else case.seconds_full
+                    measured = load_run(
+                        contender, case.connections, secs, script, use_wrk=use_wrk, warmup_s=0.1
                     )
                     add_case_rows(res, t, t_cpu, t_fp, case, measured, cores)
     set_ratios(res, t, TF_REST)

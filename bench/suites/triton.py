@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +24,9 @@ from bench.gw import COCO_LABELS
 from bench.machine import usable_cores
 from bench.procs import Proc, python_cmd, wait_http
 from bench.results import SuiteResult, Target
+from bench.rounds import Contender, load_run
 from bench.suites.kserve import MALLOC_ENV, photo_jpeg, triton_python
-from bench.suites.throughput import (
-    WRK_LUA,
-    Case,
-    Measured,
-    Sampler,
-    _children_cpu_s,
-    add_case_rows,
-    run_loadgen,
-    run_wrk,
-    set_ratios,
-)
+from bench.suites.throughput import WRK_LUA, Case, add_case_rows, set_ratios
 from kubevc.gateway.testing import free_port, run_tritonserver, triton_install
 
 _IMAGE = {"kind": "image", "name": "images", "width": 640, "height": 640, "layout": "NCHW", "dtype": "uint8"}
@@ -140,6 +130,10 @@ def run(mode: str) -> SuiteResult:
         repository = triton_models.write_repository(tmp / "models")
         with run_tritonserver(repository, install=install, ready_timeout=600) as server:
             tpid = triton_models.server_pid(server.grpc_port)
+
+            def backend_cpu() -> float:
+                return triton_models.tree_cpu_seconds(tpid) if tpid else 0.0
+
             gport = free_port()
             cfg = tmp / "gateway.yaml"
             cfg.write_text(yaml.safe_dump(gateway_doc(server.grpc_target, gport), sort_keys=False))
@@ -150,26 +144,17 @@ def run(mode: str) -> SuiteResult:
                 base = f"http://127.0.0.1:{gport}"
                 wait_http(f"{base}/healthz", 120)
                 for case in CASES:
-                    url = case.url(base)
-                    secs = case.seconds_quick if quick else case.seconds_full
-                    run_loadgen(url, body, "image/jpeg", 1, 0.2)  # warm-up
-                    g0, l0 = gw.cpu_seconds() or 0.0, _children_cpu_s()
-                    b0 = triton_models.tree_cpu_seconds(tpid) if tpid else 0.0
-                    w0 = time.monotonic()
-                    with Sampler(gw) as sampler:
-                        out = (
-                            run_wrk(url, body, "image/jpeg", case.connections, secs, script)
-                            if use_wrk
-                            else run_loadgen(url, body, "image/jpeg", case.connections, secs)
-                        )
-                    measured = Measured(
-                        out,
-                        wall_s=time.monotonic() - w0,
-                        gateway_cpu_s=(gw.cpu_seconds() or 0.0) - g0,
-                        backend_cpu_s=(triton_models.tree_cpu_seconds(tpid) if tpid else 0.0) - b0,
-                        loadgen_cpu_s=_children_cpu_s() - l0,
-                        gateway_rss_peak_kib=sampler.peak_kib,
+                    contender = Contender(
+                        case.model,
+                        case.url(base),
+                        body,
+                        "image/jpeg",
+                        lambda: gw.cpu_seconds() or 0.0,
+                        backend_cpu,
+                        gw,
                     )
+                    secs = case.seconds_quick if quick else case.seconds_full
+                    measured = load_run(contender, case.connections, secs, script, use_wrk=use_wrk)
                     add_case_rows(res, t, t_cpu, t_fp, case, measured, cores)
     set_ratios(res, t, RAW)
     for row in res.rows:

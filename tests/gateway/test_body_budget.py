@@ -125,6 +125,25 @@ def test_a_body_that_does_not_fit_gets_503_before_it_is_sent(
     assert r.status_code == 400, r.text  # read and refused as not an image: it fitted again
 
 
+def _body_bytes_gauge(gw: GatewayProcess) -> float:
+    text = httpx.get(gw.url + "/metrics", timeout=30).text
+    (line,) = [x for x in text.splitlines() if x.startswith("kubevc_gateway_body_bytes_in_flight ")]
+    return float(line.split()[1])
+
+
+def test_the_body_bytes_held_are_a_gauge(capped: GatewayProcess) -> None:
+    holder = _open_upload(capped, 5 * MIB, 1 * MIB)  # 5 MiB promised: held from the headers on
+    try:
+        _held(holder, capped)
+        assert _body_bytes_gauge(capped) == 5 * MIB
+    finally:
+        holder.close()
+    deadline = time.monotonic() + 30
+    while _body_bytes_gauge(capped) and time.monotonic() < deadline:
+        time.sleep(0.2)  # the client went away: the gateway notices and gives the bytes back
+    assert _body_bytes_gauge(capped) == 0
+
+
 def test_a_chunked_body_counts_as_it_arrives(capped: GatewayProcess) -> None:
     holder = _open_upload(capped, 5 * MIB, 1 * MIB)
     try:

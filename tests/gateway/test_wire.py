@@ -147,3 +147,27 @@ def test_encoded_response_is_the_generated_message_byte_for_byte() -> None:
     assert ours == ref.SerializeToString(deterministic=True)
     read, answered = read_predict_response(ours)
     assert answered == spec and np.array_equal(from_tensor_proto(*read["output0"]), outputs["output0"])
+
+
+def test_encoded_model_infer_request_is_the_generated_message_byte_for_byte() -> None:
+    from kubevc.gateway._tensors import pack_bytes
+    from kubevc.gateway._wire import encode_model_infer_request
+
+    contents = [
+        np.arange(60, dtype=np.uint8).reshape(1, 3, 4, 5),
+        np.array([0.5, 2.0], dtype="<f4"),
+        np.frombuffer(pack_bytes(np.array([b"a", b"bc"], dtype=object)), np.uint8),
+        np.zeros((0, 3), np.float32),
+        np.array(7, dtype=np.int64),
+    ]
+    request = v2pb.ModelInferRequest(model_name="yolov5", model_version="2", id="42")
+    request.parameters["priority"].int64_param = 1
+    for i, arr in enumerate(contents):
+        request.inputs.add(name=f"in{i}", datatype="UINT8", shape=list(arr.shape))
+    request.outputs.add(name="output0")
+    ours = encode_model_infer_request(request, contents)
+    ref = v2pb.ModelInferRequest()
+    ref.CopyFrom(request)
+    ref.raw_input_contents.extend(arr.tobytes() for arr in contents)
+    assert ours == ref.SerializeToString(deterministic=True)
+    assert list(v2pb.ModelInferRequest.FromString(ours).raw_input_contents) == [a.tobytes() for a in contents]

@@ -177,6 +177,7 @@ def test_package_list_and_sbom_name_debian_packages_and_python_distributions(
     stem = f"kubevc-gateway-{built['version']}-{platform.replace('/', '-')}"
     listing = (OUTPUT / f"{stem}.packages.txt").read_text().splitlines()
     assert any(line.startswith("deb python3.11-minimal 3.11") for line in listing)
+    assert any(line.startswith("deb libturbojpeg0 ") for line in listing)
     assert any(line.startswith("pypi kubevc ") for line in listing)
     assert any(line.startswith("pypi numpy ") for line in listing)
     sbom = json.loads((OUTPUT / f"{stem}.spdx.json").read_text())
@@ -253,6 +254,8 @@ def smoke_test(
         (result,) = answer["results"]
         assert (result["width"], result["height"]) == (512, 512)
         assert result["detections"], answer
+        # the JPEG was letterboxed by the decoder's DCT scaling: the gateway loaded libturbojpeg
+        assert "libturbojpeg.so" in Path(f"/proc/{pid}/maps").read_text()
 
         # SIGTERM: uvicorn drains and returns; as PID 1 the re-raised default SIGTERM is ignored by
         # the kernel, so the gateway exits 0 (docs/deployment.md).
