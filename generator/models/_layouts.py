@@ -196,11 +196,14 @@ def triton_config(model: ModelSpec, name: str, source: TritonSource) -> str:
     return "\n".join(lines) + "\n"
 
 
-def mlserver_settings(model: ModelSpec, source: dict[str, Any], version: int) -> dict[str, Any]:
-    """``model-settings.json`` of ``model``: the source's settings, served as ``version``."""
+def mlserver_settings(
+    model: ModelSpec, source: dict[str, Any], version: int, *, uri: str | None = None
+) -> dict[str, Any]:
+    """``model-settings.json`` of ``model``: the source's settings, served as ``version`` from
+    ``uri`` (relative to the file; default ``./<version>``, the file beside the version folders)."""
     settings = {k: v for k, v in source.items() if k not in ("name", "inputs", "outputs")}
     parameters = dict(settings.get("parameters") or {})
-    parameters.update({"version": str(version), "uri": f"./{version}"})
+    parameters.update({"version": str(version), "uri": uri or f"./{version}"})
     settings.update({"name": model.name, "parameters": parameters})
     for key, tensors in (("inputs", model.inputs), ("outputs", model.outputs)):
         if tensors:
@@ -210,7 +213,13 @@ def mlserver_settings(model: ModelSpec, source: dict[str, Any], version: int) ->
     return settings
 
 
-def _write_file(store: Store, model_dir: str, name: str, text: str) -> None:
+def served_version(model: ModelSpec, published: list[int]) -> int:
+    """The version MLServer's ``model-settings.json`` serves: the stable label's, else the newest."""
+    stable = model.version_labels.get("stable")
+    return stable if stable is not None else max(published)
+
+
+def write_store_file(store: Store, model_dir: str, name: str, text: str) -> None:
     """Write ``<model_dir>/<name>`` atomically: a temporary name beside it, then a rename."""
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / name
@@ -279,14 +288,15 @@ def publish_model(
             check_folder=owner_check,
         )
         published, _stale = versions(store, folder)
-        # MLServer serves one version per settings file: the newest published one
-        newest = max([*published, version]) if not dry_run else version
-        text = json.dumps(mlserver_settings(model, settings, newest), indent=2) + "\n"
+        # MLServer serves one version per settings file: the stable label's (promote rewrites it),
+        # else the newest published one
+        served = served_version(model, [*published, version])
+        text = json.dumps(mlserver_settings(model, settings, served), indent=2) + "\n"
         name = MLSERVER_SETTINGS
     model_dir = posixpath.dirname(result.path)
     if dry_run:
         progress(f"dry run: would write {posixpath.join(model_dir, name)}")
         return result
     progress(f"write {name}")
-    _write_file(store, model_dir, name, text)
+    write_store_file(store, model_dir, name, text)
     return result
