@@ -232,6 +232,10 @@ def write_store_file(store: Store, model_dir: str, name: str, text: str) -> None
 # --------------------------------------------------------------------------- publish
 
 
+def _checked(_src: Path) -> None:
+    """The source check :func:`publish` runs for a runtime whose source was checked already."""
+
+
 def publish_model(
     store: Store,
     *,
@@ -244,55 +248,45 @@ def publish_model(
 ) -> PublishResult:
     """Publish ``src`` as version ``version`` of ``model`` in its runtime's layout (see above)."""
     runtime = check_runtime(model.serving_runtime)
-    owner_check = _owner_check(model)
-    if runtime == "tfserving":
-        return publish(
-            store,
-            model=model.name,
-            folder=folder,
-            version=version,
-            src=src,
-            signature=model.signature,
-            progress=progress,
-            dry_run=dry_run,
-            check_folder=owner_check,
-        )
+    # what each runtime's source check found, and how its files land in the version folder
+    source: TritonSource | None = None
+    settings: dict[str, Any] = {}
+    source_check: Callable[[Path], None] | None = None  # None: publish checks for a SavedModel
+    subfolder = ""
+    exclude: frozenset[str] = frozenset()
     if runtime == "triton":
         source = triton_source(src, model)
-        result = publish(
-            store,
-            model=model.name,
-            folder=folder,
-            version=version,
-            src=src,
-            progress=progress,
-            dry_run=dry_run,
-            source_check=lambda _src: None,  # checked above
-            subfolder=source.subfolder,
-            check_folder=owner_check,
-        )
+        source_check, subfolder = _checked, source.subfolder
+    elif runtime == "mlserver":
+        settings = mlserver_source(src)
+        # MLServer would load a copy of the source's settings as a second model
+        source_check, exclude = _checked, frozenset({MLSERVER_SETTINGS})
+    result = publish(
+        store,
+        model=model.name,
+        folder=folder,
+        version=version,
+        src=src,
+        signature=model.signature,
+        progress=progress,
+        dry_run=dry_run,
+        source_check=source_check,
+        subfolder=subfolder,
+        exclude=exclude,
+        check_folder=_owner_check(model),
+    )
+    if source is not None:
         text = triton_config(model, posixpath.basename(folder), source)
         name = TRITON_CONFIG
-    else:
-        settings = mlserver_source(src)
-        result = publish(
-            store,
-            model=model.name,
-            folder=folder,
-            version=version,
-            src=src,
-            progress=progress,
-            dry_run=dry_run,
-            source_check=lambda _src: None,  # checked above
-            exclude=frozenset({MLSERVER_SETTINGS}),  # MLServer would load a copy as a second model
-            check_folder=owner_check,
-        )
+    elif runtime == "mlserver":
         published, _stale = versions(store, folder)
         # MLServer serves one version per settings file: the stable label's (promote rewrites it),
         # else the newest published one
         served = served_version(model, [*published, version])
         text = json.dumps(mlserver_settings(model, settings, served), indent=2) + "\n"
         name = MLSERVER_SETTINGS
+    else:
+        return result  # TF Serving: the version folder is all
     model_dir = posixpath.dirname(result.path)
     if dry_run:
         progress(f"dry run: would write {posixpath.join(model_dir, name)}")
