@@ -15,7 +15,7 @@ import helm_python
 import pytest
 import yaml
 
-from kubevc.gateway.testing import write_triton_add_model
+from kubevc.gateway.testing import triton_add_model_source, write_mlserver_settings, write_triton_add_model
 from kubevc.generator.errors import GitError, SpecError, StoreError
 from kubevc.generator.models import (
     LocalStore,
@@ -37,21 +37,6 @@ from .conftest import Gen, git, run_gen, snapshot
 REPO = Path(__file__).resolve().parents[2]
 # The example fleet as the single-Deployment generator rendered it: `git archive 41c9bef:fleet`.
 OLD_FLEET = Path(__file__).parent / "fixtures" / "fleet-single-deployment.tar.gz"
-
-
-ADD_ONE = """
-import numpy as np
-import triton_python_backend_utils as pb_utils
-
-
-class TritonPythonModel:
-    def execute(self, requests):
-        answers = []
-        for request in requests:
-            x = pb_utils.get_input_tensor_by_name(request, "X").as_numpy()
-            answers.append(pb_utils.InferenceResponse([pb_utils.Tensor("Y", (x + 1).astype(np.float32))]))
-        return answers
-"""
 
 
 def region(models: list[dict[str, Any]]) -> RegionSpec:
@@ -219,16 +204,12 @@ def _triton_model() -> ModelSpec:
 
 
 def _python_source(tmp_path: Path) -> Path:
-    src = tmp_path / "src-python"
-    src.mkdir()
-    (src / "model.py").write_text(ADD_ONE)
-    return src
+    return write_triton_add_model(tmp_path / "src-python", addend=1, input_name="X", output_name="Y")
 
 
 def _mlserver_source(tmp_path: Path) -> Path:
     src = tmp_path / "src-mlserver"
-    src.mkdir()
-    (src / "model-settings.json").write_text(json.dumps({"implementation": "tiny_runtime.TinyClassifier"}))
+    write_mlserver_settings(src, "tiny_runtime.TinyClassifier")
     (src / "weights.bin").write_bytes(b"\x00" * 16)
     return src
 
@@ -243,7 +224,9 @@ def test_triton_publish_writes_config_and_version(tmp_path: Path) -> None:
         "1",
         "config.pbtxt",
     ]
-    assert (store / "add-one/1/model.py").read_text() == ADD_ONE
+    assert (store / "add-one/1/model.py").read_text() == triton_add_model_source(
+        addend=1, input_name="X", output_name="Y"
+    )
     config = (store / "add-one/config.pbtxt").read_text()
     assert 'name: "add-one"' in config and 'backend: "python"' in config
     assert "version_policy: { latest: { num_versions: 1 } }" in config
