@@ -538,6 +538,8 @@ def test_one_fleet_three_runtimes_one_gateway(fleet: Path, triton: TritonServer,
                 "add-one": True,
                 "scale": True,
             }
-            np.testing.assert_array_equal(infer_labelled(client, "times-ten", x, "a")[0].ravel(), x * 10)
+            # a SavedModel's signature has a batch dimension: [-1, 3]
+            batch = x.reshape(1, 3)
+            np.testing.assert_array_equal(infer_labelled(client, "times-ten", batch, "a")[0].ravel(), x * 10)
             np.testing.assert_array_equal(infer_labelled(client, "add-one", x, "b")[0].ravel(), x + 1)
             np.testing.assert_array_equal(infer_labelled(client, "scale", x, "c")[0].ravel(), x * 3)
