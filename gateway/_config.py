@@ -243,8 +243,8 @@ class GatewayConfig(_Model):
                 v2 = self.backend(m.backend).protocol == "v2"
                 if v2 and m.canary.versions is None:
                     raise ValueError(
-                        f"models[{i}].canary.versions: a v2 backend ({m.backend!r}) has no version labels:"
-                        " give the version of each label ({stable: N, canary: M})"
+                        f"models[{i}].canary: version labels need a tfserving backend ({m.backend!r} is v2);"
+                        " on v2 give canary.versions, the version of each label ({stable: N, canary: M})"
                     )
                 if not v2 and m.canary.versions is not None:
                     raise ValueError(

@@ -149,7 +149,7 @@ def test_a_version_the_server_has_not_loaded_falls_back_to_stable(
 @pytest.mark.parametrize(
     ("protocol", "canary", "message"),
     [
-        ("v2", {"percent": 10}, "a v2 backend ('triton') has no version labels"),
+        ("v2", {"percent": 10}, "('triton' is v2); on v2 give canary.versions"),
         ("tfserving", {"percent": 10, "versions": {"stable": 1, "canary": 2}}, "only for v2 backends"),
         ("v2", {"percent": 10, "versions": {"stable": 1}}, "give exactly the 'stable' and 'canary'"),
         ("v2", {"percent": 10, "versions": {"stable": 1, "canary": 0}}, "greater than 0"),
