@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.charts.hardening import is_helm_test
 from tests.charts.rendering import (
     CHART_NAMES,
     CHARTS_DIR,
@@ -51,6 +52,44 @@ def _selected_by(obj: Manifest, pod: Manifest) -> bool:
     return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())
 
 
+def _hook_policies(rendered: dict[str, str]) -> dict[str, Manifest]:
+    return {
+        o["metadata"]["name"]: o
+        for o in manifests(rendered)
+        if o["kind"] == "NetworkPolicy" and is_helm_test(o)
+    }
+
+
+def _release_objects(rendered: dict[str, str]) -> list[Manifest]:
+    return [o for o in manifests(rendered) if not is_helm_test(o)]
+
+
+def _check_policies(rendered: dict[str, str], name: str, ports: set[int]) -> None:
+    """The test Pods' own policy (no ingress; egress DNS and the server ports of the chart's pods)
+    and the one admitting them to the chart's pods on their http port."""
+    pods = list(helm_test_pods(rendered).values())
+    workloads = [o for o in _release_objects(rendered) if o["kind"] == "Deployment"]
+    policies = _hook_policies(rendered)
+    assert sorted(policies) == [f"{name}-test", f"{name}-test-ingress"]
+    own = policies[f"{name}-test"]
+    assert all(_selected_by(own, pod) for pod in pods)
+    assert own["spec"]["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in own["spec"]
+    dns, to_servers = own["spec"]["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert {p["port"] for p in to_servers["ports"]} == ports
+    admit = policies[f"{name}-test-ingress"]
+    for workload in workloads:
+        assert _selected_by(
+            admit, {"metadata": {"labels": workload["spec"]["template"]["metadata"]["labels"]}}
+        )
+    (rule,) = admit["spec"]["ingress"]
+    assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert all(any(_selected_by({"spec": peer}, pod) for peer in rule["from"]) for pod in pods)
+    for obj in _release_objects(rendered):  # no Service, PDB or policy of the release selects them
+        if obj["kind"] in ("Service", "PodDisruptionBudget", "NetworkPolicy", "Deployment"):
+            assert not any(_selected_by(obj, pod) for pod in pods), obj["metadata"]["name"]
+
+
 def test_gateway_test_pod_asks_readyz_and_nothing_selects_it() -> None:
     rendered = render_case(GATEWAY_DEFAULT)
     (pod,) = helm_test_pods(rendered).values()
@@ -64,33 +103,19 @@ def test_gateway_test_pod_asks_readyz_and_nothing_selects_it() -> None:
         pod["spec"]["containers"][0]["image"]
         == deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     )
-    for obj in manifests(rendered):
-        if obj["kind"] in ("Service", "PodDisruptionBudget", "NetworkPolicy", "Deployment"):
-            assert not _selected_by(obj, pod), obj["kind"]
+    _check_policies(rendered, "seoul-kubevc-gateway", {8080})
 
 
 def test_gateway_test_pod_is_let_in_when_clients_are_restricted() -> None:
     values = load_values(GATEWAY_DEFAULT.values_file)
-    values["networkPolicy"] = {
-        **values.get("networkPolicy", {}),
-        "clientPeers": [{"podSelector": {"matchLabels": {"app": "client"}}}],
-    }
-    rendered = render("kubevc-gateway", values)
-    (pod,) = helm_test_pods(rendered).values()
-    (policy,) = [o for o in manifests(rendered) if o["kind"] == "NetworkPolicy"]
-    peers = policy["spec"]["ingress"][0]["from"]
-    assert {
-        "podSelector": {
-            "matchLabels": {
-                k: pod["metadata"]["labels"][k]
-                for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")
-            }
-        }
-    } in peers
+    peers = [{"podSelector": {"matchLabels": {"app": "client"}}}]
+    values["networkPolicy"] = {**values.get("networkPolicy", {}), "clientPeers": peers}
+    _check_policies(render("kubevc-gateway", values), "seoul-kubevc-gateway", {8080})
 
 
 def test_serving_test_pod_per_deployment_asks_its_runtimes_health() -> None:
-    pods = helm_test_pods(render_case(RUNTIMES_CASE))
+    rendered = render_case(RUNTIMES_CASE)
+    pods = helm_test_pods(rendered)
     prefix = "http://seoul-kubevc-serving-"
     assert {name: _args(pod)[2:] for name, pod in pods.items()} == {
         "seoul-kubevc-serving-classifiers-test": [
@@ -106,26 +131,11 @@ def test_serving_test_pod_per_deployment_asks_its_runtimes_health() -> None:
             f"{prefix}tiny.kubevc.svc:8080/v2/models/tiny/ready",
         ],
     }
-    values = RUNTIMES_CASE.values()
-    image = (
-        values.get("tests", {}).get("image")
-        or yaml.safe_load((CHARTS_DIR / "kubevc-serving/values.yaml").read_text())["tests"]["image"]
+    image = yaml.safe_load((CHARTS_DIR / "kubevc-serving/values.yaml").read_text())["tests"]["image"]
+    assert all(
+        p["spec"]["containers"][0]["image"] == f"{image['repository']}:{image['tag']}" for p in pods.values()
     )
-    assert all(p["spec"]["containers"][0]["image"].startswith(image["repository"]) for p in pods.values())
-    policies = [o for o in manifests(render_case(RUNTIMES_CASE)) if o["kind"] == "NetworkPolicy"]
-    pod = next(iter(pods.values()))
-    for policy in policies:  # every serving group lets the test Pods in on its HTTP port
-        rules = [
-            r
-            for r in policy["spec"]["ingress"]
-            if any(_selected_by({"spec": peer}, pod) for peer in r["from"])
-        ]
-        assert [r["ports"] for r in rules] == [[{"port": "http", "protocol": "TCP"}]], policy["metadata"][
-            "name"
-        ]
-    for obj in manifests(render_case(RUNTIMES_CASE)):
-        if obj["kind"] in ("Service", "PodDisruptionBudget", "NetworkPolicy", "Deployment"):
-            assert not any(_selected_by(obj, p) for p in pods.values()), obj["metadata"]["name"]
+    _check_policies(rendered, "seoul-kubevc-serving", {8501, 8000, 8080})
 
 
 @pytest.mark.parametrize("chart", ["kubevc-gateway", "kubevc-serving"])
