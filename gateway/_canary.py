@@ -1,4 +1,4 @@
-"""Canary routing: which TF Serving version label a request without an explicit version goes to.
+"""Canary routing: which version label a request without an explicit version goes to.
 
 With ``models[].canary`` set, such a request goes to the canary label with probability
 ``percent``/100 and to the ``stable`` label otherwise. With an ``X-Request-Id`` header the choice is
@@ -7,6 +7,11 @@ keeps its id sticks to one version); without one it is random. A label the backe
 (TF Serving: INVALID_ARGUMENT "Unrecognized servable version label") is remembered as missing for
 a while and the request is sent again without it: no ``stable`` label means the backend's default
 version, no canary label means everyone gets ``stable``.
+
+v2 backends (Triton, MLServer) have no version labels: ``canary.versions`` maps each label to a
+version, and the request names that version (``model_version``) instead, chosen the same way. A
+version the server has not loaded (NOT_FOUND, or a refusal naming the version) is remembered as
+missing like a label. A request naming a label (``/labels/stable``) is mapped the same way.
 """
 
 from __future__ import annotations
@@ -19,9 +24,15 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from kubevc.gateway._config import STABLE_LABEL, CanaryConfig
-from kubevc.gateway._errors import BackendError, BadRequest
+from kubevc.gateway._errors import BackendError, BadRequest, GatewayError, ModelNotFound
 
-__all__ = ["MISSING_LABEL_SECONDS", "LabelRouter", "canary_fraction", "is_unknown_label_error"]
+__all__ = [
+    "MISSING_LABEL_SECONDS",
+    "LabelRouter",
+    "canary_fraction",
+    "is_missing_version_error",
+    "is_unknown_label_error",
+]
 
 T = TypeVar("T")
 log = logging.getLogger("kubevc.gateway")
@@ -37,6 +48,13 @@ def canary_fraction(model: str, request_id: str) -> float:
 
 def is_unknown_label_error(message: str) -> bool:
     return "servable version label" in message.lower()
+
+
+def is_missing_version_error(error: GatewayError) -> bool:
+    """A v2 server's answer for a version it has not loaded (Triton, MLServer)."""
+    return isinstance(error, ModelNotFound) or (
+        isinstance(error, BadRequest) and "version" in error.message.lower()
+    )
 
 
 class LabelRouter:
@@ -81,23 +99,33 @@ class LabelRouter:
         self,
         model: str,
         canary: CanaryConfig | None,
-        send: Callable[[str | None], Awaitable[T]],
+        send: Callable[[str | None, int | None], Awaitable[T]],
         *,
         version: int | None = None,
         label: str | None = None,
         request_id: str | None = None,
     ) -> tuple[T, str | None]:
-        """``send(label)`` once, or, for a model with ``canary`` set and a request that names neither
-        a version nor a label, with the label :meth:`choose` picks: canary -> stable -> the default
-        version, as labels turn out missing. Returns the answer and the label it went to."""
+        """``send(label, version)`` once, or, for a model with ``canary`` set and a request that names
+        neither a version nor a label, with the label :meth:`choose` picks: canary -> stable -> the
+        default version, as labels turn out missing. With ``canary.versions`` (v2 backends) a label
+        is sent as its version: ``send(None, versions[label])``. Returns the answer and the label
+        it went to."""
+        versions = canary.versions if canary is not None else None
+        if versions is not None and label is not None and label in versions and version is None:
+            return await send(None, versions[label]), label
         if canary is None or version is not None or label is not None:
-            return await send(label), label
+            return await send(label, version), label
         for _ in range(3):  # canary, stable, default version: each tried at most once
             label = self.choose(model, canary, request_id)
             try:
-                return await send(label), label
-            except BadRequest as exc:
-                if label is None or not is_unknown_label_error(exc.message):
+                if versions is not None and label is not None:
+                    return await send(None, versions[label]), label
+                return await send(label, None), label
+            except (BadRequest, ModelNotFound) as exc:
+                if label is None:
+                    raise
+                missing = is_missing_version_error(exc) if versions else is_unknown_label_error(exc.message)
+                if not missing:
                     raise
                 log.warning("version label missing", extra={"model": model, "label": label})
                 self.mark_missing(model, label)

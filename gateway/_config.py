@@ -175,6 +175,9 @@ class OutputConfig(_Model):
 class CanaryConfig(_Model):
     label: str = "canary"
     percent: Annotated[float, Field(ge=0, le=100)] = 0
+    # v2 backends (Triton, MLServer) have no version labels: the version each label stands for
+    # ({stable: N, canary: M}); the request then names that version (model_version).
+    versions: dict[str, PositiveInt] | None = None
 
     @field_validator("label")
     @classmethod
@@ -182,6 +185,15 @@ class CanaryConfig(_Model):
         if not value or value == STABLE_LABEL:
             raise ValueError(f"the canary label must be set and differ from {STABLE_LABEL!r}")
         return value
+
+    @model_validator(mode="after")
+    def _both_versions(self) -> CanaryConfig:
+        if self.versions is not None and set(self.versions) != {STABLE_LABEL, self.label}:
+            raise ValueError(
+                f"versions: give exactly the {STABLE_LABEL!r} and {self.label!r} labels' versions"
+                f" (got {sorted(self.versions)})"
+            )
+        return self
 
 
 class ModelConfig(_Model):
@@ -227,10 +239,18 @@ class GatewayConfig(_Model):
                 raise ValueError(f"models[{i}].backend: {m.backend!r} is not one of backends[].name {names}")
             if m.input.kind == "text" and not m.input.vocab_file:
                 raise ValueError(f"models[{i}].input.vocabFile: required for kind text")
-            if m.canary is not None and self.backend(m.backend).protocol != "tfserving":
-                raise ValueError(
-                    f"models[{i}].canary: version labels need a tfserving backend ({m.backend!r} is v2)"
-                )
+            if m.canary is not None:
+                v2 = self.backend(m.backend).protocol == "v2"
+                if v2 and m.canary.versions is None:
+                    raise ValueError(
+                        f"models[{i}].canary: version labels need a tfserving backend ({m.backend!r} is v2);"
+                        " on v2 give canary.versions, the version of each label ({stable: N, canary: M})"
+                    )
+                if not v2 and m.canary.versions is not None:
+                    raise ValueError(
+                        f"models[{i}].canary.versions: only for v2 backends ({m.backend!r} is tfserving,"
+                        " which routes by its version labels)"
+                    )
         return self
 
     def model(self, name: str) -> ModelConfig | None:

@@ -377,12 +377,12 @@ class Gateway:
         name = profile.cfg.name
         info = {} if info is None else info
 
-        async def send(chosen: str | None) -> dict[str, Array]:
+        async def send(chosen: str | None, chosen_version: int | None) -> dict[str, Array]:
             return await backend.predict(
                 profile.cfg.remote_name,
                 inputs,
                 signature=signature or profile.cfg.signature,
-                version=version,
+                version=chosen_version,
                 label=chosen,
                 output_filter=output_filter,
                 budget=self.remaining(started),

@@ -9,6 +9,8 @@
 * :func:`free_port`: a free TCP port for servers started as subprocesses.
 * :func:`run_tritonserver` / :func:`triton_install`: the real ``tritonserver`` of PyPI's
   ``nvidia-pytriton`` serving a model repository (Python backend, CPU only).
+* :func:`write_triton_add_model` / :func:`write_mlserver_settings`: the model files those real
+  servers load in tests (a Python-backend add model, an MLServer ``model-settings.json``).
 * :func:`gateway_process`, :func:`memory_use`, :func:`png_bomb`, :func:`multipart`: the gateway as
   a process of its own with its memory read from ``/proc``, and the bodies that attack it.
 """
@@ -33,6 +35,11 @@ from kubevc.gateway.testing._profiles import (
     text_profile,
     yolo_profile,
 )
+from kubevc.gateway.testing._runtime_models import (
+    triton_add_model_source,
+    write_mlserver_settings,
+    write_triton_add_model,
+)
 from kubevc.gateway.testing._triton import TritonInstall, TritonServer, run_tritonserver, triton_install
 
 __all__ = [
@@ -56,6 +63,9 @@ __all__ = [
     "run_tritonserver",
     "tensor_profile",
     "text_profile",
+    "triton_add_model_source",
     "triton_install",
+    "write_mlserver_settings",
+    "write_triton_add_model",
     "yolo_profile",
 ]

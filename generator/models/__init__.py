@@ -2,7 +2,8 @@
 
 :mod:`._store` publishes SavedModel versions atomically to a local or remote (SSH) store;
 :mod:`._layouts` lays them out per runtime (Triton's config.pbtxt, MLServer's model-settings.json);
-:mod:`._lifecycle` is the promote / canary / rollback state machine on :class:`ModelSpec`.
+:mod:`._lifecycle` is the promote / canary / rollback state machine on :class:`ModelSpec`;
+:mod:`._runtime_config` rewrites Triton's and MLServer's files in the store after a promote/rollback.
 """
 
 from ._layouts import (
@@ -14,6 +15,7 @@ from ._layouts import (
     layout_owner,
     mlserver_settings,
     publish_model,
+    served_version,
     triton_config,
     version_policy_text,
 )
@@ -32,6 +34,13 @@ from ._lifecycle import (
     rolled_back,
     share,
     with_canary_share,
+)
+from ._runtime_config import (
+    MLSERVER_CANARY_FOLDER,
+    StoreFileChange,
+    restore_runtime_config,
+    runtime_config_changes,
+    write_runtime_config,
 )
 from ._savedmodel import (
     WIRES,
@@ -65,6 +74,7 @@ __all__ = [
     "INCOMING_PREFIX",
     "LABELS",
     "LAYOUT_FILES",
+    "MLSERVER_CANARY_FOLDER",
     "MLSERVER_SETTINGS",
     "MOUNT_PATH",
     "TRITON_CONFIG",
@@ -78,6 +88,7 @@ __all__ = [
     "ServingPick",
     "Signature",
     "Store",
+    "StoreFileChange",
     "TensorSignature",
     "Wire",
     "build_manifest",
@@ -102,11 +113,15 @@ __all__ = [
     "read_signature",
     "regions_for",
     "replace_model",
+    "restore_runtime_config",
     "revalidate",
     "rolled_back",
+    "runtime_config_changes",
+    "served_version",
     "share",
     "triton_config",
     "version_policy_text",
     "versions",
     "with_canary_share",
+    "write_runtime_config",
 ]

@@ -196,11 +196,14 @@ def triton_config(model: ModelSpec, name: str, source: TritonSource) -> str:
     return "\n".join(lines) + "\n"
 
 
-def mlserver_settings(model: ModelSpec, source: dict[str, Any], version: int) -> dict[str, Any]:
-    """``model-settings.json`` of ``model``: the source's settings, served as ``version``."""
+def mlserver_settings(
+    model: ModelSpec, source: dict[str, Any], version: int, *, uri: str | None = None
+) -> dict[str, Any]:
+    """``model-settings.json`` of ``model``: the source's settings, served as ``version`` from
+    ``uri`` (relative to the file; default ``./<version>``, the file beside the version folders)."""
     settings = {k: v for k, v in source.items() if k not in ("name", "inputs", "outputs")}
     parameters = dict(settings.get("parameters") or {})
-    parameters.update({"version": str(version), "uri": f"./{version}"})
+    parameters.update({"version": str(version), "uri": uri or f"./{version}"})
     settings.update({"name": model.name, "parameters": parameters})
     for key, tensors in (("inputs", model.inputs), ("outputs", model.outputs)):
         if tensors:
@@ -210,7 +213,13 @@ def mlserver_settings(model: ModelSpec, source: dict[str, Any], version: int) ->
     return settings
 
 
-def _write_file(store: Store, model_dir: str, name: str, text: str) -> None:
+def served_version(model: ModelSpec, published: list[int]) -> int:
+    """The version MLServer's ``model-settings.json`` serves: the stable label's, else the newest."""
+    stable = model.version_labels.get("stable")
+    return stable if stable is not None else max(published)
+
+
+def write_store_file(store: Store, model_dir: str, name: str, text: str) -> None:
     """Write ``<model_dir>/<name>`` atomically: a temporary name beside it, then a rename."""
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / name
@@ -221,6 +230,10 @@ def _write_file(store: Store, model_dir: str, name: str, text: str) -> None:
 
 
 # --------------------------------------------------------------------------- publish
+
+
+def _checked(_src: Path) -> None:
+    """The source check :func:`publish` runs for a runtime whose source was checked already."""
 
 
 def publish_model(
@@ -235,58 +248,49 @@ def publish_model(
 ) -> PublishResult:
     """Publish ``src`` as version ``version`` of ``model`` in its runtime's layout (see above)."""
     runtime = check_runtime(model.serving_runtime)
-    owner_check = _owner_check(model)
-    if runtime == "tfserving":
-        return publish(
-            store,
-            model=model.name,
-            folder=folder,
-            version=version,
-            src=src,
-            signature=model.signature,
-            progress=progress,
-            dry_run=dry_run,
-            check_folder=owner_check,
-        )
+    # what each runtime's source check found, and how its files land in the version folder
+    source: TritonSource | None = None
+    settings: dict[str, Any] = {}
+    source_check: Callable[[Path], None] | None = None  # None: publish checks for a SavedModel
+    subfolder = ""
+    exclude: frozenset[str] = frozenset()
     if runtime == "triton":
         source = triton_source(src, model)
-        result = publish(
-            store,
-            model=model.name,
-            folder=folder,
-            version=version,
-            src=src,
-            progress=progress,
-            dry_run=dry_run,
-            source_check=lambda _src: None,  # checked above
-            subfolder=source.subfolder,
-            check_folder=owner_check,
-        )
+        source_check, subfolder = _checked, source.subfolder
+    elif runtime == "mlserver":
+        settings = mlserver_source(src)
+        # MLServer would load a copy of the source's settings as a second model
+        source_check, exclude = _checked, frozenset({MLSERVER_SETTINGS})
+    result = publish(
+        store,
+        model=model.name,
+        folder=folder,
+        version=version,
+        src=src,
+        signature=model.signature,
+        progress=progress,
+        dry_run=dry_run,
+        source_check=source_check,
+        subfolder=subfolder,
+        exclude=exclude,
+        check_folder=_owner_check(model),
+    )
+    if source is not None:
         text = triton_config(model, posixpath.basename(folder), source)
         name = TRITON_CONFIG
-    else:
-        settings = mlserver_source(src)
-        result = publish(
-            store,
-            model=model.name,
-            folder=folder,
-            version=version,
-            src=src,
-            progress=progress,
-            dry_run=dry_run,
-            source_check=lambda _src: None,  # checked above
-            exclude=frozenset({MLSERVER_SETTINGS}),  # MLServer would load a copy as a second model
-            check_folder=owner_check,
-        )
+    elif runtime == "mlserver":
         published, _stale = versions(store, folder)
-        # MLServer serves one version per settings file: the newest published one
-        newest = max([*published, version]) if not dry_run else version
-        text = json.dumps(mlserver_settings(model, settings, newest), indent=2) + "\n"
+        # MLServer serves one version per settings file: the stable label's (promote rewrites it),
+        # else the newest published one
+        served = served_version(model, [*published, version])
+        text = json.dumps(mlserver_settings(model, settings, served), indent=2) + "\n"
         name = MLSERVER_SETTINGS
+    else:
+        return result  # TF Serving: the version folder is all
     model_dir = posixpath.dirname(result.path)
     if dry_run:
         progress(f"dry run: would write {posixpath.join(model_dir, name)}")
         return result
     progress(f"write {name}")
-    _write_file(store, model_dir, name, text)
+    write_store_file(store, model_dir, name, text)
     return result

@@ -168,6 +168,7 @@ class Store(Protocol):
     def rename_new(self, src: str, dst: str) -> None: ...  # fails when dst exists
     def replace(self, src: str, dst: str) -> None: ...  # atomically replaces the file dst
     def lock(self, folder: str) -> contextlib.AbstractContextManager[None]: ...
+    def read_text(self, path: str) -> str | None: ...  # None: the file does not exist
 
 
 class LocalStore:
@@ -215,6 +216,15 @@ class LocalStore:
     def replace(self, src: str, dst: str) -> None:
         os.replace(src, dst)
         _fsync_dir(os.path.dirname(dst))
+
+    def read_text(self, path: str) -> str | None:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return None
+        except (IsADirectoryError, UnicodeDecodeError) as exc:
+            raise StoreError(f"{path} is not a text file: {exc}") from None
 
     @contextlib.contextmanager
     def lock(self, folder: str) -> Iterator[None]:
@@ -291,6 +301,15 @@ class RemoteStore:
     def replace(self, src: str, dst: str) -> None:
         s, d = shlex.quote(src), shlex.quote(dst)
         self._sh(f"mv -f -T -- {s} {d} && sync", "replace")
+
+    def read_text(self, path: str) -> str | None:
+        q = shlex.quote(path)
+        out = self._sh(f"if [ -f {q} ]; then echo F; cat -- {q}; else echo N; fi", f"read {path}")
+        head, _, text = out.partition("\n")
+        if head.strip() != "F":
+            return None
+        # the shell output loses the file's last newline: generated files always end with one
+        return text.rstrip("\n") + "\n"
 
     @contextlib.contextmanager
     def lock(self, folder: str) -> Iterator[None]:

@@ -8,7 +8,7 @@ One module per part of the tree: clusters, infrastructure, apps, charts, the mon
 render cache apart.
 """
 
-from ._apps import APPS, CANARY_LABEL, chart_region_values, parse_labels, region_apps
+from ._apps import APPS, chart_region_values, parse_labels, region_apps
 from ._cache import RENDER_CACHE, RENDER_CACHE_ENV, RenderCache, code_digest, region_key
 from ._charts import read_chart_files
 from ._common import (
@@ -23,6 +23,7 @@ from ._infrastructure import KPS_VALUES
 from ._inputs import FROM_REPO, FromRepo, RenderInputs, read_inputs
 from ._placement import model_placement, serving_placement
 from ._plan import desired_tree, plan_remove_region, plan_render, plan_with_regions
+from ._serving import CANARY_LABEL
 from ._tree import region_files, render_tree
 
 __all__ = [

@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..spec import ACCELERATOR_LABEL, CORAL_USB_IDS, RegionSpec, flux, region_accelerator_kinds
-from ._common import generated, generated_docs, kustomization, meta, namespace
+from ..spec import ACCELERATOR_LABEL, CORAL_USB_IDS, RegionSpec, region_accelerator_kinds
+from ._common import generated, generated_docs, kustomization, namespace, remote_chart_release
 
 __all__ = [
     "DEVICE_PLUGIN_IMAGE",
@@ -69,10 +69,6 @@ def accelerators_folder(region: RegionSpec) -> str | None:
 
 
 def _nvidia_docs(gpu_labels: list[str]) -> list[dict[str, Any]]:
-    repo = flux.HelmRepository(
-        metadata=meta("nvidia", DEVICE_PLUGIN_NS),
-        spec=flux.HelmRepositorySpec(url=NVIDIA_DEVICE_PLUGIN_REPO, interval="12h0m0s", timeout="60s"),
-    )
     values = {
         # on the GPU nodes node join labelled (no Node Feature Discovery needed)
         "affinity": {
@@ -93,28 +89,15 @@ def _nvidia_docs(gpu_labels: list[str]) -> list[dict[str, Any]]:
             {"key": ACCELERATOR_LABEL, "operator": "Exists", "effect": "NoSchedule"},
         ],
     }
-    release = flux.HelmRelease(
-        metadata=meta("nvidia-device-plugin", DEVICE_PLUGIN_NS),
-        spec=flux.HelmReleaseSpec(
-            interval="30m0s",
-            timeout="10m0s",
-            chart=flux.HelmChartTemplate(
-                spec=flux.HelmChartTemplateSpec(
-                    chart="nvidia-device-plugin",
-                    version=NVIDIA_DEVICE_PLUGIN_VERSION,
-                    sourceRef=flux.CrossNamespaceRef(kind="HelmRepository", name="nvidia"),
-                    interval="12h0m0s",
-                )
-            ),
-            install=flux.Install(remediation=flux.Remediation(retries=3)),
-            upgrade=flux.Upgrade(
-                cleanupOnFail=True, remediation=flux.Remediation(retries=3, remediateLastFailure=True)
-            ),
-            driftDetection=flux.DriftDetection(mode="enabled"),
-            values=values,
-        ),
+    return remote_chart_release(
+        repository="nvidia",
+        url=NVIDIA_DEVICE_PLUGIN_REPO,
+        namespace=DEVICE_PLUGIN_NS,
+        release="nvidia-device-plugin",
+        chart="nvidia-device-plugin",
+        version=NVIDIA_DEVICE_PLUGIN_VERSION,
+        values=values,
     )
-    return [repo.dump(), release.dump()]
 
 
 def _generic_daemonset(kinds: list[str]) -> dict[str, Any]:

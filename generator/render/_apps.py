@@ -18,7 +18,13 @@ from ._common import (
     values_configmap_name,
 )
 from ._region_values import with_region_values
-from ._serving import gateway_backend_ports, gateway_backends, gateway_route, serving_deployments
+from ._serving import (
+    gateway_backend_ports,
+    gateway_backends,
+    gateway_canary,
+    gateway_route,
+    serving_deployments,
+)
 
 # Charts in install order; each one's HelmRelease depends on the one before where it needs it.
 APPS: tuple[str, ...] = ("kubevc-model-store", "kubevc-serving", "kubevc-gateway", "kubevc-monitoring")
@@ -28,7 +34,6 @@ APP_DEPENDS: dict[str, list[str]] = {
     "kubevc-gateway": ["kubevc-serving"],
     "kubevc-monitoring": [],
 }
-CANARY_LABEL = "canary"  # the TF Serving version label `kubevc-gen model promote --label canary` sets
 
 
 def app_base_files(cfg: FleetConfig) -> dict[str, bytes]:
@@ -104,7 +109,7 @@ def _gateway_models(
                 raise SpecError(f"{where}: {m.labels_file} does not exist in the fleet repo")
             entry["output"]["labels"] = parse_labels(data, m.labels_file, where)
         if m.has_canary:  # requests naming no version/label: canaryPercent % to canary, the rest to stable
-            entry["canary"] = {"label": CANARY_LABEL, "percent": m.canary_percent or 0}
+            entry["canary"] = gateway_canary(m)
         models.append(entry)
     return models, needs_store
 

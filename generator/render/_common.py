@@ -1,10 +1,11 @@
 """The builders every part of the rendered tree shares: headers, kustomizations, namespaces,
-values ConfigMaps and kube-prometheus-stack's HelmRepository + HelmRelease (one definition each)."""
+values ConfigMaps and a remote chart's HelmRepository + HelmRelease (kube-prometheus-stack, NVIDIA's
+device plugin: one definition each)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from ..repo import dump_documents, dump_generated, literal
 from ..spec import flux
@@ -83,31 +84,41 @@ def values_configmap(app: str, namespace: str, region: str, values: dict[str, An
     }
 
 
-def kps_release_docs(values: dict[str, Any]) -> list[dict[str, Any]]:
-    """The HelmRepository + HelmRelease of kube-prometheus-stack (pinned) with ``values``.
-
-    One definition for the per-region stack, the region agents and the hub, which differ only in values.
-    """
+def remote_chart_release(
+    *,
+    repository: str,
+    url: str,
+    namespace: str,
+    release: str,
+    chart: str,
+    version: str,
+    values: dict[str, Any],
+    timeout: str = "10m0s",
+    crds: Literal["Skip", "Create", "CreateReplace"] | None = None,
+) -> list[dict[str, Any]]:
+    """A Flux HelmRepository (``repository`` at ``url``) + HelmRelease ``release`` of its chart
+    ``chart`` pinned at ``version`` with ``values``, both in ``namespace``: Flux fetches the chart in
+    the cluster. ``crds`` (e.g. ``CreateReplace``): how install and upgrade treat the chart's CRDs."""
     repo = flux.HelmRepository(
-        metadata=meta("prometheus-community", MONITORING_NS),
-        spec=flux.HelmRepositorySpec(url=KPS_REPO_URL, interval="12h0m0s", timeout="60s"),
+        metadata=meta(repository, namespace),
+        spec=flux.HelmRepositorySpec(url=url, interval="12h0m0s", timeout="60s"),
     )
-    release = flux.HelmRelease(
-        metadata=meta("kube-prometheus-stack", MONITORING_NS),
+    helm_release = flux.HelmRelease(
+        metadata=meta(release, namespace),
         spec=flux.HelmReleaseSpec(
             interval="30m0s",
-            timeout="15m0s",
+            timeout=timeout,
             chart=flux.HelmChartTemplate(
                 spec=flux.HelmChartTemplateSpec(
-                    chart="kube-prometheus-stack",
-                    version=KPS_CHART_VERSION,
-                    sourceRef=flux.CrossNamespaceRef(kind="HelmRepository", name="prometheus-community"),
+                    chart=chart,
+                    version=version,
+                    sourceRef=flux.CrossNamespaceRef(kind="HelmRepository", name=repository),
                     interval="12h0m0s",
                 )
             ),
-            install=flux.Install(crds="CreateReplace", remediation=flux.Remediation(retries=3)),
+            install=flux.Install(crds=crds, remediation=flux.Remediation(retries=3)),
             upgrade=flux.Upgrade(
-                crds="CreateReplace",
+                crds=crds,
                 cleanupOnFail=True,
                 remediation=flux.Remediation(retries=3, remediateLastFailure=True),
             ),
@@ -115,7 +126,25 @@ def kps_release_docs(values: dict[str, Any]) -> list[dict[str, Any]]:
             values=values,
         ),
     )
-    return [repo.dump(), release.dump()]
+    return [repo.dump(), helm_release.dump()]
+
+
+def kps_release_docs(values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The HelmRepository + HelmRelease of kube-prometheus-stack (pinned) with ``values``.
+
+    One definition for the per-region stack, the region agents and the hub, which differ only in values.
+    """
+    return remote_chart_release(
+        repository="prometheus-community",
+        url=KPS_REPO_URL,
+        namespace=MONITORING_NS,
+        release="kube-prometheus-stack",
+        chart="kube-prometheus-stack",
+        version=KPS_CHART_VERSION,
+        values=values,
+        timeout="15m0s",
+        crds="CreateReplace",
+    )
 
 
 def controllers_folder(

@@ -15,6 +15,7 @@ from typing import Any
 from ..spec import RUNTIME_GRPC_PORT, RUNTIME_PROTOCOL, ModelSpec, RegionSpec, ServingGroup, serving_groups
 from ._placement import serving_placement
 
+CANARY_LABEL = "canary"  # the version label `kubevc-gen model promote --label canary` sets
 SERVING_RELEASE = "kubevc-serving"  # the HelmRelease (and so the fullname) of the serving chart
 # The gateway chart's default egress ports (charts/kubevc-gateway networkPolicy.backendPorts).
 GATEWAY_DEFAULT_BACKEND_PORTS = (8500, 9000)
@@ -75,3 +76,14 @@ def gateway_route(model: ModelSpec) -> dict[str, Any]:
     if model.serving_runtime == "triton" and folder != model.name:
         route["backendModel"] = folder  # Triton names a model by its repository folder
     return route
+
+
+def gateway_canary(model: ModelSpec) -> dict[str, Any]:
+    """The gateway model's ``canary`` (for a model with a stable and a canary label): requests naming
+    no version or label go ``canaryPercent`` % to the canary, the rest to stable. A v2 runtime
+    (Triton, MLServer) has no version labels: ``versions`` says which version each label is."""
+    canary: dict[str, Any] = {"label": CANARY_LABEL, "percent": model.canary_percent or 0}
+    if RUNTIME_PROTOCOL[model.serving_runtime] == "v2":
+        labels = model.version_labels
+        canary["versions"] = {"stable": labels["stable"], CANARY_LABEL: labels[CANARY_LABEL]}
+    return canary

@@ -12,18 +12,24 @@ from typing import cast
 
 from ..errors import SpecError
 from ..models import (
+    LAYOUT_FILES,
     MOUNT_PATH,
     Wire,
     check_published,
     find_model,
     model_folder,
+    model_folder_of,
     model_in,
+    open_region_store,
     promoted,
     regions_for,
     replace_model,
+    restore_runtime_config,
     revalidate,
     rolled_back,
+    runtime_config_changes,
     with_canary_share,
+    write_runtime_config,
 )
 from ..render import plan_with_regions
 from ..repo import ChangeOptions, ChangeResult, Fleet, apply_change, profile
@@ -137,19 +143,49 @@ def _relabel(
 
 def _commit_relabel(
     fleet: Fleet,
+    name: str,
     updated: Sequence[RegionSpec],
     message: str,
     *,
     check_store: Callable[[], None] | None,
+    store: str | None,
+    via_host: str | None,
     options: ChangeOptions,
     progress: Progress,
 ) -> ChangeResult:
-    """The one-commit end of ``promote`` and ``rollback``: the store check (unless skipped), then apply."""
+    """The one-commit end of ``promote`` and ``rollback``: the store check (unless skipped), then
+    apply. A Triton or MLServer model also gets its runtime's file in the store rewritten to match
+    (:func:`kubevc.generator.models.runtime_config_changes`): after every check, before the commit,
+    and put back when the commit fails; ``--dry-run`` prints the diff and writes nothing."""
     if check_store is None:
         progress("not checking the store (--skip-store-check)")
     else:
         check_store()
-    return apply_change(fleet, plan_with_regions(fleet, updated, message), options)
+    change = plan_with_regions(fleet, updated, message)
+    served = [(s.name, model_in(s, name)) for s in updated]
+    served = [(region, m) for region, m in served if m.serving_runtime in LAYOUT_FILES]
+    if not served:
+        return apply_change(fleet, change, options)
+    runtime = served[0][1].serving_runtime
+    if check_store is None:
+        progress(
+            f"warning: {name} runs {runtime}, whose {LAYOUT_FILES[runtime]} in the store is NOT rewritten "
+            "(--skip-store-check): its server keeps loading the versions that file names"
+        )
+        return apply_change(fleet, change, options)
+    folder = model_folder_of([m for _r, m in served], name)
+    with open_region_store(updated, store, via_host, progress) as opened:
+        rewrites = runtime_config_changes(opened, served, folder)
+        if options.dry_run:
+            for rewrite in rewrites:
+                progress(f"dry run: would rewrite {rewrite.path} in the store:\n{rewrite.diff().rstrip()}")
+            return apply_change(fleet, change, options)
+        write_runtime_config(opened, rewrites, progress)
+        try:
+            return apply_change(fleet, change, options)
+        except BaseException:
+            restore_runtime_config(opened, rewrites, progress)
+            raise
 
 
 def promote_model(
@@ -178,9 +214,12 @@ def promote_model(
     message = f"model promote {name}: {label} -> {version} ({'; '.join(changes)})"
     return _commit_relabel(
         fleet,
+        name,
         updated,
         message,
         check_store=None if skip_store_check else check_store,
+        store=store,
+        via_host=via_host,
         options=options,
         progress=progress,
     )
@@ -216,9 +255,12 @@ def rollback_model(
     message = f"model rollback {name}: {'; '.join(changes)}"
     return _commit_relabel(
         fleet,
+        name,
         updated,
         message,
         check_store=None if skip_store_check else check_store,
+        store=store,
+        via_host=via_host,
         options=options,
         progress=progress,
     )

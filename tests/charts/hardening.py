@@ -66,8 +66,14 @@ def container_problems(container: Manifest, pod_spec: Manifest, needs_probes: bo
     return problems
 
 
-def workload_problems(kind: str, pod_spec: Manifest) -> list[str]:
-    needs_probes = kind not in KINDS_WITHOUT_PROBES
+def is_helm_test(obj: Manifest) -> bool:
+    """A ``helm test`` hook: a Pod that runs one check to completion, like a Job."""
+    annotations = obj.get("metadata", {}).get("annotations") or {}
+    return "test" in str(annotations.get("helm.sh/hook", "")).split(",")
+
+
+def workload_problems(kind: str, pod_spec: Manifest, *, runs_to_completion: bool = False) -> list[str]:
+    needs_probes = kind not in KINDS_WITHOUT_PROBES and not runs_to_completion
     problems = pod_problems(pod_spec)
     for container in containers(pod_spec):
         problems += container_problems(container, pod_spec, needs_probes)

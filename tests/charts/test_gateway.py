@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.charts.hardening import is_helm_test
 from tests.charts.rendering import CHARTS_DIR, CiCase, Manifest, ci_cases, manifests, render, render_case
 
 GATEWAY_CASES = [case for case in ci_cases() if case.chart == "kubevc-gateway"]
@@ -17,7 +18,8 @@ CONTRACT_DOC = CHART_DIR.parents[1] / "docs" / "gateway-config.md"
 
 
 def by_kind(objects: list[Manifest], kind: str) -> Manifest:
-    return next(obj for obj in objects if obj["kind"] == kind)
+    """The first release object of ``kind`` (helm test hooks left out: see test_helm_tests.py)."""
+    return next(obj for obj in objects if obj["kind"] == kind and not is_helm_test(obj))
 
 
 def merged(defaults: Any, override: Any) -> Any:
@@ -110,9 +112,16 @@ def test_config_change_rolls_the_pods() -> None:
 
 def test_all_toggles_render_every_optional_object() -> None:
     case = next(case for case in GATEWAY_CASES if case.values_file.stem == "all-toggles-values")
-    kinds = sorted(obj["kind"] for obj in manifests(render_case(case)))
+    objects = manifests(render_case(case))
+    kinds = sorted(obj["kind"] for obj in objects if not is_helm_test(obj))
     expected = ["ConfigMap", "Deployment", "Service", "Ingress", "ServiceMonitor", "HorizontalPodAutoscaler"]
     assert kinds == sorted([*expected, "PodDisruptionBudget", "NetworkPolicy"])
+    # and the helm test hooks: the test Pod, its own NetworkPolicy and the one admitting it
+    assert sorted(obj["kind"] for obj in objects if is_helm_test(obj)) == [
+        "NetworkPolicy",
+        "NetworkPolicy",
+        "Pod",
+    ]
     policy = by_kind(manifests(render_case(case)), "NetworkPolicy")["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     egress_ports = {port["port"] for rule in policy["egress"] for port in rule["ports"]}

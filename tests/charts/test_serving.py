@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.charts import textproto
+from tests.charts.hardening import is_helm_test
 from tests.charts.rendering import CHARTS_DIR, CiCase, Manifest, ci_cases, manifests, render, render_case
 
 # The single-Deployment ci cases; those with per-model `deployments` are in test_serving_deployments.py.
@@ -22,7 +23,8 @@ CHART_DEFAULTS: dict[str, Any] = yaml.safe_load((CHARTS_DIR / "kubevc-serving/va
 
 
 def by_kind(objects: list[Manifest], kind: str) -> Manifest:
-    matches = [obj for obj in objects if obj["kind"] == kind]
+    """The one release object of ``kind`` (helm test hooks left out: see test_helm_tests.py)."""
+    matches = [obj for obj in objects if obj["kind"] == kind and not is_helm_test(obj)]
     assert len(matches) == 1, f"expected one {kind}, got {len(matches)}"
     return matches[0]
 
@@ -183,9 +185,16 @@ def test_network_policy_admits_only_gateway_and_prometheus() -> None:
 
 
 def test_all_toggles_render_every_optional_object() -> None:
-    kinds = sorted(obj["kind"] for obj in manifests(render_case(ALL_TOGGLES)))
+    objects = manifests(render_case(ALL_TOGGLES))
+    kinds = sorted(obj["kind"] for obj in objects if not is_helm_test(obj))
     expected = ["ConfigMap", "Deployment", "Service", "ServiceMonitor", "HorizontalPodAutoscaler"]
     assert kinds == sorted([*expected, "PodDisruptionBudget", "NetworkPolicy"])
+    # and the helm test hooks: the test Pod, its own NetworkPolicy and the one admitting it
+    assert sorted(obj["kind"] for obj in objects if is_helm_test(obj)) == [
+        "NetworkPolicy",
+        "NetworkPolicy",
+        "Pod",
+    ]
     deployment = by_kind(manifests(render_case(ALL_TOGGLES)), "Deployment")
     assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
 

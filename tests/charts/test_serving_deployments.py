@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from tests.charts import textproto
+from tests.charts.hardening import is_helm_test
 from tests.charts.rendering import CHARTS_DIR, CiCase, Manifest, manifests, render, render_case
 
 RUNTIMES_CASE = CiCase("kubevc-serving", CHARTS_DIR / "kubevc-serving/ci/runtimes-values.yaml")
@@ -18,7 +19,10 @@ PREFIX = "seoul-kubevc-serving-"
 
 def objects(kind: str, values: dict[str, Any] | None = None) -> dict[str, Manifest]:
     rendered = render_case(RUNTIMES_CASE) if values is None else render("kubevc-serving", values)
-    return {o["metadata"]["name"]: o for o in manifests(rendered) if o["kind"] == kind}
+    # release objects only: helm test hooks are checked in test_helm_tests.py
+    return {
+        o["metadata"]["name"]: o for o in manifests(rendered) if o["kind"] == kind and not is_helm_test(o)
+    }
 
 
 def container(deployment: Manifest) -> Manifest:

@@ -18,7 +18,14 @@ from skimage import data
 from kubevc.gateway import parse_config, serve
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2_grpc as v2grpc
-from kubevc.gateway.testing import backend_doc, classifier_profile, config_doc, free_port, tensor_profile
+from kubevc.gateway.testing import (
+    backend_doc,
+    classifier_profile,
+    config_doc,
+    free_port,
+    tensor_profile,
+    write_mlserver_settings,
+)
 
 from .conftest import jpeg
 
@@ -53,28 +60,14 @@ def mlserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             }
         )
     )
-    model_dir = root / "tiny"
-    model_dir.mkdir()
-    (model_dir / "model-settings.json").write_text(
-        json.dumps(
-            {
-                "name": "tiny",
-                "implementation": "tiny_runtime.TinyClassifier",
-            }
-        )
-    )
+    write_mlserver_settings(root / "tiny", "tiny_runtime.TinyClassifier", name="tiny")
     # the same runtime with the metadata MLServer serves declared: the gateway reads its signature
-    declared = root / "tiny-declared"
-    declared.mkdir()
-    (declared / "model-settings.json").write_text(
-        json.dumps(
-            {
-                "name": "tiny-declared",
-                "implementation": "tiny_runtime.TinyClassifier",
-                "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, 224, 224, 3]}],
-                "outputs": [{"name": "output0", "datatype": "FP32", "shape": [-1, 1001]}],
-            }
-        )
+    write_mlserver_settings(
+        root / "tiny-declared",
+        "tiny_runtime.TinyClassifier",
+        name="tiny-declared",
+        inputs=[{"name": "input", "datatype": "FP32", "shape": [-1, 224, 224, 3]}],
+        outputs=[{"name": "output0", "datatype": "FP32", "shape": [-1, 1001]}],
     )
     log = (root / "mlserver.log").open("w")
     env = {**os.environ, "PYTHONPATH": str(root)}

@@ -12,24 +12,10 @@ import pytest
 
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2_grpc as v2grpc
-from kubevc.gateway.testing import TritonServer, run_tritonserver, triton_install
+from kubevc.gateway.testing import TritonServer, run_tritonserver, triton_install, write_triton_add_model
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
-
-ADD_ONE = """
-import numpy as np
-import triton_python_backend_utils as pb_utils
-
-
-class TritonPythonModel:
-    def execute(self, requests):
-        answers = []
-        for request in requests:
-            x = pb_utils.get_input_tensor_by_name(request, "X").as_numpy()
-            answers.append(pb_utils.InferenceResponse([pb_utils.Tensor("Y", (x + 1).astype(np.float32))]))
-        return answers
-"""
 
 CONFIG = """backend: "python"
 max_batch_size: 0
@@ -46,9 +32,8 @@ def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TritonServer]:
     except FileNotFoundError as missing:
         pytest.fail(f"{missing}: run `make tools` (or set KUBEVC_TRITON_PYTHON)")
     repository = tmp_path_factory.mktemp("triton-models")
-    (repository / "add_one" / "1").mkdir(parents=True)
+    write_triton_add_model(repository / "add_one" / "1", addend=1, input_name="X", output_name="Y")
     (repository / "add_one" / "config.pbtxt").write_text(CONFIG)
-    (repository / "add_one" / "1" / "model.py").write_text(ADD_ONE)
     with run_tritonserver(repository, install=install) as server:
         yield server
 

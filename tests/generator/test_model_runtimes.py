@@ -15,31 +15,28 @@ import helm_python
 import pytest
 import yaml
 
-from kubevc.generator.errors import SpecError, StoreError
-from kubevc.generator.models import LocalStore, layout_owner, publish_model, triton_config
+from kubevc.gateway.testing import triton_add_model_source, write_mlserver_settings, write_triton_add_model
+from kubevc.generator.errors import GitError, SpecError, StoreError
+from kubevc.generator.models import (
+    LocalStore,
+    RemoteStore,
+    layout_owner,
+    open_store,
+    publish_model,
+    runtime_config_changes,
+    triton_config,
+    write_runtime_config,
+)
 from kubevc.generator.render import chart_region_values
 from kubevc.generator.repo import load_profiles
 from kubevc.generator.spec import FleetConfig, ModelSpec, RegionSpec, parse_tensor
+from kubevc.generator.workflows import _models as model_workflows
 
 from .conftest import Gen, git, run_gen, snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 # The example fleet as the single-Deployment generator rendered it: `git archive 41c9bef:fleet`.
 OLD_FLEET = Path(__file__).parent / "fixtures" / "fleet-single-deployment.tar.gz"
-
-ADD_ONE = """
-import numpy as np
-import triton_python_backend_utils as pb_utils
-
-
-class TritonPythonModel:
-    def execute(self, requests):
-        answers = []
-        for request in requests:
-            x = pb_utils.get_input_tensor_by_name(request, "X").as_numpy()
-            answers.append(pb_utils.InferenceResponse([pb_utils.Tensor("Y", (x + 1).astype(np.float32))]))
-        return answers
-"""
 
 
 def region(models: list[dict[str, Any]]) -> RegionSpec:
@@ -207,16 +204,12 @@ def _triton_model() -> ModelSpec:
 
 
 def _python_source(tmp_path: Path) -> Path:
-    src = tmp_path / "src-python"
-    src.mkdir()
-    (src / "model.py").write_text(ADD_ONE)
-    return src
+    return write_triton_add_model(tmp_path / "src-python", addend=1, input_name="X", output_name="Y")
 
 
 def _mlserver_source(tmp_path: Path) -> Path:
     src = tmp_path / "src-mlserver"
-    src.mkdir()
-    (src / "model-settings.json").write_text(json.dumps({"implementation": "tiny_runtime.TinyClassifier"}))
+    write_mlserver_settings(src, "tiny_runtime.TinyClassifier")
     (src / "weights.bin").write_bytes(b"\x00" * 16)
     return src
 
@@ -231,7 +224,9 @@ def test_triton_publish_writes_config_and_version(tmp_path: Path) -> None:
         "1",
         "config.pbtxt",
     ]
-    assert (store / "add-one/1/model.py").read_text() == ADD_ONE
+    assert (store / "add-one/1/model.py").read_text() == triton_add_model_source(
+        addend=1, input_name="X", output_name="Y"
+    )
     config = (store / "add-one/config.pbtxt").read_text()
     assert 'name: "add-one"' in config and 'backend: "python"' in config
     assert "version_policy: { latest: { num_versions: 1 } }" in config
@@ -357,3 +352,202 @@ def test_cli_bad_runtime_input_is_one_line_and_changes_nothing(gen: Gen, fleet: 
     assert len(wrong.output.strip().splitlines()) == 1
     assert list(store.iterdir()) == []
     shutil.rmtree(store)
+
+
+# --------------------------------------------------------------------------- promote / rollback
+
+
+def _policy(store: Path) -> str:
+    (line,) = [x for x in (store / "add-one/config.pbtxt").read_text().splitlines() if "version_policy" in x]
+    return line
+
+
+def _head(fleet: Path) -> str:
+    return git(fleet, "rev-parse", "HEAD")
+
+
+def _add_and_publish_triton(gen: Gen, tmp_path: Path) -> Path:
+    add = ["model", "add", "add-one", "--region", "seoul", "--profile", "tensor", "--runtime", "triton"]
+    assert gen(*add, "--input", "X:FP32:-1", "--output", "Y:FP32:-1").exit_code == 0
+    store = tmp_path / "store"
+    store.mkdir()
+    for version in (1, 2):
+        src = write_triton_add_model(
+            tmp_path / f"v{version}", addend=version, input_name="X", output_name="Y"
+        )
+        published = gen(
+            "model", "publish", "add-one", str(src), "--version", str(version), "--store", str(store)
+        )
+        assert published.exit_code == 0, published.output
+    return store
+
+
+def test_promote_and_rollback_rewrite_the_triton_version_policy(
+    gen: Gen, fleet: Path, tmp_path: Path
+) -> None:
+    store = _add_and_publish_triton(gen, tmp_path)
+    assert _policy(store) == "version_policy: { latest: { num_versions: 1 } }"
+    config_before = (store / "add-one/config.pbtxt").read_text()
+    steps = [
+        (["promote", "add-one", "--version", "1", "--label", "stable"], "[ 1 ]"),
+        (["promote", "add-one", "--version", "2", "--label", "canary", "--canary-percent", "10"], "[ 1, 2 ]"),
+        (["promote", "add-one", "--version", "2", "--label", "stable"], "[ 2 ]"),
+        (["rollback", "add-one"], "[ 1 ]"),
+    ]
+    for args, versions in steps:
+        result = gen("model", *args, "--store", str(store))
+        assert result.exit_code == 0, result.output
+        assert _policy(store) == f"version_policy: {{ specific: {{ versions: {versions} }} }}", args
+        spec = yaml.safe_load((fleet / "regions/seoul/region.yaml").read_text())
+        (model,) = [m for m in spec["models"] if m["name"] == "add-one"]
+        assert f"[ {', '.join(map(str, model['versions']))} ]" == versions  # the store matches git
+    # only the policy line changed: the rest is what publish wrote
+    after = (store / "add-one/config.pbtxt").read_text().splitlines()
+    assert [x for x in after if "version_policy" not in x] == [
+        x for x in config_before.splitlines() if "version_policy" not in x
+    ]
+    assert not [p for p in (store / "add-one").iterdir() if p.name.startswith(".writing-")]
+
+
+def test_promote_dry_run_prints_the_store_diff_and_writes_nothing(
+    gen: Gen, fleet: Path, tmp_path: Path
+) -> None:
+    store = _add_and_publish_triton(gen, tmp_path)
+    before, head = (store / "add-one/config.pbtxt").read_text(), _head(fleet)
+    result = gen(
+        "model",
+        "promote",
+        "add-one",
+        "--version",
+        "1",
+        "--label",
+        "stable",
+        "--store",
+        str(store),
+        "--dry-run",
+    )
+    assert result.exit_code == 0, result.output
+    assert f"dry run: would rewrite {store}/add-one/config.pbtxt" in result.output
+    assert "-version_policy: { latest: { num_versions: 1 } }" in result.output
+    assert "+version_policy: { specific: { versions: [ 1 ] } }" in result.output
+    assert (store / "add-one/config.pbtxt").read_text() == before and _head(fleet) == head
+
+
+def test_bad_promote_or_rollback_of_a_runtime_model_writes_nothing(
+    gen: Gen, fleet: Path, tmp_path: Path
+) -> None:
+    store = _add_and_publish_triton(gen, tmp_path)
+    assert (
+        gen(
+            "model", "promote", "add-one", "--version", "1", "--label", "stable", "--store", str(store)
+        ).exit_code
+        == 0
+    )
+    before, head = snapshot(fleet), _head(fleet)
+    config = (store / "add-one/config.pbtxt").read_text()
+    unpublished = gen(
+        "model", "promote", "add-one", "--version", "3", "--label", "canary", "--store", str(store)
+    )
+    assert unpublished.exit_code == 5 and "version 3 of add-one is not published" in unpublished.output
+    no_store = gen("model", "rollback", "add-one")  # nothing to roll back to, and no store: one line
+    assert no_store.exit_code == 5 and len(no_store.output.strip().splitlines()) == 1
+    assert (
+        gen(
+            "model", "promote", "add-one", "--version", "2", "--label", "stable", "--store", str(store)
+        ).exit_code
+        == 0
+    )
+    config = (store / "add-one/config.pbtxt").read_text()
+    before, head = snapshot(fleet), _head(fleet)
+    rollback = gen("model", "rollback", "add-one")  # the store is where Triton reads the rollback
+    assert rollback.exit_code == 5 and "where is the model store?" in rollback.output
+    assert len(rollback.output.strip().splitlines()) == 1
+    # a config.pbtxt whose policy is not the one line publish writes is refused, not guessed at
+    hand_edited = config.replace("version_policy: {", "version_policy: {\n")
+    (store / "add-one/config.pbtxt").write_text(hand_edited)
+    refused = gen("model", "rollback", "add-one", "--store", str(store))
+    assert refused.exit_code == 5 and "not the one line" in refused.output
+    assert (store / "add-one/config.pbtxt").read_text() == hand_edited
+    assert snapshot(fleet) == before and _head(fleet) == head
+
+
+def test_a_failed_commit_puts_the_store_back(
+    gen: Gen, fleet: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _add_and_publish_triton(gen, tmp_path)
+    before = (store / "add-one/config.pbtxt").read_text()
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise GitError("commit failed (simulated)")
+
+    monkeypatch.setattr(model_workflows, "apply_change", fail)
+    result = gen("model", "promote", "add-one", "--version", "1", "--label", "stable", "--store", str(store))
+    assert result.exit_code != 0 and "simulated" in result.output
+    assert (store / "add-one/config.pbtxt").read_text() == before
+
+
+def _mlserver_files(store: Path) -> dict[str, Any]:
+    top = json.loads((store / "tiny/model-settings.json").read_text())
+    canary_file = store / "tiny/canary/model-settings.json"
+    canary = json.loads(canary_file.read_text()) if canary_file.exists() else None
+    return {
+        "stable": (top["parameters"]["version"], top["parameters"]["uri"]),
+        "canary": None if canary is None else (canary["parameters"]["version"], canary["parameters"]["uri"]),
+    }
+
+
+def test_promote_and_rollback_rewrite_the_mlserver_settings(gen: Gen, fleet: Path, tmp_path: Path) -> None:
+    assert gen("model", "add", "tiny", "--region", "seoul", "--runtime", "mlserver").exit_code == 0
+    store = tmp_path / "store"
+    store.mkdir()
+    src = _mlserver_source(tmp_path)
+    for version in (1, 2):
+        assert (
+            gen(
+                "model", "publish", "tiny", str(src), "--version", str(version), "--store", str(store)
+            ).exit_code
+            == 0
+        )
+    assert _mlserver_files(store) == {"stable": ("2", "./2"), "canary": None}  # the newest, unlabelled
+    steps = [
+        (["promote", "tiny", "--version", "1", "--label", "stable"], ("1", "./1"), None),
+        (["promote", "tiny", "--version", "2", "--label", "canary"], ("1", "./1"), ("2", "../2")),
+        (["promote", "tiny", "--version", "2", "--label", "stable"], ("2", "./2"), None),
+        (["rollback", "tiny"], ("1", "./1"), None),
+    ]
+    for args, stable, canary in steps:
+        result = gen("model", *args, "--store", str(store))
+        assert result.exit_code == 0, result.output
+        assert _mlserver_files(store) == {"stable": stable, "canary": canary}, args
+    # a publish after a promote keeps serving the stable label's version
+    assert gen("model", "publish", "tiny", str(src), "--version", "3", "--store", str(store)).exit_code == 0
+    assert _mlserver_files(store)["stable"] == ("1", "./1")
+    settings = json.loads((store / "tiny/model-settings.json").read_text())
+    assert (settings["name"], settings["implementation"]) == ("tiny", "tiny_runtime.TinyClassifier")
+
+
+def test_runtime_config_rewrite_over_ssh(tmp_path: Path) -> None:
+    """The same rewrite through the RemoteStore (pyinfra's @local connector: the commands SSH runs)."""
+    export = tmp_path / "export"
+    export.mkdir()
+    model = _triton_model()
+    publish_model(LocalStore(export), model=model, folder="add-one", version=1, src=_python_source(tmp_path))
+    promoted_spec = model.model_copy(
+        update={"version_policy": "specific", "versions": [1], "version_labels": {"stable": 1}}
+    )
+    with open_store(None, "@local", str(export)) as store:
+        assert isinstance(store, RemoteStore)
+        changes = runtime_config_changes(store, [("seoul", promoted_spec)], "add-one")
+        assert [c.path for c in changes] == [f"{export}/add-one/config.pbtxt"]
+        write_runtime_config(store, changes, lambda _msg: None)
+        assert (
+            runtime_config_changes(store, [("seoul", promoted_spec)], "add-one") == []
+        )  # nothing left to do
+    assert (
+        "version_policy: { specific: { versions: [ 1 ] } }" in (export / "add-one/config.pbtxt").read_text()
+    )
+    other = promoted_spec.model_copy(
+        update={"versions": [1, 2], "version_labels": {"stable": 1, "canary": 2}}
+    )
+    with pytest.raises(SpecError, match="regions seoul, busan share the store folder"):
+        runtime_config_changes(LocalStore(export), [("seoul", promoted_spec), ("busan", other)], "add-one")

@@ -72,3 +72,42 @@ app.kubernetes.io/part-of: kubevc
 {{- end -}}
 {{- toYaml (uniq $archs) -}}
 {{- end -}}
+
+{{/* Labels of the helm test Pod: its own name, so no Service, NetworkPolicy or PDB selects it. */}}
+{{- define "kubevc-gateway.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "kubevc-gateway.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "kubevc-gateway.testLabels" -}}
+helm.sh/chart: {{ include "kubevc-gateway.chart" . }}
+{{ include "kubevc-gateway.testSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: helm-test
+app.kubernetes.io/part-of: kubevc
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The helm test's check, run by python3 (the gateway image has no shell or curl): GET every URL
+given as an argument until it answers 2xx, .Values.tests.attempts tries 3 s apart.
+*/}}
+{{- define "kubevc-gateway.testScript" -}}
+import sys, time, urllib.error, urllib.request
+attempts = int(sys.argv[1])
+for url in sys.argv[2:]:
+    for attempt in range(1, attempts + 1):
+        try:
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                print(f"ok {url}: {answer.status}", flush=True)
+                break
+        except (urllib.error.URLError, OSError) as exc:
+            print(f"attempt {attempt}/{attempts} {url}: {exc}", flush=True)
+            if attempt < attempts:
+                time.sleep(3)
+    else:
+        sys.exit(f"FAILED {url}")
+{{- end -}}

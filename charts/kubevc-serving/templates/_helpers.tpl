@@ -210,3 +210,42 @@ kubevc.io/runtime: {{ $d.runtime }}
 {{- $root := index . 1 -}}
 {{- trimPrefix (printf "%s/" (trimSuffix "/" $root.Values.modelStore.mountPath)) $path -}}
 {{- end -}}
+
+{{/* Labels of the helm test Pods: their own name, so no Service, NetworkPolicy or PDB selects them. */}}
+{{- define "kubevc-serving.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "kubevc-serving.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "kubevc-serving.testLabels" -}}
+helm.sh/chart: {{ include "kubevc-serving.chart" . }}
+{{ include "kubevc-serving.testSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: helm-test
+app.kubernetes.io/part-of: kubevc
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The helm test's check, run by python3 (no shell or curl needed): GET every URL given as an
+argument until it answers 2xx, .Values.tests.attempts tries 3 s apart.
+*/}}
+{{- define "kubevc-serving.testScript" -}}
+import sys, time, urllib.error, urllib.request
+attempts = int(sys.argv[1])
+for url in sys.argv[2:]:
+    for attempt in range(1, attempts + 1):
+        try:
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                print(f"ok {url}: {answer.status}", flush=True)
+                break
+        except (urllib.error.URLError, OSError) as exc:
+            print(f"attempt {attempt}/{attempts} {url}: {exc}", flush=True)
+            if attempt < attempts:
+                time.sleep(3)
+    else:
+        sys.exit(f"FAILED {url}")
+{{- end -}}
