@@ -24,7 +24,7 @@ from kubevc.generator.repo._render_state import RACY_NS, file_stat
 from kubevc.generator.spec import FleetConfig, HubSpec, RegionSpec
 from kubevc.generator.workflows import plan_full_render
 
-from .conftest import Gen, git
+from .conftest import Gen, git, run_gen
 
 ADD = ["--api-endpoint", "https://10.7.0.1:6443", "--nfs-server", "10.7.0.10", "--nfs-path", "/m"]
 REGION_FILE = "regions/{}/region.yaml"
@@ -60,13 +60,8 @@ def _grow(fleet: Path, names: list[str]) -> None:
     # a region file written in the same clock tick as it is read is checked by content later;
     # these are old enough to be trusted by their stat alone
     time.sleep(3 * RACY_NS / 1e9)
-    result = subprocess.run(
-        [sys.executable, "-m", "kubevc.generator.cli", "--fleet", str(fleet), "render"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_gen("render", fleet=fleet)
+    assert result.exit_code == 0, result.output
     assert (fleet / ".git" / RENDER_STATE).is_file()
 
 
