@@ -12,30 +12,17 @@ from __future__ import annotations
 
 import os
 import re
-import resource
+import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from bench.results import Row, SuiteResult
-from bench.suites.deploy import checkov_path, gen_cmd
+from bench.suites.deploy import checkov_path, gen_cmd, region_add_args, timed_cpu
 
+VALIDATE_CACHE = "kubevc-gen/validate-cache"  # in the fleet's .git (kubevc.generator.validate)
 SIZES = {"quick": (10, 50), "full": (10, 50, 200)}
 VALIDATE_SIZES = {"quick": (50,), "full": (50, 200)}
-
-
-def timed(args: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
-    """Wall and CPU seconds (this process's children) of one command."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=3600)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode not in ok:
-        raise RuntimeError(f"{' '.join(args[:4])} ... failed ({proc.returncode}): {proc.stderr[-800:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
 
 
 def endpoint(i: int) -> str:
@@ -53,30 +40,31 @@ def grow(fleet: Path, target: int, env: dict[str, str]) -> None:
         text = text.replace(endpoint(1), endpoint(i))
         (regions / name).mkdir()
         (regions / name / "region.yaml").write_text(text)
-    timed([*gen_cmd(), "render"], fleet, env)
+    timed_cpu([*gen_cmd(), "render"], fleet, env)
 
 
 def region_add(fleet: Path, env: dict[str, str], n: int) -> tuple[float, float]:
     """One ``region add`` on a fleet of ``n`` regions (then removed again, untimed)."""
     name = f"x{n:04d}"
-    wall_cpu = timed(
-        [
-            *gen_cmd(),
-            "region",
-            "add",
-            name,
-            "--api-endpoint",
-            endpoint(9000 + n),
-            "--nfs-server",
-            "10.8.0.10",
-            "--nfs-path",
-            "/export/models",
-        ],
-        fleet,
-        env,
-    )
-    timed([*gen_cmd(), "region", "remove", name], fleet, env)
+    wall_cpu = timed_cpu(region_add_args(name, endpoint(9000 + n)), fleet, env)
+    timed_cpu([*gen_cmd(), "region", "remove", name], fleet, env)
     return wall_cpu
+
+
+def sizes_from_env(
+    default: tuple[int, ...], default_validate: tuple[int, ...]
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The fleet sizes to build and those to validate at: ``KUBEVC_BENCH_SCALE_SIZES`` (e.g.
+    "10,200,500"; validate then at all but the first) and ``KUBEVC_BENCH_SCALE_VALIDATE_SIZES``
+    (e.g. "100", or "" for no validate rows: `region add` at 500 without validating 500)."""
+    sizes, validate_sizes = default, default_validate
+    if os.environ.get("KUBEVC_BENCH_SCALE_SIZES"):
+        sizes = tuple(int(x) for x in os.environ["KUBEVC_BENCH_SCALE_SIZES"].split(","))
+        validate_sizes = sizes[1:] or sizes
+    if "KUBEVC_BENCH_SCALE_VALIDATE_SIZES" in os.environ:
+        text = os.environ["KUBEVC_BENCH_SCALE_VALIDATE_SIZES"]
+        validate_sizes = tuple(int(x) for x in text.split(",") if x.strip())
+    return sizes, validate_sizes
 
 
 def run(mode: str) -> SuiteResult:
@@ -85,9 +73,9 @@ def run(mode: str) -> SuiteResult:
         "deploy_scale",
         "Wall (CPU) seconds per command as the fleet grows",
         description="One `kubevc-gen` process per command on a fleet repo in a temp folder. CPU is the "
-        "process's and its children's (kubectl, checkov). `validate` with checkov; cold = `--no-cache`; "
-        "warm = the cache of the run before; one-region change = one byte appended to one region's "
-        "values file.",
+        "process's and its children's (kubectl, checkov). `validate` with checkov; cold = the validate "
+        "cache emptied first (the run fills it); warm = the cache of the cold run; one-region change = "
+        "one byte appended to one region's values file.",
     )
     checkov = checkov_path()
     env = dict(os.environ)
@@ -98,32 +86,15 @@ def run(mode: str) -> SuiteResult:
     else:
         validate.append("--no-checkov")
         res.skip("checkov in validate", "checkov not found (make tools installs it in .tools/checkov)")
-    sizes = SIZES.get(mode, SIZES["quick"])
-    validate_sizes = VALIDATE_SIZES.get(mode, VALIDATE_SIZES["quick"])
-    if os.environ.get("KUBEVC_BENCH_SCALE_SIZES"):  # e.g. "10,200,500" for a longer run by hand
-        sizes = tuple(int(x) for x in os.environ["KUBEVC_BENCH_SCALE_SIZES"].split(","))
-        validate_sizes = sizes[1:] or sizes
+    sizes, validate_sizes = sizes_from_env(
+        SIZES.get(mode, SIZES["quick"]), VALIDATE_SIZES.get(mode, VALIDATE_SIZES["quick"])
+    )
     adds: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="kvb-scale-") as tmpdir:
         try:
             fleet = Path(tmpdir) / "fleet"
-            timed([*gen_cmd(), "init", str(fleet)], Path(tmpdir), env)
-            timed(
-                [
-                    *gen_cmd(),
-                    "region",
-                    "add",
-                    "r0001",
-                    "--api-endpoint",
-                    endpoint(1),
-                    "--nfs-server",
-                    "10.8.0.10",
-                    "--nfs-path",
-                    "/export/models",
-                ],
-                fleet,
-                env,
-            )
+            timed_cpu([*gen_cmd(), "init", str(fleet)], Path(tmpdir), env)
+            timed_cpu(region_add_args("r0001", endpoint(1)), fleet, env)
             for n in sizes:
                 grow(fleet, n, env)
                 wall, cpu = region_add(fleet, env, n)
@@ -142,18 +113,21 @@ def run(mode: str) -> SuiteResult:
                 )
                 if n not in validate_sizes:
                     continue
-                cold, cold_cpu = timed([*validate, "--no-cache"], fleet, env, ok=(0, 1))
+                # not --no-cache: it neither reads nor writes the cache, so the next run would fill it
+                # and be no warmer than this one
+                shutil.rmtree(fleet / ".git" / VALIDATE_CACHE, ignore_errors=True)
+                cold, cold_cpu = timed_cpu(validate, fleet, env, ok=(0, 1), timeout=3600)
                 res.add(
                     Row(
                         t,
-                        f"validate cold (--no-cache), {n} regions",
+                        f"validate cold (empty cache), {n} regions",
                         cold,
                         "s",
                         note=f"CPU {cold_cpu:.1f} s ({cold_cpu / n:.2f} s per region)",
                         extra={"plot": {"series": "validate cold", "x": n, "xlabel": "regions in fleet"}},
                     )
                 )
-                warm, warm_cpu = timed(validate, fleet, env, ok=(0, 1))
+                warm, warm_cpu = timed_cpu(validate, fleet, env, ok=(0, 1), timeout=3600)
                 res.add(
                     Row(
                         t,
@@ -166,7 +140,7 @@ def run(mode: str) -> SuiteResult:
                 )
                 values = fleet / "apps/r0002/kubevc-serving-values.yaml"
                 values.write_bytes(values.read_bytes() + b"#")
-                one, one_cpu = timed(validate, fleet, env, ok=(0, 1))
+                one, one_cpu = timed_cpu(validate, fleet, env, ok=(0, 1), timeout=3600)
                 res.add(
                     Row(
                         t,
@@ -185,7 +159,9 @@ def run(mode: str) -> SuiteResult:
                     )
                 )
                 values.write_bytes(values.read_bytes()[:-1])
-                timed(validate, fleet, env, ok=(0, 1))  # the cache back in step with the tree
+                timed_cpu(
+                    validate, fleet, env, ok=(0, 1), timeout=3600
+                )  # the cache back in step with the tree
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             res.skip("the rest of the fleet-scale steps", f"a kubevc-gen command failed: {exc}"[-1500:])
     return res

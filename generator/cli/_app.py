@@ -23,6 +23,7 @@ from ._common import (
     CONTEXT_SETTINGS,
     EXIT_FINDINGS,
     change_options,
+    file_option,
     get_fleet,
     git_options,
     handle_errors,
@@ -76,11 +77,9 @@ def cli(ctx: click.Context, fleet_path: Path) -> None:
 @click.option("--namespace", default="kubevc", show_default=True, help="Namespace of the kubevc apps.")
 @click.option("--age-recipient", default="", help="age public key for .sops.yaml (age1...).")
 @click.option("--force", is_flag=True, help="Scaffold into a non-empty folder.")
-@click.option(
+@file_option(
     "--age-key-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Make a new age key in this file (outside the repo, mode 0600) and use its public key.",
+    help_text="Make a new age key in this file (outside the repo, mode 0600) and use its public key.",
 )
 @click.option(
     "--kubevc-source",

@@ -177,14 +177,22 @@ def store_options(func: F) -> F:
     return func
 
 
+def skip_store_check_option(help_text: str) -> Callable[[F], F]:
+    """``--skip-store-check``: a command that points a label at a version does not ask the store
+    whether it is published (``help_text`` says which check it skips)."""
+    return click.option("--skip-store-check", is_flag=True, help=help_text)
+
+
+def file_option(*decls: str, help_text: str, exists: bool = False, as_path: bool = True) -> Callable[[F], F]:
+    """An option naming a file (not a folder), default none: a :class:`~pathlib.Path` (the str
+    when not ``as_path``); with ``exists`` click refuses a file that is not there."""
+    kind = click.Path(exists=exists, dir_okay=False, path_type=Path if as_path else None)
+    return click.option(*decls, type=kind, default=None, help=help_text)
+
+
 def kubeconfig_option_for(help_text: str, as_path: bool = False) -> Callable[[F], F]:
     """``--kubeconfig FILE`` (a :class:`~pathlib.Path` when ``as_path``, else a str)."""
-
-    def decorate(func: F) -> F:
-        kind = click.Path(dir_okay=False, path_type=Path) if as_path else click.Path(dir_okay=False)
-        return click.option("--kubeconfig", type=kind, default=None, help=help_text)(func)
-
-    return decorate
+    return file_option("--kubeconfig", help_text=help_text, as_path=as_path)
 
 
 # the live commands (status, reconcile, suspend, resume) read one context per region

@@ -17,7 +17,15 @@ from .. import workflows
 from ..errors import SpecError
 from ..repo import load_hub, missing_credentials
 from ..spec import HUB_FILE
-from ._common import CONTEXT_SETTINGS, change_options, get_fleet, git_options, handle_errors, report_change
+from ._common import (
+    CONTEXT_SETTINGS,
+    change_options,
+    file_option,
+    get_fleet,
+    git_options,
+    handle_errors,
+    report_change,
+)
 from ._output import document, emit, output_option
 
 
@@ -54,11 +62,9 @@ def hub() -> None:
 @click.option(
     "--remote-write-username", default=None, help="Remote-write user (with --remote-write-password-file)."
 )
-@click.option(
+@file_option(
     "--remote-write-password-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="File holding the remote-write password: encrypted with sops into every agent folder.",
+    help_text="File holding the remote-write password: encrypted with sops into every agent folder.",
 )
 @git_options
 @click.pass_context

@@ -33,11 +33,12 @@ from rich.table import Table
 from .. import models, workflows
 from ..errors import SpecError
 from ..models import LABELS, labels_text, model_folder_of, model_in, open_region_store, regions_for
-from ..repo import profile_names
+from ..repo import Fleet, profile_names
 from ..spec import DEFAULT_RUNTIME, RUNTIMES, Selector, check_name, parse_tensor
 from ._common import (
     CONTEXT_SETTINGS,
     change_options,
+    file_option,
     get_fleet,
     git_options,
     handle_errors,
@@ -47,6 +48,7 @@ from ._common import (
     report_change,
     selected_regions,
     selector_option,
+    skip_store_check_option,
     store_options,
 )
 from ._output import document, emit, output_option
@@ -101,12 +103,11 @@ def model() -> None:
     help="Image input sent to the server as encoded bytes or a uint8/float16/float32 tensor "
     "(default: picked from --saved-model, else the profile's dtype).",
 )
-@click.option(
+@file_option(
     "--labels",
     "labels_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Class labels, one per line (copied to models/NAME/labels.txt in the fleet repo).",
+    help_text="Class labels, one per line (copied to models/NAME/labels.txt in the fleet repo).",
+    exists=True,
 )
 @click.option(
     "--accelerator",
@@ -305,6 +306,15 @@ def model_publish(
     click.echo(f"next: kubevc-gen model promote {name} --version {version} --label canary")
 
 
+def _model_regions(
+    ctx: click.Context, name: str, regions: tuple[str, ...], selector: Selector | None
+) -> tuple[Fleet, tuple[str, ...]]:
+    """The fleet and the regions a command on model ``name`` acts on (named, or by ``selector``)."""
+    check_name(name, "model name")
+    fleet = get_fleet(ctx)
+    return fleet, selected_regions(fleet, regions, selector)
+
+
 # --------------------------------------------------------------------------- promote / rollback
 
 
@@ -323,9 +333,7 @@ def model_publish(
 @only_regions_option
 @selector_option
 @store_options
-@click.option(
-    "--skip-store-check", is_flag=True, help="Do not check that the version is published (store unreachable)."
-)
+@skip_store_check_option("Do not check that the version is published (store unreachable).")
 @git_options
 @click.pass_context
 @handle_errors
@@ -387,9 +395,7 @@ def model_promote(
 @only_regions_option
 @selector_option
 @store_options
-@click.option(
-    "--skip-store-check", is_flag=True, help="Do not check that the earlier version is still published."
-)
+@skip_store_check_option("Do not check that the earlier version is still published.")
 @git_options
 @click.pass_context
 @handle_errors
@@ -416,9 +422,7 @@ def model_rollback(
       kubevc-gen model rollback resnet50 --region busan --branch rollback-resnet50
     """
     options = change_options(branch, no_commit, dry_run)
-    check_name(name, "model name")
-    fleet = get_fleet(ctx)
-    regions = selected_regions(fleet, regions, selector)
+    fleet, regions = _model_regions(ctx, name, regions, selector)
     result = workflows.rollback_model(
         fleet,
         name,
@@ -468,9 +472,7 @@ def model_canary(
       kubevc-gen model canary resnet50 --percent 50
     """
     options = change_options(branch, no_commit, dry_run)
-    check_name(name, "model name")
-    fleet = get_fleet(ctx)
-    regions = selected_regions(fleet, regions, selector)
+    fleet, regions = _model_regions(ctx, name, regions, selector)
     report_change(workflows.set_canary_share(fleet, name, percent=percent, regions=regions, options=options))
 
 

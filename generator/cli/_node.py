@@ -59,6 +59,7 @@ from ._common import (
     change_options,
     context_option,
     fail,
+    file_option,
     get_fleet,
     git_options,
     kubeconfig_option_for,
@@ -394,28 +395,17 @@ def cluster() -> None:
 )
 @click.option("--flannel-backend", default="vxlan", show_default=True, help="k3s: flannel backend.")
 @click.option("--cni-manifest", default=None, help="kubeadm: CNI manifest (URL or path on the node).")
-@click.option(
-    "--k3s-binary", type=click.Path(exists=True, dir_okay=False), default=None, help="Air-gap: k3s binary."
-)
-@click.option(
-    "--k3s-installer", type=click.Path(exists=True, dir_okay=False), default=None, help="Air-gap: install.sh."
-)
-@click.option(
-    "--k3s-images",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Air-gap: images archive.",
-)
+@file_option("--k3s-binary", help_text="Air-gap: k3s binary.", exists=True, as_path=False)
+@file_option("--k3s-installer", help_text="Air-gap: install.sh.", exists=True, as_path=False)
+@file_option("--k3s-images", help_text="Air-gap: images archive.", exists=True, as_path=False)
 @click.option(
     "--flux-sync",
     is_flag=True,
     help="Then apply clusters/REGION/flux-system/gotk-sync.yaml (Flux controllers must be installed).",
 )
-@click.option(
+@file_option(
     "--flux-manifests",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="With --flux-sync: apply this `flux install --export` output first and wait for its CRDs.",
+    help_text="With --flux-sync: apply this `flux install --export` output first and wait for its CRDs.",
 )
 @click.option(
     "--crd-timeout",
@@ -425,29 +415,18 @@ def cluster() -> None:
     show_default=True,
     help="With --flux-manifests: how long to wait for the Flux CRDs to be established (10s, 5m...).",
 )
-@click.option(
+@file_option(
     "--git-ssh-key",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="With --flux-sync: deploy key for the flux-system git Secret (needs --git-known-hosts).",
+    help_text="With --flux-sync: deploy key for the flux-system git Secret (needs --git-known-hosts).",
 )
-@click.option(
-    "--git-known-hosts",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="With --git-ssh-key: the git host's known_hosts lines.",
-)
-@click.option(
+@file_option("--git-known-hosts", help_text="With --git-ssh-key: the git host's known_hosts lines.")
+@file_option(
     "--git-token-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="With --flux-sync: file holding an https token for the flux-system git Secret.",
+    help_text="With --flux-sync: file holding an https token for the flux-system git Secret.",
 )
-@click.option(
+@file_option(
     "--age-key-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="With --flux-sync: load this age private key into flux-system as Secret sops-age.",
+    help_text="With --flux-sync: load this age private key into flux-system as Secret sops-age.",
 )
 @click.pass_context
 @handle_errors

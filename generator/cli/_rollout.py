@@ -32,6 +32,7 @@ from ._common import (
     kubeconfig_option,
     progress,
     report_change,
+    skip_store_check_option,
     store_options,
 )
 from ._output import document, emit, output_option
@@ -95,9 +96,7 @@ def rollout() -> None:
     help="With `model NAME VERSION`: the version label promoted (as `model promote --label`).",
 )
 @store_options
-@click.option(
-    "--skip-store-check", is_flag=True, help="Do not check that the version is published (store unreachable)."
-)
+@skip_store_check_option("Do not check that the version is published (store unreachable).")
 @dry_run_options
 @click.pass_context
 @handle_errors

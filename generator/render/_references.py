@@ -3,12 +3,14 @@
 ``kubectl kustomize`` (and so Flux) fails on HEAD when a ``kustomization.yaml`` lists a file that
 is not committed: a SOPS file left untracked, a secret a region spec names but nobody created.
 :func:`missing_references` finds those entries; :func:`creating_command` says how each is made.
+Only the files no kustomization of the change itself provides (:func:`outside`) are looked up in
+git, so checking a change costs what the change holds, not what the fleet holds.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Set
+from collections.abc import Iterable, Mapping, Set
 from pathlib import PurePosixPath
 
 import yaml
@@ -30,9 +32,13 @@ def creating_command(rel: str) -> str:
     return f"git add {rel}"
 
 
+# libyaml's loader when PyYAML has it: a full render of hundreds of regions parses thousands
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _file_entries(kustomization: bytes) -> list[str]:
     try:
-        data = yaml.safe_load(kustomization)
+        data = yaml.load(kustomization, Loader=_LOADER)  # noqa: S506  (a safe loader)
     except yaml.YAMLError:
         return []
     if not isinstance(data, dict):
@@ -42,20 +48,39 @@ def _file_entries(kustomization: bytes) -> list[str]:
     return [e for e in entries if e.endswith((".yaml", ".yml", ".json")) and "://" not in e]
 
 
-def missing_references(files: Mapping[str, bytes | None], tracked: Set[str]) -> list[str]:
-    """One problem line per file a kustomization in ``files`` lists that is neither in ``files``
-    (the same change) nor ``tracked`` (committed or staged), naming the command that creates it."""
-    problems: list[str] = []
+Reference = tuple[str, str, str]  # (the kustomization.yaml, the entry it lists, the file it names)
+
+
+def references(files: Mapping[str, bytes | None]) -> list[Reference]:
+    """Every file entry of every ``kustomization.yaml`` in ``files`` (deleted ones left out)."""
+    found: list[Reference] = []
     for rel, data in sorted(files.items()):
         if data is None or PurePosixPath(rel).name != "kustomization.yaml":
             continue
         folder = PurePosixPath(rel).parent
-        for entry in _file_entries(data):
-            target = (folder / entry).as_posix()
-            if files.get(target) is not None or (target not in files and target in tracked):
-                continue
-            problems.append(
-                f"{rel} lists {entry}, but {target} is not in the fleet repo; create it with "
-                f"`{creating_command(target)}`"
-            )
+        found.extend((rel, entry, (folder / entry).as_posix()) for entry in _file_entries(data))
+    return found
+
+
+def outside(files: Mapping[str, bytes | None], refs: Iterable[Reference]) -> list[str]:
+    """The files ``refs`` name that ``files`` neither writes nor deletes: only git can tell
+    whether they exist (the caller asks it about these alone, not the whole tree)."""
+    return sorted({target for _rel, _entry, target in refs if target not in files})
+
+
+def missing_references(
+    files: Mapping[str, bytes | None], tracked: Set[str], refs: Iterable[Reference] | None = None
+) -> list[str]:
+    """One problem line per file a kustomization in ``files`` lists that is neither in ``files``
+    (the same change) nor ``tracked`` (committed or staged), naming the command that creates it.
+
+    ``refs``: :func:`references` of ``files`` when the caller has them already."""
+    problems: list[str] = []
+    for rel, entry, target in references(files) if refs is None else refs:
+        if files.get(target) is not None or (target not in files and target in tracked):
+            continue
+        problems.append(
+            f"{rel} lists {entry}, but {target} is not in the fleet repo; create it with "
+            f"`{creating_command(target)}`"
+        )
     return problems

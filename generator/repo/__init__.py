@@ -37,6 +37,7 @@ from ._lock import fleet_lock, holds_lock
 from ._overrides import check_value_overrides, merge_values, read_values_file
 from ._problems import format_validation_error
 from ._profiles import load_profiles, profile, profile_names, read_label_files
+from ._render_state import RENDER_STATE, RegionStamp, RenderState, file_digests, sha256_hex
 from ._rollouts import ROLLOUT_HEADER, load_rollouts, parse_rollout, rollout_to_yaml, running_rollout
 from ._scaffold import TEMPLATE_DIR, init_fleet, is_machine_local, kubevc_source_from
 from ._selection import select_regions
@@ -70,6 +71,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_NODES",
     "REGION_HEADER",
+    "RENDER_STATE",
     "ROLLOUT_HEADER",
     "SOPS_CONFIG",
     "TEMPLATE_DIR",
@@ -80,6 +82,8 @@ __all__ = [
     "Fleet",
     "Git",
     "HasRoot",
+    "RegionStamp",
+    "RenderState",
     "SyncState",
     "add_catalogue_image",
     "age_recipients",
@@ -97,6 +101,7 @@ __all__ = [
     "dump_generated",
     "dump_roundtrip",
     "encrypt_secret",
+    "file_digests",
     "fleet_commit",
     "fleet_lock",
     "flux_system_folder",
@@ -135,6 +140,7 @@ __all__ = [
     "running_rollout",
     "save_region",
     "select_regions",
+    "sha256_hex",
     "sops_binary",
     "sops_files",
     "to_plain",

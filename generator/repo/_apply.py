@@ -61,6 +61,8 @@ def apply_change(fleet: HasRoot, change: Change, options: ChangeOptions) -> Chan
     with fleet_lock(root, change.message.splitlines()[0] if change.message else "kubevc-gen"):
         note = recover(root)
         result = _apply_locked(root, change, options)
+        if change.render_state is not None and not options.dry_run and options.branch is None:
+            change.render_state.save(root)  # the work tree now holds this render
     if note:
         result.summary = f"{note}\n{result.summary}"
     return result

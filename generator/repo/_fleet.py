@@ -6,6 +6,7 @@ read ``regions/seoul/region.yaml:7: nodes[0].sshUsr: unknown key``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from ._bounded import read_yaml_file
 from ._git import Git
 from ._parse_cache import cached_plain
 from ._problems import format_validation_error
+from ._render_state import RegionStamp, file_stat, sha256_hex
 
 
 def parse_region(text: str, filename: str = "region.yaml") -> tuple[RegionSpec, Any]:
@@ -45,6 +47,11 @@ def region_path(fleet_root: Path, name: str) -> Path:
 
 def load_region(fleet_root: Path, name: str) -> RegionSpec:
     """Load and validate ``regions/<name>/region.yaml``."""
+    return read_region(fleet_root, name)[0]
+
+
+def read_region(fleet_root: Path, name: str) -> tuple[RegionSpec, str]:
+    """:func:`load_region`'s spec and the text it was parsed from."""
     try:
         check_name(name)
     except SpecError as exc:  # a folder someone made by hand: say which
@@ -62,7 +69,7 @@ def load_region(fleet_root: Path, name: str) -> RegionSpec:
     spec = _parse_region_cached(fleet_root, text, rel)
     if spec.name != name:
         raise SpecError(f"{rel}: name: {spec.name!r} does not match its folder regions/{name}/")
-    return spec
+    return spec, text
 
 
 def _parse_region_cached(fleet_root: Path, text: str, rel: str) -> RegionSpec:
@@ -193,13 +200,26 @@ class Fleet:
 
     def load_all(self) -> list[RegionSpec]:
         """Every region, all problems collected into one :class:`SpecError`."""
+        return self.load_all_stamped()[0]
+
+    def load_all_stamped(self) -> tuple[list[RegionSpec], dict[str, RegionStamp]]:
+        """:meth:`load_all`, and a stamp of each region file whose ``stat`` did not change while it
+        was read (for :class:`~kubevc.generator.repo.RenderState`)."""
         specs: list[RegionSpec] = []
+        stamps: dict[str, RegionStamp] = {}
         problems: list[str] = []
         for name in self.region_names():
+            path = self.root / "regions" / name / "region.yaml"
+            seen = time.time_ns()
+            before = file_stat(path)
             try:
-                specs.append(self.load(name))
+                spec, text = read_region(self.root, name)
             except SpecError as exc:
                 problems.extend(exc.problems)
+                continue
+            specs.append(spec)
+            if before is not None and file_stat(path) == before:
+                stamps[name] = RegionStamp(before, seen, sha256_hex(text.encode("utf-8")))
         if problems:
             raise SpecError(problems)
-        return specs
+        return specs, stamps

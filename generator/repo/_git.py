@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from ..errors import GitError
+from ._render_state import RenderState
 
 GIT_ENV_DEFAULTS = {
     "GIT_AUTHOR_NAME": "kubevc-gen",
@@ -138,6 +139,9 @@ class Change:
     notes: list[str] = field(default_factory=list)
     # Paths committed as they are on disk (``render`` commits the hand-edited specs it rendered from).
     include: list[str] = field(default_factory=list)
+    # What the rendered files in the change come from, recorded once it is in the work tree
+    # (:class:`RenderState`); None leaves the recorded state as it is.
+    render_state: RenderState | None = None
 
     def effective(self, root: Path) -> dict[str, bytes | None]:
         """Only the entries that differ from what is on disk."""

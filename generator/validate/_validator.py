@@ -624,7 +624,8 @@ def validate_fleet(
     Each region's (and the hub's) results are cached by a key of everything they depend on
     (:mod:`._cache`; ``use_cache=False`` is ``--no-cache``): an unchanged region is not walked
     again, and the report is the same either way. ``region_done(name, done, total)`` is called as
-    each region's results are in (for a progress bar).
+    each region's checks but checkov's are done (for a progress bar: checkov scans a region in the
+    background while the next ones are walked, and ``progress`` says how many it has scanned).
     """
     say = progress or (lambda _m: None)
     names = fleet.region_names()
@@ -687,6 +688,8 @@ def validate_fleet(
             else:
                 results[name] = hit
                 report.cached.append(name)
+        # the bar counts regions walked (every check but checkov: the cached ones are done);
+        # checkov's scans run behind the walks and say how far they are in the step text
         done = len(results)
         if region_done is not None:
             region_done("", done, len(valid))
@@ -700,28 +703,23 @@ def validate_fleet(
                 results[name] = v.walk(name)
                 if workers is not None:
                     scans[name] = v.scan_region(workers, name, results[name])
-                    continue
-                if checkov and name in last_of_batch:  # the checkov command, in batches (see above)
+                elif checkov and name in last_of_batch:  # the checkov command, in batches (see above)
                     i = last_of_batch[name]
                     v.checkov(batches[i], i + 1, len(batches))
                 if not checkov and name in keys:
                     cache.put(name, mode, keys[name], results[name])
                 done += 1
-                if region_done is not None and not checkov:
+                if region_done is not None:
                     region_done(name, done, len(valid))
-            for name, scan in scans.items():
+            for scanned, (name, scan) in enumerate(scans.items(), 1):
                 results[name] = scan.result()
                 if name in keys and not any(f.region == SHARED for f in results[name].checkov_findings):
                     cache.put(name, mode, keys[name], results[name])  # a failed scan is never cached
-                done += 1
-                if region_done is not None:
-                    region_done(name, done, len(valid))
+                say(f"checkov: {scanned}/{len(scans)} region(s) scanned")
             if checkov and workers is None and todo:
                 fallback = Report(regions=list(todo))
                 v.report = fallback
                 v.checkov_results()
-                if region_done is not None:
-                    region_done("", len(valid), len(valid))
         finally:
             if workers is not None:
                 workers.close()

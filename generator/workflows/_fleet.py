@@ -146,7 +146,7 @@ def add_region(
     and the fleet, as the command always did; ``optional`` holds the camelCase keys
     written only when given (kubeContext, clusterName, podCidr, serviceCidr).
     """
-    if name in fleet.region_names() or (fleet.root / "regions" / name).exists():
+    if (fleet.root / "regions" / name).exists():  # a region, or a folder in its way
         raise SpecError(f"region {name!r} already exists (regions/{name}/); use `kubevc-gen region set`")
     cfg = fleet.config
     data: dict[str, Any] = {
@@ -224,6 +224,7 @@ def plan_regions_render(fleet: Fleet, names: Sequence[str]) -> Change:
         for top in ("clusters", "apps", "infrastructure/regions", "infrastructure/agents")
     )
     change.files = {rel: data for rel, data in change.files.items() if rel.startswith(prefixes)}
+    change.render_state = None  # the other regions and the shared files are not written
     return change
 
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,20 +20,36 @@ from kubevc.generator.cli import cli
 from kubevc.generator.demo import BUSAN, SEOUL, SERVING_ARM64
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _isolated_git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """No global/system git config: proves kubevc-gen works without a configured identity."""
+@pytest.fixture(scope="session")
+def git_config_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of a git with no global or system config (no identity; new repos on main)."""
     cfg = tmp_path_factory.mktemp("gitcfg") / "gitconfig"
     cfg.write_text("[init]\n\tdefaultBranch = main\n")
-    saved = {k: os.environ.get(k) for k in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")}
-    os.environ["GIT_CONFIG_GLOBAL"] = str(cfg)
-    os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    return {"GIT_CONFIG_GLOBAL": str(cfg), "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+@contextmanager
+def isolated_git(env: dict[str, str]) -> Iterator[None]:
+    """``env`` (:func:`git_config_env`) in ``os.environ`` while a session or module fixture builds
+    a fleet in-process, and the environment exactly as before afterwards."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def _isolated_git(git_config_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each generator test runs git without the machine's config: proves kubevc-gen works without a
+    configured identity. Only for the test (monkeypatch): other packages' tests see the real one."""
+    for key, value in git_config_env.items():
+        monkeypatch.setenv(key, value)
 
 
 Gen = Callable[..., Result]
@@ -44,13 +61,14 @@ def run_gen(*args: str, fleet: Path | None = None) -> Result:
 
 
 @pytest.fixture(scope="session")
-def base_fleet(tmp_path_factory: pytest.TempPathFactory, _isolated_git: None) -> Path:
+def base_fleet(tmp_path_factory: pytest.TempPathFactory, git_config_env: dict[str, str]) -> Path:
     """A fleet repo with seoul and busan (and an arm64 serving image), built once through the CLI."""
     root = tmp_path_factory.mktemp("base") / "fleet"
     init = ["init", str(root), "--git-url", "https://git.example.com/ops/fleet.git"]
-    for args in (init, SEOUL, BUSAN, SERVING_ARM64):
-        result = run_gen(*args, fleet=None if args[0] == "init" else root)
-        assert result.exit_code == 0, result.output
+    with isolated_git(git_config_env):
+        for args in (init, SEOUL, BUSAN, SERVING_ARM64):
+            result = run_gen(*args, fleet=None if args[0] == "init" else root)
+            assert result.exit_code == 0, result.output
     return root
 
 

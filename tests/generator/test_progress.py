@@ -8,9 +8,16 @@ import os
 import pty
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from kubevc.generator.cli._progress import progress_bar, steps
+from kubevc.generator.repo import Fleet
+from kubevc.generator.validate import _validator as validator
+from kubevc.generator.validate import validate_fleet
 
 
 def _validate(fleet: Path, *args: str, tty: bool) -> tuple[str, str]:
@@ -88,3 +95,44 @@ def test_steps_print_lines_when_not_a_terminal(capsys: object) -> None:
         say("preflight 10.0.0.1")
     err = capsys.readouterr().err  # type: ignore[attr-defined]
     assert err == "… preflight 10.0.0.1\n"
+
+
+class _SlowCheckov:
+    """Checkov workers whose scans wait until validate has reported every region walked (or give
+    up after a while): the bar must not wait for checkov to move."""
+
+    def __init__(self, events: list[str], walked: threading.Event) -> None:
+        self.events = events
+        self.walked = walked
+
+    def scan(self, folder: Path) -> dict[str, Any]:
+        self.walked.wait(timeout=60)
+        self.events.append(f"scanned {folder.name}")
+        return {"ok": True, "failed_checks": [], "summary": {"passed": 1, "failed": 0, "resource_count": 1}}
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_validate_bar_moves_as_each_region_is_walked(
+    fleet: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+    walked = threading.Event()
+    monkeypatch.setattr(validator, "find_checkov", lambda: "/usr/bin/checkov")
+    monkeypatch.setattr(validator, "checkov_path", lambda: "/usr/bin/checkov")
+    monkeypatch.setattr(validator.CheckovWorkers, "start", lambda *_a: _SlowCheckov(events, walked))
+
+    def region_done(name: str, done: int, total: int) -> None:
+        events.append(f"{done}/{total} {name}")
+        if done == total:
+            walked.set()
+
+    notes: list[str] = []
+    report = validate_fleet(
+        Fleet(fleet), checkov=True, use_cache=False, progress=notes.append, region_done=region_done
+    )
+    assert report.findings == []
+    assert events[:3] == ["0/2 ", "1/2 busan", "2/2 seoul"], events  # before any checkov answer
+    assert sorted(events[3:]) == ["scanned busan", "scanned seoul"]
+    assert notes[-1] == "checkov: 2/2 region(s) scanned"

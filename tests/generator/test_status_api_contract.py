@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from ..kubeapi import Pki, make_pki
-from .conftest import git, run_gen
+from .conftest import git, isolated_git, run_gen
 from .kubeapi_contract import (
     HELM,
     KUSTOMIZE,
@@ -52,13 +52,16 @@ BOUND = 2.0
 
 
 @pytest.fixture(scope="module")
-def status_fleet(base_fleet: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def status_fleet(
+    base_fleet: Path, tmp_path_factory: pytest.TempPathFactory, git_config_env: dict[str, str]
+) -> Path:
     """seoul (with a model), busan and jeju, through the real CLI."""
     root = tmp_path_factory.mktemp("status") / "fleet"
     shutil.copytree(base_fleet, root, symlinks=True)
-    for args in (JEJU, ["region", "set", "seoul", SEOUL_MODELS]):
-        result = run_gen(*args, fleet=root)
-        assert result.exit_code == 0, result.output
+    with isolated_git(git_config_env):
+        for args in (JEJU, ["region", "set", "seoul", SEOUL_MODELS]):
+            result = run_gen(*args, fleet=root)
+            assert result.exit_code == 0, result.output
     return root
 
 
