@@ -359,7 +359,9 @@ def model_promote(
     starts at 0%: only /labels/canary reaches it; change the share with `model canary`).
     Promoting the canary's version to stable ends the canary and its share. Promoting a version
     to stable records the earlier stable version for `model rollback`. The version must be
-    published in the store (checked via --store/--via-host).
+    published in the store (checked via --store/--via-host). For Triton and MLServer models the
+    store's config.pbtxt version_policy / model-settings.json are rewritten to match (atomically,
+    before the commit; --dry-run prints the diff).
 
     \b
     Example:
@@ -415,6 +417,7 @@ def model_rollback(
 
     A running canary stays loaded but its traffic share drops to 0% (raise it again with
     `model canary`); a canary whose version becomes stable again ends.
+    Triton and MLServer models get their store config rewritten as with `model promote`.
 
     \b
     Example:
