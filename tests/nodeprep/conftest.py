@@ -16,6 +16,22 @@ from kubevc.nodeprep.runner import RunReport
 from kubevc.nodeprep.testing import chroot_target, make_fake_pi
 
 
+# The Debian root (debootstrap) and the first real `node prepare` in it (apt in the chroot) are
+# session fixtures whose set-up is charged to the first test that asks for them: about 3 min on a
+# quiet two-core machine, and 13 min were seen beside a CPU hog at load 12-18. They get a budget
+# of their own instead of the suite's 600 s, so a loaded machine is slow, not failing.
+CHROOT_SETUP_TIMEOUT = 2400
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        if "base_tarball" in getattr(item, "fixturenames", ()) and (
+            marker is None or (marker.args and marker.args[0] < CHROOT_SETUP_TIMEOUT)
+        ):
+            item.add_marker(pytest.mark.timeout(CHROOT_SETUP_TIMEOUT))
+
+
 @dataclass
 class PreparedRoot:
     root: Path
