@@ -15,7 +15,6 @@ from kubevc.nodeprep.prepare import PrepareOptions, prepare_nodes
 from kubevc.nodeprep.runner import RunReport
 from kubevc.nodeprep.testing import chroot_target, make_fake_pi
 
-
 # The Debian root (debootstrap) and the first real `node prepare` in it (apt in the chroot) are
 # session fixtures whose set-up is charged to the first test that asks for them: about 3 min on a
 # quiet two-core machine, and 13 min were seen beside a CPU hog at load 12-18. They get a budget
