@@ -133,19 +133,26 @@ def gateway_for(backend: str, address: str) -> Any:
     return parse_config(doc, env={})
 
 
+def infer_labelled(
+    client: httpx.Client, model: str, values: np.ndarray, request_id: str | None = None
+) -> tuple[np.ndarray, str]:
+    """POST a float32 tensor to the gateway; the answer and the version label that served it."""
+    headers = {
+        "content-type": "application/octet-stream",
+        "x-tensor-dtype": "float32",
+        "x-tensor-shape": ",".join(str(d) for d in values.shape),
+    }
+    if request_id is not None:
+        headers["x-request-id"] = request_id
+    answer = client.post(f"/v1/models/{model}/infer", content=values.tobytes(), headers=headers)
+    assert answer.status_code == 200, answer.text
+    out = np.asarray(answer.json()["outputs"]["output0"]["data"], dtype=np.float32)
+    return out, answer.headers.get("x-kubevc-model-version-label", "")
+
+
 def infer(gateway_url: str, model: str, values: np.ndarray) -> np.ndarray:
     with httpx.Client(base_url=gateway_url, timeout=60) as client:
-        answer = client.post(
-            f"/v1/models/{model}/infer",
-            content=values.tobytes(),
-            headers={
-                "content-type": "application/octet-stream",
-                "x-tensor-dtype": "float32",
-                "x-tensor-shape": ",".join(str(d) for d in values.shape),
-            },
-        )
-    assert answer.status_code == 200, answer.text
-    return np.asarray(answer.json()["outputs"]["output0"]["data"], dtype=np.float32)
+        return infer_labelled(client, model, values)[0]
 
 
 # --------------------------------------------------------------------------- Triton
@@ -355,24 +362,6 @@ def triton_reload(server: TritonServer, model: str) -> None:
     url = f"http://127.0.0.1:{server.http_port}/v2/repository/models/{model}/load"
     answer = httpx.post(url, timeout=300)
     assert answer.status_code == 200, answer.text
-
-
-def infer_labelled(
-    client: httpx.Client, model: str, values: np.ndarray, request_id: str
-) -> tuple[np.ndarray, str]:
-    answer = client.post(
-        f"/v1/models/{model}/infer",
-        content=values.tobytes(),
-        headers={
-            "content-type": "application/octet-stream",
-            "x-tensor-dtype": "float32",
-            "x-tensor-shape": ",".join(str(d) for d in values.shape),
-            "x-request-id": request_id,
-        },
-    )
-    assert answer.status_code == 200, answer.text
-    out = np.asarray(answer.json()["outputs"]["output0"]["data"], dtype=np.float32)
-    return out, answer.headers.get("x-kubevc-model-version-label", "")
 
 
 def assert_binomial(hits: int, n: int, percent: float) -> None:
