@@ -9,7 +9,13 @@ Two parts, printed as Markdown tables for docs/benchmarks.md:
   TF-REST ``:predict`` JSON -> tensor conversion per MiB of JSON.
 * **Gateway CPU per JPEG -> detections request**: the gateway as a process of its own (CPU from
   /proc/<pid>/stat over ``--requests`` requests, one connection), raw YOLOv5 rows (NMS in the
-  gateway) and NMS in the graph, against the test PredictionService on loopback.
+  gateway) and NMS in the graph, against the test PredictionService on loopback; beside them the
+  fixed cost of any request (``GET /healthz``; a 16-byte ``:predict`` through gRPC).
+* **Floors** (``--floors``): what the components the gateway is built on cost for the raw-YOLO
+  request's work, measured alone: the same bytes (1.2 MB image tensor out, 8.5 MB rows back)
+  through ``grpc.aio`` as the gateway sends them and over a plain TCP socket read into one buffer
+  (the kernel's copy only), and libjpeg-turbo's decode of the 512x512 JPEG at 8/8 (SIMD inverse
+  DCT) and at 10/8 (the letterbox scale; scalar inverse DCT).
 
 Before/after: run the same file with another checkout's interpreter, from this checkout
 (``cd THIS && /old/.venv/bin/python -m bench.stages``): the stages call only functions both
@@ -19,8 +25,11 @@ versions have, and the gateway process is started with the running interpreter.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
+import socket
+import struct
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,11 +37,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import numpy as np
 import orjson
 import simplejpeg
 
+from bench.procs import Proc, python_cmd
+from kubevc.gateway import _turbojpeg
 from kubevc.gateway._config import InputConfig
 from kubevc.gateway._postprocess import yolo_detections
 from kubevc.gateway._preprocess import decode_for_model, resize_decoded, to_model_tensor
@@ -55,6 +67,7 @@ from kubevc.gateway.testing import (
     detections_profile,
     gateway_process,
     run_test_backend,
+    tensor_profile,
     yolo_profile,
 )
 
@@ -186,25 +199,139 @@ def cpu_seconds(pid: int) -> float:
 
 
 def gateway_rows(requests: int) -> list[tuple[str, float, float]]:
-    """(model, gateway CPU ms per request, wall ms per request) over one keep-alive connection."""
+    """(request, gateway CPU ms per request, wall ms per request) over one keep-alive connection:
+    the two JPEG -> detections models, then the fixed cost every request pays."""
     jpeg = photo_jpeg()
+    tiny = tensor_profile("regressor", "tf", dtype="float32")
+    tiny["input"]["name"] = "x"  # the test backend's regressor: x (N, 4) -> y (N, 1)
+    requests_to_time: list[tuple[str, str, bytes, str]] = [
+        ("yolov5", "/v1/models/yolov5/infer", jpeg, "image/jpeg"),
+        ("yolov5-nms", "/v1/models/yolov5-nms/infer", jpeg, "image/jpeg"),
+        ("GET /healthz (HTTP only)", "/healthz", b"", ""),
+        (
+            "regressor `:predict`, 16 bytes each way (HTTP + gRPC: the fixed cost)",
+            "/v1/models/regressor:predict",
+            orjson.dumps({"instances": [[1.0, 2.0, 3.0, 4.0]]}),
+            "application/json",
+        ),
+    ]
     rows = []
     with run_test_backend() as backend, tempfile.TemporaryDirectory() as tmp:
         doc = config_doc(
             [backend_doc("tf", backend.address)],
-            [yolo_profile("yolov5", "tf"), detections_profile("yolov5-nms", "tf")],
+            [yolo_profile("yolov5", "tf"), detections_profile("yolov5-nms", "tf"), tiny],
         )
         with gateway_process(doc, Path(tmp)) as gw, httpx.Client(base_url=gw.url, timeout=60) as client:
-            for model in ("yolov5", "yolov5-nms"):
-                url = f"/v1/models/{model}/infer"
+            for label, url, body, content_type in requests_to_time:
+
+                def send(url: str = url, body: bytes = body, content_type: str = content_type) -> None:
+                    if body:
+                        client.post(
+                            url, content=body, headers={"content-type": content_type}
+                        ).raise_for_status()
+                    else:
+                        client.get(url).raise_for_status()
+
                 for _ in range(5):
-                    client.post(url, content=jpeg, headers={"content-type": "image/jpeg"}).raise_for_status()
+                    send()
                 cpu0, wall0 = cpu_seconds(gw.proc.pid), time.perf_counter()
                 for _ in range(requests):
-                    client.post(url, content=jpeg, headers={"content-type": "image/jpeg"}).raise_for_status()
+                    send()
                 wall = time.perf_counter() - wall0
                 cpu = cpu_seconds(gw.proc.pid) - cpu0
-                rows.append((model, cpu / requests * 1000, wall / requests * 1000))
+                rows.append((label, cpu / requests * 1000, wall / requests * 1000))
+    return rows
+
+
+_SINK_HEADER = struct.Struct("<QQ")  # bench.serve_sink's request header: bytes in, bytes out
+
+
+def transport_rows(calls: int) -> list[tuple[str, float]]:
+    """CPU ms per call in this process for the JPEG -> detections request's bytes (the 640x640
+    uint8 image tensor out; raw YOLOv5 rows or NMS detections back): through ``grpc.aio`` (the
+    gateway's client) to the test PredictionService, and, for the raw rows, over a plain TCP
+    socket to ``bench.serve_sink`` moving the same byte counts, read with ``recv_into`` into one
+    buffer. The servers run in processes of their own: only the client is counted."""
+    image = {"images": np.zeros((1, 640, 640, 3), np.uint8)}
+    inputs = {"yolov5": image, "yolov5-nms": image, "regressor": {"x": np.zeros((1, 4), np.float32)}}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        with Proc(python_cmd("bench.serve_backend"), Path(tmp) / "backend.log") as backend:
+            address = backend.wait_line("READY", timeout=120).split()[1]
+            for model, tensors in inputs.items():
+                request = encode_predict_request(
+                    model_pb2.ModelSpec(name=model, signature_name="serving_default"), tensors
+                )
+                ms, answer_bytes = asyncio.run(_grpc_cpu_ms(address, request, calls))
+                sizes = f"{_size(len(request))} out / {_size(answer_bytes)} back"
+                rows.append((f"gRPC call to {model}, {sizes} (grpc.aio, bytes in and out)", ms))
+                if model == "yolov5":
+                    raw_sizes = (len(request), answer_bytes)
+        with Proc(python_cmd("bench.serve_sink"), Path(tmp) / "sink.log") as sink:
+            host, port = sink.wait_line("READY", timeout=120).split()[1].rsplit(":", 1)
+            tcp_ms = _tcp_cpu_ms((host, int(port)), *raw_sizes, calls)
+    rows.insert(
+        1, ("TCP socket, yolov5's bytes (sendall / recv_into one buffer: the kernel's copies)", tcp_ms)
+    )
+    return rows
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
+
+
+async def _grpc_cpu_ms(address: str, request: bytes, calls: int) -> tuple[float, int]:
+    options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+    async with grpc.aio.insecure_channel(address, options=options) as channel:
+        predict = channel.unary_unary(
+            "/tensorflow.serving.PredictionService/Predict",
+            request_serializer=None,
+            response_deserializer=None,
+        )
+        answer: bytes = await predict(request, timeout=60)
+        for _ in range(3):
+            await predict(request, timeout=60)
+        start = time.process_time()
+        for _ in range(calls):
+            await predict(request, timeout=60)
+        return (time.process_time() - start) / calls * 1000, len(answer)
+
+
+def _tcp_cpu_ms(address: tuple[str, int], n_out: int, n_in: int, calls: int) -> float:
+    payload = _SINK_HEADER.pack(n_out, n_in) + bytes(n_out)
+    buffer = memoryview(bytearray(n_in))
+    with socket.create_connection(address) as sock:
+
+        def call() -> None:
+            sock.sendall(payload)
+            got = 0
+            while got < n_in:
+                n = sock.recv_into(buffer[got:])
+                if not n:
+                    raise ConnectionError("the sink closed the connection")
+                got += n
+
+        return cpu_ms(call, calls)
+
+
+def jpeg_scale_rows(repeat: int) -> list[tuple[str, float]]:
+    """libjpeg-turbo's decode of the 512x512 JPEG into a packed buffer at 8/8 and at 10/8."""
+    jpeg = photo_jpeg()
+    header = _turbojpeg.read_header(jpeg)
+    if header is None or not _turbojpeg.available():
+        return []
+    rows = []
+    for numerator, label in (
+        (8, "8/8 -> 512x512 (SIMD inverse DCT)"),
+        (10, "10/8 -> 640x640 (scalar inverse DCT)"),
+    ):
+        side = _turbojpeg.scaled(header.width, numerator)
+        out = np.empty((side, side, 3), np.uint8)
+
+        def decode(numerator: int = numerator, out: Any = out, header: Any = header) -> bool:
+            return _turbojpeg.decode_into(jpeg, numerator, out, header)
+
+        rows.append((f"JPEG decode at {label}", cpu_ms(decode, repeat)))
     return rows
 
 
@@ -227,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=100, help="runs of each in-process stage")
     parser.add_argument("--requests", type=int, default=200, help="requests per model to the gateway process")
     parser.add_argument("--skip-gateway", action="store_true", help="only the in-process stages")
+    parser.add_argument(
+        "--floors", action="store_true", help="also the components' floors (transport, JPEG scale)"
+    )
     args = parser.parse_args(argv)
     print(
         f"Measured with `python -m bench.stages --repeat {args.repeat} --requests {args.requests}`"
@@ -239,9 +369,13 @@ def main(argv: list[str] | None = None) -> int:
     for label, mib, per_mib in json_rows(args.repeat):
         print(f"| {label} | {mib:.2f} | {per_mib:.1f} |")
     if not args.skip_gateway:
-        print("\n| model | gateway CPU ms / request | wall ms / request |\n|---|--:|--:|")
-        for model, cpu, wall in gateway_rows(args.requests):
-            print(f"| {model} | {cpu:.2f} | {wall:.2f} |")
+        print("\n| request | gateway CPU ms / request | wall ms / request |\n|---|--:|--:|")
+        for label, cpu, wall in gateway_rows(args.requests):
+            print(f"| {label} | {cpu:.2f} | {wall:.2f} |")
+    if args.floors:
+        print("\n| floor, measured alone | CPU ms |\n|---|--:|")
+        for label, ms in transport_rows(args.requests) + jpeg_scale_rows(args.repeat):
+            print(f"| {label} | {ms:.2f} |")
     return 0
 
 
