@@ -22,7 +22,7 @@ from ._hub import AGENT_VALUES_BASE, footprint, footprint_markdown, hub_kps_valu
 from ._infrastructure import KPS_VALUES
 from ._inputs import FROM_REPO, FromRepo, RenderInputs, read_inputs
 from ._placement import model_placement, serving_placement
-from ._plan import desired_tree, plan_remove_region, plan_render, plan_with_regions
+from ._plan import desired_tree, plan_remove_region, plan_render, plan_with_regions, region_folders
 from ._serving import CANARY_LABEL
 from ._tree import region_files, render_tree
 
@@ -56,6 +56,7 @@ __all__ = [
     "read_inputs",
     "region_apps",
     "region_files",
+    "region_folders",
     "region_key",
     "region_kps_values",
     "render_tree",

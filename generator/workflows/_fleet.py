@@ -216,13 +216,10 @@ def plan_full_render(fleet: Fleet) -> Change:
 
 def plan_regions_render(fleet: Fleet, names: Sequence[str]) -> Change:
     """``render --selector``: only the files of regions ``names`` (their clusters/, apps/ and
-    infrastructure/ folders); shared files and other regions wait for a full ``render``."""
+    infrastructure/ folders, accelerators included); shared files and other regions wait for a
+    full ``render``."""
     change = plan_render(fleet, f"render {', '.join(names)}")
-    prefixes = tuple(
-        f"{top}/{name}/"
-        for name in names
-        for top in ("clusters", "apps", "infrastructure/regions", "infrastructure/agents")
-    )
+    prefixes = tuple(f"{folder}/" for name in names for folder in render.region_folders(name))
     change.files = {rel: data for rel, data in change.files.items() if rel.startswith(prefixes)}
     change.render_state = None  # the other regions and the shared files are not written
     return change

@@ -22,7 +22,7 @@ from kubevc.generator.validate._placement import check_placement
 from kubevc.generator.validate._report import Report
 from tests.charts.rendering import manifests, render
 
-from .conftest import Gen
+from .conftest import Gen, git
 from .test_flux_crds import _errors, _flux_objects, crd_validators  # noqa: F401 (fixture)
 
 CORAL_PI = {
@@ -315,3 +315,18 @@ def test_each_serving_deployment_is_placed_by_its_own_models() -> None:
         "kubevc.io/coral-tpu"
         not in resnet["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
     )
+
+
+def test_render_with_a_selector_writes_the_regions_accelerator_folder(gen: Gen, fleet: Path) -> None:
+    """``render -l``: a region whose inventory gained a Coral (edited by hand) gets its device
+    plugin folder, like a full render would write it; other regions are left alone."""
+    assert gen("region", "label", "seoul", "tier=canary").exit_code == 0
+    _set_inventory(fleet, "seoul", [CORAL_PI])
+    _set_inventory(fleet, "busan", [CORAL_PI])
+    git(fleet, "commit", "-qam", "Corals by hand")
+    result = gen("render", "-l", "tier=canary")
+    assert result.exit_code == 0, result.output
+    assert (fleet / "infrastructure/accelerators/seoul/generic-device-plugin.yaml").is_file()
+    assert not (fleet / "infrastructure/accelerators/busan").exists()  # not selected: waits
+    assert gen("render").exit_code == 0
+    assert (fleet / "infrastructure/accelerators/busan/generic-device-plugin.yaml").is_file()
