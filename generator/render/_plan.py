@@ -229,9 +229,12 @@ def plan_with_regions(
 
 
 def plan_remove_region(fleet: Fleet, name: str, message: str) -> Change:
-    """Delete everything of region ``name`` (its spec, cluster and app folders) and re-render."""
-    others = [fleet.load(n) for n in fleet.region_names() if n != name]
+    """Delete everything of region ``name`` (its spec, cluster and app folders) and re-render.
+    The render state is recorded as for a full render (the region's own file is not read: a
+    damaged one can still be removed), so the next change of a few regions renders only those."""
+    others, stamps = fleet.load_all_stamped(skip={name})
     change = plan_render(fleet, message, others)
+    change.render_state = _render_state(fleet, others, stamps)
     for top in ("regions", "clusters", "apps"):
         folder = fleet.root / top / name
         if folder.is_dir():

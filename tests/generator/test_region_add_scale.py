@@ -134,6 +134,7 @@ def test_changes_of_a_few_regions_equal_a_full_render(
         ["region", "set", "seoul", "monitoring=false"],
         ["region", "label", "jeju", "tier=canary"],
         ["node", "add", "busan", "10.9.0.21"],
+        ["region", "remove", "jeju"],  # renders the rest in full, and records that render
         ["suspend", "daegu", "--no-live"],
     ):
         result = gen(*args)

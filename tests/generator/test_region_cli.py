@@ -93,6 +93,16 @@ def test_remove_removes_only_that_region(gen: Gen, fleet: Path) -> None:
     assert git(fleet, "log", "-1", "--format=%s").strip() == "region remove busan"
 
 
+def test_a_damaged_region_can_be_removed(gen: Gen, fleet: Path) -> None:
+    """Its file is not read: a region whose spec no longer parses is still removed."""
+    (fleet / "regions/busan/region.yaml").write_text("name: busan\nnodes: [unclosed\n")
+    git(fleet, "commit", "-qam", "damaged by hand")
+    result = gen("region", "remove", "busan")
+    assert result.exit_code == 0, result.output
+    assert not (fleet / "regions/busan").exists()
+    assert gen("render", "--check").exit_code == 0
+
+
 def test_branch_option_creates_a_review_branch(gen: Gen, fleet: Path) -> None:
     main_head = git(fleet, "rev-parse", "main").strip()
     result = gen("region", "set", "seoul", "monitoring=false", "--branch", "seoul-no-monitoring")
