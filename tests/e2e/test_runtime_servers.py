@@ -33,7 +33,6 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
 
 from kubevc.gateway import GatewayConfig, parse_config, serve
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
@@ -48,11 +47,12 @@ from kubevc.gateway.testing import (
     write_mlserver_settings,
     write_triton_add_model,
 )
-from kubevc.generator.cli import cli
 from kubevc.generator.models import LocalStore, publish_model
 from kubevc.generator.render import chart_region_values
 from kubevc.generator.repo import load_profiles
 from kubevc.generator.spec import FleetConfig, RegionSpec
+
+from .conftest import gen
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -261,25 +261,10 @@ REGION = "seoul"
 N = 200  # requests of a canary split
 
 
-def gen(fleet: Path | None, *args: str) -> str:
-    full = (["--fleet", str(fleet)] if fleet else []) + list(args)
-    result = CliRunner().invoke(cli, full, prog_name="kubevc-gen", catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 @pytest.fixture
-def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fleet repo with one region, through the CLI (no global git config)."""
-    cfg = tmp_path / "gitconfig"
-    cfg.write_text("[init]\n\tdefaultBranch = main\n")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(cfg))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    root = tmp_path / "fleet"
-    gen(None, "init", str(root))
-    gen(root, "region", "add", REGION, "--api-endpoint", "https://10.9.0.1:6443", "--nfs-server", "10.9.0.20",
-        "--nfs-path", "/export/models")  # fmt: skip
-    return root
+def fleet_region() -> str:
+    """The region of the shared ``fleet`` fixture (tests/e2e/conftest.py)."""
+    return REGION
 
 
 def fleet_values(fleet: Path, app: str) -> dict[str, Any]:
