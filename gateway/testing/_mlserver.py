@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubevc.gateway.testing._ports import free_port
+from kubevc.gateway.testing._processes import stop
 
 __all__ = ["MLServer", "run_mlserver"]
 
@@ -126,9 +127,4 @@ def run_mlserver(
                 _wait_ready(server, models, ready_timeout)
                 yield server
             finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                stop(process)
