@@ -9,6 +9,8 @@
 * :func:`free_port`: a free TCP port for servers started as subprocesses.
 * :func:`run_tritonserver` / :func:`triton_install`: the real ``tritonserver`` of PyPI's
   ``nvidia-pytriton`` serving a model repository (Python backend, CPU only).
+* :func:`run_mlserver` / :class:`MLServer`: the real MLServer (``mlserver start`` of a venv where
+  it is installed) serving a model folder on free loopback ports.
 * :func:`write_triton_add_model` / :func:`write_mlserver_settings`: the model files those real
   servers load in tests (a Python-backend add model, an MLServer ``model-settings.json``).
 * :func:`gateway_process`, :func:`memory_use`, :func:`png_bomb`, :func:`multipart`: the gateway as
@@ -24,6 +26,7 @@ from kubevc.gateway.testing._abuse import (
     png_bomb,
 )
 from kubevc.gateway.testing._backend import TestBackend, run_test_backend
+from kubevc.gateway.testing._mlserver import MLServer, run_mlserver
 from kubevc.gateway.testing._models import TestModel, default_models
 from kubevc.gateway.testing._ports import free_port
 from kubevc.gateway.testing._profiles import (
@@ -44,6 +47,7 @@ from kubevc.gateway.testing._triton import TritonInstall, TritonServer, run_trit
 
 __all__ = [
     "GatewayProcess",
+    "MLServer",
     "MemoryUse",
     "TestBackend",
     "TestModel",
@@ -59,6 +63,7 @@ __all__ = [
     "memory_use",
     "multipart",
     "png_bomb",
+    "run_mlserver",
     "run_test_backend",
     "run_tritonserver",
     "tensor_profile",

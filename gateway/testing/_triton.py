@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubevc.gateway.testing._ports import free_port
+from kubevc.gateway.testing._processes import stop
 
 __all__ = ["TritonInstall", "TritonServer", "run_tritonserver", "triton_install"]
 
@@ -142,9 +143,4 @@ def run_tritonserver(
                 _wait_ready(server, process, ready_timeout)
                 yield server
             finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                stop(process)

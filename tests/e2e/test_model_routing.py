@@ -27,24 +27,17 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
 
 from kubevc.gateway import GatewayConfig, parse_config, serve
 from kubevc.gateway.testing import TestBackend, TestModel, run_test_backend
-from kubevc.generator.cli import cli
 from tests.generator.model_savedmodels import saved_models
+
+from .conftest import gen
 
 __all__ = ["saved_models"]
 
 REGION = "busan"
 MODEL = "scale"
-
-
-def gen(fleet: Path | None, *args: str) -> str:
-    full = (["--fleet", str(fleet)] if fleet else []) + list(args)
-    result = CliRunner().invoke(cli, full, prog_name="kubevc-gen", catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def values(fleet: Path, app: str) -> dict[str, Any]:
@@ -125,17 +118,16 @@ def gateway_config(fleet: Path, backend: TestBackend) -> GatewayConfig:
 
 
 @pytest.fixture
-def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cfg = tmp_path / "gitconfig"
-    cfg.write_text("[init]\n\tdefaultBranch = main\n")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(cfg))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    root = tmp_path / "fleet"
-    gen(None, "init", str(root))
-    gen(root, "region", "add", REGION, "--api-endpoint", "https://10.9.0.1:6443", "--nfs-server", "10.9.0.20",
-        "--nfs-path", "/export/models")  # fmt: skip
-    gen(root, "model", "add", MODEL, "--region", REGION, "--profile", "tensor")
-    return root
+def fleet_region() -> str:
+    """The region of the shared ``fleet`` fixture (tests/e2e/conftest.py)."""
+    return REGION
+
+
+@pytest.fixture
+def fleet(fleet: Path) -> Path:
+    """The shared one-region fleet with MODEL added (a TF Serving model, the tensor profile)."""
+    gen(fleet, "model", "add", MODEL, "--region", REGION, "--profile", "tensor")
+    return fleet
 
 
 @pytest.fixture

@@ -23,8 +23,6 @@ import contextlib
 import json
 import math
 import os
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,6 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
 
 from kubevc.gateway import GatewayConfig, parse_config, serve
 from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
@@ -43,18 +40,19 @@ from kubevc.gateway._proto.inference import grpc_predict_v2_pb2_grpc as v2grpc
 from kubevc.gateway.testing import (
     TestModel,
     TritonServer,
-    free_port,
+    run_mlserver,
     run_test_backend,
     run_tritonserver,
     triton_install,
     write_mlserver_settings,
     write_triton_add_model,
 )
-from kubevc.generator.cli import cli
 from kubevc.generator.models import LocalStore, publish_model
 from kubevc.generator.render import chart_region_values
 from kubevc.generator.repo import load_profiles
 from kubevc.generator.spec import FleetConfig, RegionSpec
+
+from .conftest import gen
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -204,7 +202,7 @@ def _mlserver() -> Path:
 
 
 @contextlib.contextmanager
-def run_mlserver(store: Path, models: tuple[str, ...], work: Path) -> Iterator[str]:
+def chart_mlserver(store: Path, models: tuple[str, ...], work: Path) -> Iterator[str]:
     """The real MLServer started as the chart's MLServer container is: each model folder of the
     store mounted at /mnt/models/<name>, `mlserver start /mnt/models`, ports from the environment.
     Yields its gRPC address once every model is ready."""
@@ -217,47 +215,15 @@ def run_mlserver(store: Path, models: tuple[str, ...], work: Path) -> Iterator[s
     mnt.mkdir()
     for name in models:
         (mnt / name).symlink_to(store / name, target_is_directory=True)
-    grpc_port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(code),
-        "MLSERVER_HOST": "127.0.0.1",
-        "MLSERVER_HTTP_PORT": str(free_port()),
-        "MLSERVER_GRPC_PORT": str(grpc_port),
-        "MLSERVER_METRICS_PORT": str(free_port()),
-        "MLSERVER_LOAD_MODELS_AT_STARTUP": "true",
-        "MLSERVER_PARALLEL_WORKERS": "0",
-    }
-    log_path = work / "mlserver.log"
-    address = f"127.0.0.1:{grpc_port}"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [str(exe), "start", str(mnt)], cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env
-        )
-        try:
-            deadline = time.monotonic() + 300
-            with grpc.insecure_channel(address) as channel:
-                stub = v2grpc.GRPCInferenceServiceStub(channel)
-                for name in models:
-                    while True:
-                        if proc.poll() is not None:
-                            pytest.fail(f"MLServer exited: {log_path.read_text()[-3000:]}")
-                        try:
-                            if stub.ModelReady(v2pb.ModelReadyRequest(name=name), timeout=1).ready:
-                                break
-                        except grpc.RpcError:
-                            pass
-                        if time.monotonic() > deadline:
-                            pytest.fail(f"MLServer not ready: {log_path.read_text()[-3000:]}")
-                        time.sleep(0.3)
-            yield address
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with run_mlserver(
+        exe,
+        mnt,
+        models=models,
+        python_path=(code,),
+        env={"MLSERVER_LOAD_MODELS_AT_STARTUP": "true"},  # as the chart's container sets it
+        log=work / "mlserver.log",
+    ) as server:
+        yield server.grpc_target
 
 
 def write_scale_version(folder: Path, factor: float) -> Path:
@@ -276,7 +242,7 @@ def mlserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for version, factor in ((1, 2.0), (2, 3.0)):
         src = write_scale_version(work / f"scale-v{version}", factor)
         publish_model(LocalStore(store), model=scale, folder="scale", version=version, src=src)
-    with run_mlserver(store, ("scale",), work / "server") as address:
+    with chart_mlserver(store, ("scale",), work / "server") as address:
         yield address
 
 
@@ -295,25 +261,10 @@ REGION = "seoul"
 N = 200  # requests of a canary split
 
 
-def gen(fleet: Path | None, *args: str) -> str:
-    full = (["--fleet", str(fleet)] if fleet else []) + list(args)
-    result = CliRunner().invoke(cli, full, prog_name="kubevc-gen", catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 @pytest.fixture
-def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fleet repo with one region, through the CLI (no global git config)."""
-    cfg = tmp_path / "gitconfig"
-    cfg.write_text("[init]\n\tdefaultBranch = main\n")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(cfg))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    root = tmp_path / "fleet"
-    gen(None, "init", str(root))
-    gen(root, "region", "add", REGION, "--api-endpoint", "https://10.9.0.1:6443", "--nfs-server", "10.9.0.20",
-        "--nfs-path", "/export/models")  # fmt: skip
-    return root
+def fleet_region() -> str:
+    """The region of the shared ``fleet`` fixture (tests/e2e/conftest.py)."""
+    return REGION
 
 
 def fleet_values(fleet: Path, app: str) -> dict[str, Any]:
@@ -464,7 +415,7 @@ def test_mlserver_serves_what_promote_and_rollback_set(fleet: Path, tmp_path: Pa
     ]
     for i, (args, loaded, factor) in enumerate(phases):
         gen(fleet, "model", *args, "--store", str(store))
-        with run_mlserver(store, ("scale",), tmp_path / f"mlserver-{i}") as address:
+        with chart_mlserver(store, ("scale",), tmp_path / f"mlserver-{i}") as address:
             assert mlserver_loaded(address, "scale", (1, 2)) == loaded, args
             cfg = fleet_gateway(fleet, {"scale": address})
             with serve(cfg) as gw, httpx.Client(base_url=gw.url, timeout=60) as client:

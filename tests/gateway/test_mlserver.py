@@ -5,24 +5,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import httpx
 import pytest
 from skimage import data
 
 from kubevc.gateway import parse_config, serve
-from kubevc.gateway._proto.inference import grpc_predict_v2_pb2 as v2pb
-from kubevc.gateway._proto.inference import grpc_predict_v2_pb2_grpc as v2grpc
 from kubevc.gateway.testing import (
     backend_doc,
     classifier_profile,
     config_doc,
-    free_port,
+    run_mlserver,
     tensor_profile,
     write_mlserver_settings,
 )
@@ -46,19 +41,9 @@ def mlserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     exe = _mlserver()
     root = tmp_path_factory.mktemp("mlserver")
     shutil.copy(HERE / "mlserver_models" / "tiny_runtime.py", root / "tiny_runtime.py")
-    http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
+    # host and ports come from run_mlserver's environment: settings.json would win over it
     (root / "settings.json").write_text(
-        json.dumps(
-            {
-                "host": "127.0.0.1",
-                "http_port": http_port,
-                "grpc_port": grpc_port,
-                "metrics_port": metrics_port,
-                "parallel_workers": 0,
-                "debug": False,
-                "load_models_at_startup": True,
-            }
-        )
+        json.dumps({"parallel_workers": 0, "debug": False, "load_models_at_startup": True})
     )
     write_mlserver_settings(root / "tiny", "tiny_runtime.TinyClassifier", name="tiny")
     # the same runtime with the metadata MLServer serves declared: the gateway reads its signature
@@ -69,35 +54,8 @@ def mlserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         inputs=[{"name": "input", "datatype": "FP32", "shape": [-1, 224, 224, 3]}],
         outputs=[{"name": "output0", "datatype": "FP32", "shape": [-1, 1001]}],
     )
-    log = (root / "mlserver.log").open("w")
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    proc = subprocess.Popen(
-        [str(exe), "start", str(root)], cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env
-    )
-    address = f"127.0.0.1:{grpc_port}"
-    try:
-        deadline = time.monotonic() + 90
-        with grpc.insecure_channel(address) as channel:
-            stub = v2grpc.GRPCInferenceServiceStub(channel)
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"MLServer exited: {(root / 'mlserver.log').read_text()[-3000:]}")
-                try:
-                    if stub.ModelReady(v2pb.ModelReadyRequest(name="tiny"), timeout=1).ready:
-                        break
-                except grpc.RpcError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"MLServer not ready: {(root / 'mlserver.log').read_text()[-3000:]}")
-                time.sleep(0.3)
-        yield address
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with run_mlserver(exe, root, models=("tiny",), python_path=(root,), log=root / "mlserver.log") as server:
+        yield server.grpc_target
 
 
 def test_gateway_over_mlserver_v2_grpc(mlserver: str, tmp_path: Path) -> None:
