@@ -61,27 +61,25 @@ def _integer_array(text: bytes) -> Array | None:
     what a rectangular list of some shape has between two elements ("," inside a row, "],[" between
     rows, "]],[[" between planes, ...): the shape comes from where the first longer separators
     are, then every separator is checked against it. Each number's value is summed from its digits
-    right to left, one numpy pass per decimal place over all the numbers.
-
-    Costs (issue 18: <= 5 ms per MiB): the full-length passes over the bytes are few (digit
-    classes, their edges, one ``flatnonzero``); everything after runs over the tokens, and the
-    separators are checked through the few that are longer than one comma."""
+    right to left, one numpy pass per decimal place over all the numbers."""
     if any(byte in text for byte in _NOT_INTEGERS):
         return None  # floats, strings, true/false/null, objects: one memchr each, before any pass
     signed = _MINUS in text  # most images and ids have no minus: two passes fewer
+    raw = np.frombuffer(text, dtype=np.uint8)
+    digits, is_digit, is_number = _classes(raw, signed)
     if any(space in text for space in _SPACE):
         # whitespace may separate tokens, never split one ("1 2", "- 1"): as many tokens without it
-        is_number = _number_bytes(np.frombuffer(text, dtype=np.uint8), signed)
         tokens = int(np.count_nonzero(is_number[1:] > is_number[:-1]))
         text = text.translate(None, _SPACE)
+        raw = np.frombuffer(text, dtype=np.uint8)
+        digits, is_digit, is_number = _classes(raw, signed)
     else:
         tokens = -1
-    raw = np.frombuffer(text, dtype=np.uint8)
-    is_number = _number_bytes(raw, signed)
     # (position before each token, position of its last byte): text starts with "[", ends with "]"
     edges = np.flatnonzero(is_number[1:] != is_number[:-1])
-    before, last = edges[0::2], np.ascontiguousarray(edges[1::2])  # ``last`` indexes every take
-    count = len(last)
+    # contiguous int32 copies (a text is far below 2 GiB): every later pass reads them
+    before, last = np.ascontiguousarray(edges.reshape(-1, 2).T, dtype=np.int32)
+    count = len(before)
     if count == 0 or tokens not in (-1, count):
         return None
     depth = int(before[0]) + 1
@@ -95,18 +93,17 @@ def _integer_array(text: bytes) -> Array | None:
     if int(np.count_nonzero(raw == _COMMA)) != count - 1:
         return None
     # a leading zero ("07", "-00"): a 0 after a non-digit, followed by a digit; JSON has none
-    is_digit = (raw - np.uint8(_ZERO) < 10) if signed else is_number
     if signed:
         if ((raw[1:-1] == _ZERO) & ~is_digit[:-2] & is_digit[2:]).any():
             return None
-    elif ((raw[1:-1] == _ZERO) & (is_number[2:] > is_number[:-2])).any():
-        return None  # (without a minus, "after a non-digit, followed by a digit" is one pass)
+    elif ((raw[1:-1] == _ZERO) & (is_digit[2:] > is_digit[:-2])).any():
+        return None  # (no minus: "after a non-digit, followed by a digit" is one comparison)
     lengths = last - before  # bytes of each token
     negative = None
     if signed:
         minus = raw == _MINUS
         # a minus only first in a token and followed by a digit ("1-2", "--1", "-" are no numbers)
-        if (minus[1:-1] & (is_number[:-2] | (raw[2:] - np.uint8(_ZERO) >= 10))).any():
+        if (minus[1:-1] & (is_number[:-2] | ~is_digit[2:])).any():
             return None
         negative = np.take(raw, before + 1, mode="clip") == _MINUS
         lengths -= negative  # digits of each number
@@ -114,23 +111,12 @@ def _integer_array(text: bytes) -> Array | None:
     if longest > _MAX_DIGITS:
         return None  # numbers that may not fit int64: the general path judges them
     dtype = np.int16 if longest <= 4 else np.int32 if longest <= 9 else np.int64
-    # Each byte's digit value (0 for the bytes between numbers) plus ten times the previous
-    # byte's, after ``longest`` zeros: the pair ending ``place`` positions left of a token's last
-    # byte is ``pairs[longest - place:][last]`` (no index array per place). The byte before a
-    # number is no digit, so the pair at an even place inside the number holds its digits at
-    # ``place`` and ``place + 1`` (the second 0 when the number ends at ``place``): one pass per
-    # two decimal places, the pairs past a number's first digit masked out.
-    digits = np.zeros(longest + len(raw), dtype=np.uint8)
-    np.subtract(raw, np.uint8(_ZERO), out=digits[longest:])
-    digits[longest:] *= is_digit
-    pairs = np.empty_like(digits)
-    pairs[0] = 0
-    np.multiply(digits[:-1], np.uint8(10), out=pairs[1:])
-    pairs += digits
+    padded = np.concatenate((np.zeros(longest, dtype=np.uint8), digits))  # left of byte 0: zeros
     # indices are in range by construction: mode="clip" skips numpy's bounds-checking pass
-    values = np.take(pairs[longest:], last, mode="clip").astype(dtype)
-    for place in range(2, longest, 2):
-        step = np.take(pairs[longest - place :], last, mode="clip")
+    values = np.take(digits, last, mode="clip").astype(dtype)
+    for place in range(1, longest):
+        # the digit ``place`` positions left of the last one, where the number has one (else 0)
+        step = np.take(padded[longest - place :], last, mode="clip")
         step *= lengths > place
         values += step * dtype(10**place)
     if negative is not None:
@@ -139,10 +125,12 @@ def _integer_array(text: bytes) -> Array | None:
     return array
 
 
-def _number_bytes(raw: Array, signed: bool) -> Array:
-    """Whether each byte is a digit, or a digit or a minus (``signed``: the text has a minus)."""
-    is_digit = raw - np.uint8(_ZERO) < 10  # bytes below "0" wrap above 9
-    return (is_digit | (raw == _MINUS)) if signed else is_digit
+def _classes(raw: Array, signed: bool) -> tuple[Array, Array, Array]:
+    """Each byte's digit value (above 9 for non-digits), whether it is a digit, whether it is a
+    digit or a minus (``signed``: the text has a minus at all)."""
+    digits = raw - np.uint8(_ZERO)  # bytes below "0" wrap above 9
+    is_digit = digits < 10
+    return digits, is_digit, (is_digit | (raw == _MINUS)) if signed else is_digit
 
 
 def _shape(before: Array, last: Array, depth: int, raw: Array) -> tuple[int, ...] | None:
@@ -156,32 +144,33 @@ def _shape(before: Array, last: Array, depth: int, raw: Array) -> tuple[int, ...
     blocks give the shape and the length every separator must have."""
     count = len(before)
     gaps = before[1:] - last[:-1]  # separator lengths
-    # Innermost lists: up to the first separator longer than a comma. Outer ones: their ends are
-    # ends of inner lists, so only the separators after every ``row`` tokens are looked at (a
-    # wrong guess on a malformed text is caught by the checks below, which look at them all).
-    longer = gaps > 1
-    row = int(longer.argmax()) + 1 if count > 1 and longer.any() else count
-    blocks = [1, row] if depth > 1 else [1]  # tokens per list at each level, innermost first
-    row_gaps = gaps[row - 1 :: row]
-    for level in range(2, depth):
-        longer = row_gaps > 2 * level - 1
-        blocks.append((int(longer.argmax()) + 1) * row if longer.any() else count)
-        if blocks[-1] % blocks[-2]:
+    blocks = [1]  # tokens per list at each level, innermost first
+    for level in range(1, depth):
+        longer = gaps > 2 * level - 1
+        at = int(longer.argmax()) if count > 1 else 0
+        block = at + 1 if count > 1 and longer[at] else count
+        if block % blocks[-1]:
             return None
+        blocks.append(block)
     if count % blocks[-1]:
         return None
     # the separators longer than one comma are exactly those at the ends of rows, of the lengths
     # their levels give: the rest (most of them) are checked by counting, not one by one
+    row = blocks[1] if depth > 1 else count
     expected = np.full(count // row - 1, 3, dtype=gaps.dtype)
     for level in range(2, depth):
         expected[blocks[level] // row - 1 :: blocks[level] // row] = 2 * level + 1
-    if int(np.count_nonzero(gaps != 1)) != len(expected) or not np.array_equal(row_gaps, expected):
+    if int(np.count_nonzero(gaps != 1)) != len(expected):
+        return None
+    if not np.array_equal(gaps[row - 1 :: row], expected):
         return None
     for level in range(1, depth):  # the level-th "]" after and "[" before each separator of level >= level
         block = blocks[level]
-        closing = np.take(raw[level:], last[block - 1 : count - 1 : block], mode="clip")
-        opening = np.take(raw, before[block:count:block] + (1 - level) if level > 1 else before[block:count:block], mode="clip")
-        if not ((closing == _CLOSE).all() and (opening == _OPEN).all()):
+        closing = last[block - 1 : count - 1 : block] + level
+        opening = before[block:count:block] + (1 - level)
+        if not (np.take(raw, closing, mode="clip") == _CLOSE).all():
+            return None
+        if not (np.take(raw, opening, mode="clip") == _OPEN).all():
             return None
     return (count // blocks[-1], *(blocks[i] // blocks[i - 1] for i in range(depth - 1, 0, -1)))
 
