@@ -111,13 +111,22 @@ def _integer_array(text: bytes) -> Array | None:
     if longest > _MAX_DIGITS:
         return None  # numbers that may not fit int64: the general path judges them
     dtype = np.int16 if longest <= 4 else np.int32 if longest <= 9 else np.int64
-    padded = np.concatenate((np.zeros(longest, dtype=np.uint8), digits))  # left of byte 0: zeros
-    # indices are in range by construction: mode="clip" skips numpy's bounds-checking pass
-    values = np.take(digits, last, mode="clip").astype(dtype)
-    for place in range(1, longest):
-        # the digit ``place`` positions left of the last one, where the number has one (else 0)
-        step = np.take(padded[longest - place :], last, mode="clip")
-        step *= lengths > place
+    # Each byte's digit (0 for the bytes between numbers) plus ten times the previous byte's,
+    # after ``longest`` zeros: the pair ending ``place`` bytes left of a token's last byte is
+    # ``pairs[longest - place:][last]`` (no index array per place). The byte before a number is
+    # no digit, so the pair at an even place inside a number holds its digits at ``place`` and
+    # ``place + 1`` (0 for the second where the number ends at ``place``): one gather per two
+    # decimal places, masked where the number is shorter.
+    pairs = np.zeros(longest + len(raw), dtype=np.uint8)
+    np.multiply(digits, is_digit.view(np.uint8), out=pairs[longest:])  # (a bool operand: slower)
+    pairs[longest:] += pairs[longest - 1 : -1] * np.uint8(10)
+    # numpy gathers with intp indices (the int32 ones would be converted at every gather);
+    # the indices are in range by construction: mode="clip" skips the bounds-checking pass
+    last_index = last.astype(np.intp)
+    values = np.take(pairs[longest:], last_index, mode="clip").astype(dtype)
+    for place in range(2, longest, 2):
+        step = np.take(pairs[longest - place :], last_index, mode="clip")
+        step *= (lengths > place).view(np.uint8)
         values += step * dtype(10**place)
     if negative is not None:
         np.negative(values, out=values, where=negative)
