@@ -66,19 +66,22 @@ def _integer_array(text: bytes) -> Array | None:
         return None  # floats, strings, true/false/null, objects: one memchr each, before any pass
     signed = _MINUS in text  # most images and ids have no minus: two passes fewer
     raw = np.frombuffer(text, dtype=np.uint8)
-    digits, is_digit, is_number = _classes(raw, signed)
+    is_digit, is_number = _classes(raw, signed)
     if any(space in text for space in _SPACE):
         # whitespace may separate tokens, never split one ("1 2", "- 1"): as many tokens without it
         tokens = int(np.count_nonzero(is_number[1:] > is_number[:-1]))
         text = text.translate(None, _SPACE)
         raw = np.frombuffer(text, dtype=np.uint8)
-        digits, is_digit, is_number = _classes(raw, signed)
+        is_digit, is_number = _classes(raw, signed)
     else:
         tokens = -1
     # (position before each token, position of its last byte): text starts with "[", ends with "]"
     edges = np.flatnonzero(is_number[1:] != is_number[:-1])
     # contiguous int32 copies (a text is far below 2 GiB): every later pass reads them
     before, last = np.ascontiguousarray(edges.reshape(-1, 2).T, dtype=np.int32)
+    # (each step frees what it no longer needs: a smaller peak keeps glibc from returning the
+    # memory to the kernel and faulting it back in at every request)
+    del edges
     count = len(before)
     if count == 0 or tokens not in (-1, count):
         return None
@@ -117,8 +120,11 @@ def _integer_array(text: bytes) -> Array | None:
     # no digit, so the pair at an even place inside a number holds its digits at ``place`` and
     # ``place + 1`` (0 for the second where the number ends at ``place``): one gather per two
     # decimal places, masked where the number is shorter.
-    pairs = np.zeros(longest + len(raw), dtype=np.uint8)
-    np.multiply(digits, is_digit.view(np.uint8), out=pairs[longest:])  # (a bool operand: slower)
+    pairs = np.empty(longest + len(raw), dtype=np.uint8)
+    pairs[:longest] = 0
+    np.subtract(raw, np.uint8(_ZERO), out=pairs[longest:])
+    pairs[longest:] *= is_digit.view(np.uint8)  # (a bool operand takes a slower loop)
+    del is_digit, is_number
     pairs[longest:] += pairs[longest - 1 : -1] * np.uint8(10)
     # numpy gathers with intp indices (the int32 ones would be converted at every gather);
     # the indices are in range by construction: mode="clip" skips the bounds-checking pass
@@ -134,12 +140,11 @@ def _integer_array(text: bytes) -> Array | None:
     return array
 
 
-def _classes(raw: Array, signed: bool) -> tuple[Array, Array, Array]:
-    """Each byte's digit value (above 9 for non-digits), whether it is a digit, whether it is a
-    digit or a minus (``signed``: the text has a minus at all)."""
-    digits = raw - np.uint8(_ZERO)  # bytes below "0" wrap above 9
-    is_digit = digits < 10
-    return digits, is_digit, (is_digit | (raw == _MINUS)) if signed else is_digit
+def _classes(raw: Array, signed: bool) -> tuple[Array, Array]:
+    """Whether each byte is a digit, and whether it is a digit or a minus (``signed``: the text
+    has a minus at all)."""
+    is_digit = raw - np.uint8(_ZERO) < 10  # bytes below "0" wrap above 9
+    return is_digit, (is_digit | (raw == _MINUS)) if signed else is_digit
 
 
 def _shape(before: Array, last: Array, depth: int, raw: Array) -> tuple[int, ...] | None:
