@@ -17,7 +17,7 @@ from kubevc.gateway._rest import parse_predict, parse_predict_body
 # the general path casts huge floats of a mutated body to float32 (inf): its warning, not ours
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 
-ALPHABET = b"0123456789-,[] \n.eE+\"nt{}:"
+ALPHABET = b'0123456789-,[] \n.eE+"nt{}:'
 
 
 def _general(body: bytes, dtypes: dict[str, str]) -> Any:
