@@ -45,6 +45,7 @@ import simplejpeg
 
 from bench.procs import Proc, python_cmd
 from kubevc.gateway import _turbojpeg
+from kubevc.gateway._allocator import tune_malloc
 from kubevc.gateway._config import InputConfig
 from kubevc.gateway._postprocess import yolo_detections
 from kubevc.gateway._preprocess import decode_for_model, resize_decoded, to_model_tensor
@@ -358,9 +359,12 @@ def main(argv: list[str] | None = None) -> int:
         "--floors", action="store_true", help="also the components' floors (transport, JPEG scale)"
     )
     args = parser.parse_args(argv)
+    # the gateway process runs with these malloc settings; without them glibc trims and re-faults
+    # the large temporaries of the JSON and image stages on every call, which the gateway never pays
+    tuned = tune_malloc()
     print(
         f"Measured with `python -m bench.stages --repeat {args.repeat} --requests {args.requests}`"
-        f" · {machine()}\n"
+        f" · {machine()} · malloc as in the gateway: {tuned or 'not applied (not glibc, or MALLOC_* set)'}\n"
     )
     print("| stage | CPU ms |\n|---|--:|")
     for label, ms in stage_rows(args.repeat):
