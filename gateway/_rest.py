@@ -80,7 +80,7 @@ def _numbers_as(arr: Array, field: str, dtype: str | None) -> Array:
     400 when the values do not fit it (see ``json_to_array``)."""
     if dtype is None:
         if arr.dtype.kind == "f":
-            return arr.astype(np.float32)
+            return _as_float(arr, field, np.dtype(np.float32))
         if arr.dtype.kind == "b":
             return arr
         if arr.size and (arr.min() < -(2**31) or arr.max() >= 2**31):
@@ -102,9 +102,30 @@ def _numbers_as(arr: Array, field: str, dtype: str | None) -> Array:
         info = np.iinfo(target)
         if arr.size and (arr.min() < info.min or arr.max() > info.max):
             raise BadRequest(f"{field}: values outside {info.min}..{info.max} for dtype {dtype}")
-    elif target.kind != "f":
+    elif target.kind == "f":
+        return _as_float(arr, field, target)
+    else:
         raise BadRequest(f"{field}: the model input's dtype {dtype} cannot be sent as JSON")
     return arr.astype(target)
+
+
+def _as_float(arr: Array, field: str, target: np.dtype[Any]) -> Array:
+    """``arr`` as float dtype ``target``; 400 for numbers it cannot hold, as TF Serving's REST API
+    refuses them: a decimal beyond the type's range (it would reach the model as inf) and an
+    integer beyond the type's exact integers (it would be rounded: 16777217 is not a float32).
+    JSON has no inf or NaN, so an inf here is an overflow of the cast."""
+    if arr.size and arr.dtype.kind in "iu":
+        exact = (1 << (np.finfo(target).nmant + 1)) - 1
+        if int(arr.min()) < -exact or int(arr.max()) > exact:
+            raise BadRequest(
+                f"{field}: integers outside ±{exact} are not exact in dtype {target} (send them as decimals)"
+            )
+    with np.errstate(over="ignore"):
+        out = arr.astype(target)
+    if arr.dtype.kind == "f" and target.itemsize < arr.dtype.itemsize and np.isinf(out).any():
+        limit = float(np.finfo(target).max)
+        raise BadRequest(f"{field}: values outside ±{limit:.8g} for dtype {target}")
+    return out
 
 
 def _bad_leaf(value: Any) -> Any:

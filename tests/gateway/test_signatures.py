@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from kubevc.gateway import parse_config, serve
+from kubevc.gateway._rest import parse_predict_body
 from kubevc.gateway.testing import (
     TestBackend,
     backend_doc,
@@ -190,6 +192,29 @@ def test_wrong_kinds_and_shapes_are_refused_before_the_backend(
             "expected true/false for dtype bool",
         ),
         ("regressor", {"inputs": {"y": [[1, 2, 3, 4]]}}, "input 'y' is not in the model's signature"),
+        # numbers a float input cannot hold: inf or a rounded integer would reach the model
+        ("regressor", {"instances": [[1e39, 1, 1, 1]]}, "values outside ±3.4028235e+38 for dtype float32"),
+        (
+            "regressor",
+            {"instances": [[16777217, 1, 1, 1]]},
+            "integers outside ±16777215 are not exact in dtype float32",
+        ),
+        (
+            "kinds",
+            {
+                "instances": [
+                    {
+                        "f64": [1, 2],
+                        "i8": [1, 1],
+                        "u16": [1, 1],
+                        "flag": [True, False],
+                        "half": [70000.5, 1],
+                        "i64": [1, 1],
+                    }
+                ]
+            },
+            "values outside ±65504 for dtype float16",
+        ),
     ]
     for model, doc, message in cases:
         r = _predict(sig_client, f"{model}-{p}", doc)
@@ -302,3 +327,13 @@ def test_the_wire_form_is_reported(sig_client: httpx.Client) -> None:
     for model, form in forms.items():
         assert f'kubevc_gateway_wire_form{{form="{form}",model="{model}"}} 1.0' in metrics, (model, form)
     assert sig_client.get("/v2/models/wrong").json()["kubevc"]["ready_error"]
+
+
+def test_float_inputs_take_every_number_the_dtype_holds() -> None:
+    """The largest float32, the largest exact integer and a decimal that rounds are all taken."""
+    body = b'{"instances": [[3.4028235e38, -3.4028235e38, 16777215, 16777217.0]]}'
+    (inputs, _, _) = parse_predict_body(body, "x", {"x": "float32"})
+    expected = np.array(
+        [[np.finfo(np.float32).max, np.finfo(np.float32).min, 16777215, 16777216]], np.float32
+    )
+    np.testing.assert_array_equal(inputs["x"], expected)
