@@ -96,12 +96,14 @@ class CappedGateway:
         def limit() -> None:
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
-        self.proc = subprocess.Popen(
-            [gateway_python(), "-m", "kubevc.gateway.cli", "--config", str(path)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=limit,  # only a resource limit: safe before exec
-        )
+        log = folder / f"gw-{self.port}.log"
+        with log.open("wb") as log_file:
+            self.proc = subprocess.Popen(
+                [gateway_python(), "-m", "kubevc.gateway.cli", "--config", str(path)],
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+                preexec_fn=limit,  # only a resource limit: safe before exec
+            )
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
         while True:
@@ -112,7 +114,8 @@ class CappedGateway:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError("the gateway did not start")
+                tail = log.read_bytes()[-1500:].decode(errors="replace")
+                raise RuntimeError(f"the gateway did not start (exit {self.proc.returncode}): {tail}")
             time.sleep(0.1)
 
     def stop(self) -> None:
