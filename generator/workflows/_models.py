@@ -181,6 +181,13 @@ def _commit_relabel(
                 progress(f"dry run: would rewrite {rewrite.path} in the store:\n{rewrite.diff().rstrip()}")
             return apply_change(fleet, change, options)
         write_runtime_config(opened, rewrites, progress)
+        if rewrites and (options.branch is not None or options.no_commit):
+            # the store is outside git: it cannot wait for the review like the spec does
+            progress(
+                f"warning: the store's {LAYOUT_FILES[runtime]} of {name} is rewritten now, before the change "
+                "reaches the fleet's branch: a server that restarts meanwhile loads it, and a dropped change "
+                f"leaves it so until the next promote or rollback of {name}"
+            )
         try:
             return apply_change(fleet, change, options)
         except BaseException:

@@ -409,6 +409,20 @@ def test_promote_and_rollback_rewrite_the_triton_version_policy(
     assert not [p for p in (store / "add-one").iterdir() if p.name.startswith(".writing-")]
 
 
+@pytest.mark.parametrize("git_option", [["--branch", "promote-add-one"], ["--no-commit"]])
+def test_promote_under_review_warns_that_the_store_changes_now(
+    gen: Gen, fleet: Path, tmp_path: Path, git_option: list[str]
+) -> None:
+    store = _add_and_publish_triton(gen, tmp_path)
+    args = ["model", "promote", "add-one", "--version", "1", "--label", "stable", "--store", str(store)]
+    result = gen(*args, *git_option)
+    assert result.exit_code == 0, result.output
+    assert "warning: the store's config.pbtxt of add-one is rewritten now" in result.output
+    assert _policy(store) == "version_policy: { specific: { versions: [ 1 ] } }"
+    plain = gen("model", "promote", "add-one", "--version", "2", "--label", "stable", "--store", str(store))
+    assert plain.exit_code == 0 and "warning" not in plain.output  # committed at once: nothing to warn of
+
+
 def test_promote_dry_run_prints_the_store_diff_and_writes_nothing(
     gen: Gen, fleet: Path, tmp_path: Path
 ) -> None:
