@@ -10,12 +10,14 @@ from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 import pytest
 import simplejpeg
 from PIL import Image
 from skimage import data
 
-from kubevc.gateway import GatewayServer, parse_config, serve
+from kubevc.gateway import BadRequest, GatewayServer, parse_config, serve
+from kubevc.gateway._rest import parse_predict, parse_predict_body
 from kubevc.gateway.testing import (
     TestBackend,
     backend_doc,
@@ -128,3 +130,24 @@ def client(gateway: GatewayServer) -> Iterator[httpx.Client]:
 def calls(backend: TestBackend) -> Callable[[], int]:
     """Inference calls the test backend has seen so far (Predict + ModelInfer)."""
     return backend.inference_calls
+
+
+def general_predict_answer(body: bytes, dtypes: dict[str, str]) -> Any:
+    """What the general JSON path (orjson, then ``parse_predict``) makes of a ``:predict`` body:
+    its inputs, or its 400 message."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "body is not valid JSON"
+    try:
+        return parse_predict(doc, "x", dtypes)
+    except BadRequest as exc:
+        return exc.message
+
+
+def predict_answer(body: bytes, dtypes: dict[str, str]) -> Any:
+    """What the gateway makes of it (``parse_predict_body``, fast paths included)."""
+    try:
+        return parse_predict_body(body, "x", dtypes)
+    except BadRequest as exc:
+        return exc.message

@@ -4,42 +4,18 @@ array and dtype, or the same 400), so a check the fast path skips can never chan
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import orjson
 import pytest
 
-from kubevc.gateway import BadRequest
-from kubevc.gateway._rest import parse_predict, parse_predict_body
+from .conftest import general_predict_answer, predict_answer
 
 # bytes a mutation writes: the JSON array alphabet, whitespace, and bytes of floats and literals
-# the general path casts huge floats of a mutated body to float32 (inf): its warning, not ours
-pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
-
 ALPHABET = b'0123456789-,[] \n.eE+"nt{}:'
 
 
-def _general(body: bytes, dtypes: dict[str, str]) -> Any:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return "body is not valid JSON"
-    try:
-        return parse_predict(doc, "x", dtypes)
-    except BadRequest as exc:
-        return exc.message
-
-
-def _fast(body: bytes, dtypes: dict[str, str]) -> Any:
-    try:
-        return parse_predict_body(body, "x", dtypes)
-    except BadRequest as exc:
-        return exc.message
-
-
 def _same(body: bytes, dtypes: dict[str, str]) -> None:
-    expect, got = _general(body, dtypes), _fast(body, dtypes)
+    expect, got = general_predict_answer(body, dtypes), predict_answer(body, dtypes)
     if isinstance(expect, str):
         assert got == expect, body
         return

@@ -4,34 +4,14 @@ JSON path does: the same arrays and dtypes, or the same 400, for valid and malfo
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import numpy as np
 import orjson
 import pytest
 
-from kubevc.gateway import BadRequest
 from kubevc.gateway._jsonints import read_integer_array
-from kubevc.gateway._rest import parse_predict, parse_predict_body
 
-
-def _general(body: bytes, dtypes: dict[str, str]) -> Any:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return "body is not valid JSON"
-    try:
-        return parse_predict(doc, "x", dtypes)
-    except BadRequest as exc:
-        return exc.message
-
-
-def _fast(body: bytes, dtypes: dict[str, str]) -> Any:
-    try:
-        return parse_predict_body(body, "x", dtypes)
-    except BadRequest as exc:
-        return exc.message
-
+from .conftest import general_predict_answer, predict_answer
 
 IMAGE = np.random.default_rng(0).integers(0, 256, (2, 5, 4, 3)).tolist()
 BODIES = [
@@ -146,7 +126,7 @@ DTYPES = [
 @pytest.mark.parametrize("dtypes", DTYPES, ids=lambda d: d.get("x", "none"))
 @pytest.mark.parametrize("body", BODIES + ADVERSARIAL, ids=range(len(BODIES) + len(ADVERSARIAL)))
 def test_fast_path_answers_as_the_general_path(body: bytes, dtypes: dict[str, str]) -> None:
-    expect, got = _general(body, dtypes), _fast(body, dtypes)
+    expect, got = general_predict_answer(body, dtypes), predict_answer(body, dtypes)
     if isinstance(expect, str):
         assert got == expect
         return
@@ -182,7 +162,7 @@ def test_random_integer_arrays_read_as_the_general_path(seed: int) -> None:
         found = read_integer_array(body)
         assert found is not None, body[:200]
         assert np.array_equal(found[1], values) and found[1].shape == values.shape
-        expect, got = _general(body, {"x": "int64"}), _fast(body, {"x": "int64"})
+        expect, got = general_predict_answer(body, {"x": "int64"}), predict_answer(body, {"x": "int64"})
         assert np.array_equal(got[0]["x"], expect[0]["x"]) and got[0]["x"].dtype == expect[0]["x"].dtype
 
 
