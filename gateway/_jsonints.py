@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-__all__ = ["key_of_body", "read_integer_array", "separators_shape"]
+__all__ = ["read_integer_array"]
 
 Array = npt.NDArray[Any]
 
@@ -43,7 +43,7 @@ def read_integer_array(body: bytes) -> tuple[str, Array, str | None] | None:
     end = body.rfind(b"]") + 1
     if start < 0 or end <= start:
         return None
-    found = key_of_body(body[:start] + b"0" + body[end:])
+    found = _key_of_body(body[:start] + b"0" + body[end:])
     if found is None:
         return None
     array = _integer_array(body[start:end])
@@ -91,10 +91,10 @@ def _integer_array(text: bytes) -> Array | None:
     depth = int(before[0]) + 1
     if text[:depth] != b"[" * depth or text[int(last[-1]) + 1 :] != b"]" * depth:
         return None
-    shape = separators_shape(before, last, depth, raw)
+    shape = _separators_shape(before, last, depth, raw)
     if shape is None:
         return None
-    # Every byte is now a number byte, one of the brackets ``separators_shape`` checked, or the one byte
+    # Every byte is now a number byte, one of the brackets ``_separators_shape`` checked, or the one byte
     # left in each separator: those are all commas when the text has one comma per separator.
     if int(np.count_nonzero(raw == _COMMA)) != count - 1:
         return None
@@ -150,7 +150,7 @@ def _classes(raw: Array, signed: bool) -> tuple[Array, Array]:
     return is_digit, (is_digit | (raw == _MINUS)) if signed else is_digit
 
 
-def separators_shape(before: Array, last: Array, depth: int, raw: Array) -> tuple[int, ...] | None:
+def _separators_shape(before: Array, last: Array, depth: int, raw: Array) -> tuple[int, ...] | None:
     """The shape of the list whose ``depth`` opening brackets come before token 0 and closing
     ones after the last, when the separators between the tokens are those of a rectangular list
     of that shape (their lengths, and their brackets byte by byte); else None.
@@ -197,7 +197,7 @@ def separators_shape(before: Array, last: Array, depth: int, raw: Array) -> tupl
     return (count // blocks[-1], *(blocks[i] // blocks[i - 1] for i in range(depth - 1, 0, -1)))
 
 
-def key_of_body(rest: bytes) -> tuple[str, str | None] | None:
+def _key_of_body(rest: bytes) -> tuple[str, str | None] | None:
     """The body with the array replaced by ``0`` -> (its key, signature_name), when it is
     ``{"instances"|"inputs": 0}`` plus an optional string ``signature_name`` and nothing else."""
     if b"\\" in rest or rest.count(b'"instances"') + rest.count(b'"inputs"') != 1:
